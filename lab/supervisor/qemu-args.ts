@@ -1,0 +1,149 @@
+// Pure: one lab server + one boot → the qemu-system-x86_64 argv. No file system, no processes,
+// so the whole VM shape is visible in a table test.
+
+import type { LabServerConfig } from "../config";
+
+/** Name of the fw_cfg blob the rescue init reads (contract: /sys/firmware/qemu_fw_cfg/by_name/…/raw). */
+export const RESCUE_FW_CFG_NAME = "opt/hetzner-fde/rescue.json";
+export const IMAGES_MOUNT_TAG = "hfde_images";
+export const INSTALL_MOUNT_TAG = "hfde_install";
+/** Guest port dropbear listens on in the installed system's initramfs. */
+export const GUEST_DROPBEAR_PORT = 2222;
+
+export type Accel = "tcg" | "tcg-multi" | "kvm";
+
+export interface DiskBootLaunch {
+  readonly kind: "disk";
+}
+
+export interface RescueBootLaunch {
+  readonly kind: "rescue";
+  readonly kernel: string;
+  readonly initrd: string;
+  readonly cmdline: string;
+  /** Where QEMU reads rescue.json from; the supervisor passes a pipe (/dev/fd/N) so secrets never touch disk. */
+  readonly rescueJson: string;
+  /** Exposed read-only as /root/.oldroot/nfs/images. */
+  readonly imagesDir: string;
+  /** Exposed read-only as /root/.oldroot/nfs/install. */
+  readonly installDir: string;
+}
+
+export interface VmPaths {
+  /** One qcow2 per configured disk, in order. */
+  readonly disks: readonly string[];
+  readonly consoleLog: string;
+  readonly qmpSocket: string;
+  readonly pidFile: string;
+  /** Per-server writable copy of OVMF_VARS (UEFI only). */
+  readonly ovmfVars?: string;
+  /** Read-only OVMF code image (UEFI only). */
+  readonly ovmfCode?: string;
+}
+
+export interface VmLaunch {
+  readonly server: LabServerConfig;
+  readonly paths: VmPaths;
+  readonly boot: DiskBootLaunch | RescueBootLaunch;
+  readonly accel: Accel;
+}
+
+export function qemuArgv(launch: VmLaunch): string[] {
+  const { server, paths, boot } = launch;
+  return [
+    "-name", `${server.name},process=hfde-lab-${server.number}`,
+    // graphics=off makes SeaBIOS mirror its screen to the serial port, so "No bootable device."
+    // lands in the console log instead of an invisible VGA buffer.
+    "-machine", "q35,graphics=off",
+    ...accelArgs(launch.accel),
+    "-smp", String(server.cpus),
+    "-m", String(server.memoryMiB),
+    "-nodefaults", "-display", "none",
+    // A guest reboot must come back through the supervisor, which decides rescue vs disk.
+    "-no-reboot",
+    "-pidfile", paths.pidFile,
+    "-qmp", `unix:${optValue(paths.qmpSocket)},server=on,wait=off`,
+    "-chardev", `file,id=console,path=${optValue(paths.consoleLog)}`,
+    "-serial", "chardev:console",
+    ...firmwareArgs(server, paths),
+    ...networkArgs(server),
+    ...diskArgs(server, paths.disks),
+    ...(boot.kind === "rescue" ? rescueArgs(boot) : []),
+  ];
+}
+
+export function accelArgs(accel: Accel): string[] {
+  switch (accel) {
+    case "kvm":
+      return ["-accel", "kvm", "-cpu", "host"];
+    case "tcg-multi":
+      return ["-accel", "tcg,thread=multi", "-cpu", "max"];
+    case "tcg":
+      return ["-accel", "tcg", "-cpu", "max"];
+  }
+}
+
+function firmwareArgs(server: LabServerConfig, paths: VmPaths): string[] {
+  if (server.firmware === "bios") return [];
+  if (!paths.ovmfCode || !paths.ovmfVars) {
+    throw new Error(`server ${server.number} (${server.name}) uses firmware "uefi" but no OVMF code/vars paths were given`);
+  }
+  return [
+    "-drive", `if=pflash,format=raw,unit=0,readonly=on,file=${optValue(paths.ovmfCode)}`,
+    "-drive", `if=pflash,format=raw,unit=1,file=${optValue(paths.ovmfVars)}`,
+  ];
+}
+
+function networkArgs(server: LabServerConfig): string[] {
+  // Loopback only: the rescue accepts a lab password, which must not be reachable from the LAN.
+  const forwards = [
+    `hostfwd=tcp:127.0.0.1:${server.sshPort}-:22`,
+    `hostfwd=tcp:127.0.0.1:${server.dropbearPort}-:${GUEST_DROPBEAR_PORT}`,
+  ];
+  // romfile= skips the iPXE option ROM: SeaBIOS would otherwise try a network boot before giving up.
+  return ["-netdev", `user,id=n0,${forwards.join(",")}`, "-device", "virtio-net-pci,netdev=n0,romfile="];
+}
+
+export function diskArgs(server: LabServerConfig, disks: readonly string[]): string[] {
+  if (disks.length !== server.disks.count) {
+    throw new Error(`server ${server.number} has disks.count ${server.disks.count} but ${disks.length} disk files were given`);
+  }
+  return disks.flatMap((file, i) => {
+    const id = `${server.disks.type}${i}`;
+    const drive = ["-drive", `file=${optValue(file)},if=none,id=${id},format=qcow2,discard=unmap`];
+    // bootindex makes firmware try the disks in order and nothing else (no floppy, no PXE).
+    const device =
+      server.disks.type === "nvme"
+        ? `nvme,drive=${id},serial=LAB${server.number}N${i},bootindex=${i}`
+        : `ide-hd,drive=${id},bus=ide.${i},serial=LAB${server.number}S${i},bootindex=${i}`;
+    return [...drive, "-device", device];
+  });
+}
+
+function rescueArgs(boot: RescueBootLaunch): string[] {
+  return [
+    "-kernel", boot.kernel,
+    "-initrd", boot.initrd,
+    "-append", boot.cmdline,
+    "-fw_cfg", `name=${RESCUE_FW_CFG_NAME},file=${optValue(boot.rescueJson)}`,
+    ...virtfs(boot.imagesDir, IMAGES_MOUNT_TAG, "fs_images"),
+    ...virtfs(boot.installDir, INSTALL_MOUNT_TAG, "fs_install"),
+  ];
+}
+
+function virtfs(dir: string, tag: string, id: string): string[] {
+  return ["-virtfs", `local,path=${optValue(dir)},mount_tag=${tag},security_model=none,readonly=on,id=${id}`];
+}
+
+/**
+ * Kernel command line of a rescue boot. No `panic=`: a panicking rescue halts where the
+ * supervisor's console watch reports it, instead of rebooting into the disk and hiding it.
+ */
+export function rescueCmdline(extra: readonly string[] = []): string {
+  return ["console=ttyS0,115200n8", ...extra].join(" ");
+}
+
+/** QEMU splits option values at commas; a literal comma is written twice. */
+export function optValue(value: string): string {
+  return value.replace(/,/g, ",,");
+}

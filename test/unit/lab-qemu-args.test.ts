@@ -1,0 +1,104 @@
+import type { LabServerConfig } from "../../lab/config";
+import { accelArgs, diskArgs, optValue, qemuArgv, RESCUE_FW_CFG_NAME, VmLaunch } from "../../lab/supervisor/qemu-args";
+
+const server: LabServerConfig = {
+  number: 100001,
+  name: "lab-1",
+  sshPort: 2201,
+  dropbearPort: 2221,
+  memoryMiB: 2048,
+  cpus: 1,
+  disks: { count: 2, sizeGiB: 20, type: "nvme" },
+  firmware: "bios",
+  reportHostKeys: true,
+};
+const paths = { disks: ["/s/d0.qcow2", "/s/d1.qcow2"], consoleLog: "/s/console-1-disk.log", qmpSocket: "/s/qmp.sock", pidFile: "/s/qemu.pid" };
+const rescue = { kind: "rescue" as const, kernel: "/c/vmlinuz", initrd: "/c/initrd", cmdline: "console=ttyS0", rescueJson: "/s/rescue.json.fifo", imagesDir: "/c/images", installDir: "/repo/lab/installimage" };
+
+/** Value following `flag` each time it occurs. */
+function values(argv: string[], flag: string): string[] {
+  return argv.flatMap((a, i) => (a === flag ? [argv[i + 1]] : []));
+}
+
+describe("qemuArgv", () => {
+  const disk: VmLaunch = { server, paths, boot: { kind: "disk" }, accel: "tcg" };
+
+  it.each([
+    ["-m", disk, ["2048"]],
+    ["-smp", disk, ["1"]],
+    ["-machine", disk, ["q35,graphics=off"]],
+    ["-netdev", disk, ["user,id=n0,hostfwd=tcp:127.0.0.1:2201-:22,hostfwd=tcp:127.0.0.1:2221-:2222"]],
+    ["-chardev", disk, ["file,id=console,path=/s/console-1-disk.log"]],
+    ["-qmp", disk, ["unix:/s/qmp.sock,server=on,wait=off"]],
+    ["-kernel", disk, []],
+    ["-fw_cfg", disk, []],
+    ["-virtfs", disk, []],
+    ["-kernel", { ...disk, boot: rescue }, ["/c/vmlinuz"]],
+    ["-initrd", { ...disk, boot: rescue }, ["/c/initrd"]],
+    ["-append", { ...disk, boot: rescue }, ["console=ttyS0"]],
+    ["-fw_cfg", { ...disk, boot: rescue }, [`name=${RESCUE_FW_CFG_NAME},file=/s/rescue.json.fifo`]],
+    [
+      "-virtfs",
+      { ...disk, boot: rescue },
+      [
+        "local,path=/c/images,mount_tag=hfde_images,security_model=none,readonly=on,id=fs_images",
+        "local,path=/repo/lab/installimage,mount_tag=hfde_install,security_model=none,readonly=on,id=fs_install",
+      ],
+    ],
+    ["-m", { ...disk, server: { ...server, memoryMiB: 4096 } }, ["4096"]],
+  ] as Array<[string, VmLaunch, string[]]>)("%s for a %p boot", (flag, launch, expected) => {
+    expect(values(qemuArgv(launch), flag)).toEqual(expected);
+  });
+
+  it("always has -no-reboot so a guest reboot comes back through the supervisor", () => {
+    expect(qemuArgv(disk)).toContain("-no-reboot");
+    expect(qemuArgv({ ...disk, boot: rescue })).toContain("-no-reboot");
+  });
+
+  it("adds OVMF pflash drives for uefi servers and refuses without their paths", () => {
+    const uefi = { ...disk, server: { ...server, firmware: "uefi" as const } };
+    expect(() => qemuArgv(uefi)).toThrow(/firmware "uefi" but no OVMF/);
+    const argv = qemuArgv({ ...uefi, paths: { ...paths, ovmfCode: "/u/CODE.fd", ovmfVars: "/s/VARS.fd" } });
+    expect(values(argv, "-drive").filter((d) => d.startsWith("if=pflash"))).toEqual([
+      "if=pflash,format=raw,unit=0,readonly=on,file=/u/CODE.fd",
+      "if=pflash,format=raw,unit=1,file=/s/VARS.fd",
+    ]);
+    expect(values(qemuArgv(disk), "-drive").some((d) => d.includes("pflash"))).toBe(false);
+  });
+
+  it("escapes commas in paths the way QEMU's option parser expects", () => {
+    expect(optValue("/a,b/c")).toBe("/a,,b/c");
+    expect(values(qemuArgv({ ...disk, paths: { ...paths, consoleLog: "/x,y/c.log" } }), "-chardev")).toEqual(["file,id=console,path=/x,,y/c.log"]);
+  });
+});
+
+describe("diskArgs", () => {
+  it.each([
+    [
+      "nvme",
+      ["-drive", "file=/d0,if=none,id=nvme0,format=qcow2,discard=unmap", "-device", "nvme,drive=nvme0,serial=LAB100001N0,bootindex=0",
+       "-drive", "file=/d1,if=none,id=nvme1,format=qcow2,discard=unmap", "-device", "nvme,drive=nvme1,serial=LAB100001N1,bootindex=1"],
+    ],
+    [
+      "sata",
+      ["-drive", "file=/d0,if=none,id=sata0,format=qcow2,discard=unmap", "-device", "ide-hd,drive=sata0,bus=ide.0,serial=LAB100001S0,bootindex=0",
+       "-drive", "file=/d1,if=none,id=sata1,format=qcow2,discard=unmap", "-device", "ide-hd,drive=sata1,bus=ide.1,serial=LAB100001S1,bootindex=1"],
+    ],
+  ] as const)("%s disks", (type, expected) => {
+    expect(diskArgs({ ...server, disks: { count: 2, sizeGiB: 20, type } }, ["/d0", "/d1"])).toEqual(expected);
+  });
+
+  it("refuses a disk list that does not match disks.count", () => {
+    expect(() => diskArgs(server, ["/d0"])).toThrow(/disks.count 2 but 1 disk files/);
+  });
+});
+
+describe("accelArgs", () => {
+  it.each([
+    ["tcg", ["-accel", "tcg", "-cpu", "max"]],
+    ["tcg-multi", ["-accel", "tcg,thread=multi", "-cpu", "max"]],
+    ["kvm", ["-accel", "kvm", "-cpu", "host"]],
+  ] as const)("%s", (accel, expected) => {
+    expect(accelArgs(accel)).toEqual(expected);
+  });
+});
