@@ -1,0 +1,46 @@
+// Disk identity: the /dev path a drive is addressed by, and the serial or WWN that pins it, so a
+// renumbered or swapped disk stops the run before anything is written.
+
+/** A whole-disk path: absolute, under /dev, and not a partition. Returns the reason it is not, or undefined. */
+export function checkDiskPath(path: string): string | undefined {
+  if (!path.startsWith("/")) {
+    return `expected an absolute device path like /dev/nvme0n1, found "${path}"; write "/dev/${path.replace(/^\.?\/?(dev\/)?/, "")}"`;
+  }
+  if (!path.startsWith("/dev/")) return `expected a device path under /dev (e.g. /dev/sda, /dev/disk/by-id/...), found "${path}"`;
+  if (!/^\/dev\/[A-Za-z0-9._:+@/-]+$/.test(path) || path.includes("/../") || path.endsWith("/")) {
+    return `expected a device path of letters, digits and ._:+@-/ only, found "${path}"`;
+  }
+  if (isPartitionPath(path)) {
+    return `expected a whole disk, found the partition "${path}"; name the disk (e.g. ${wholeDiskOf(path)}), partitions come from the layout`;
+  }
+  return undefined;
+}
+
+function isPartitionPath(path: string): boolean {
+  return (
+    /^\/dev\/(sd|vd|hd|xvd)[a-z]+\d+$/.test(path) ||
+    /^\/dev\/(nvme\d+n\d+|mmcblk\d+|loop\d+|md\d+)p\d+$/.test(path) ||
+    /^\/dev\/disk\/by-[a-z]+\/.+-part\d+$/.test(path)
+  );
+}
+
+function wholeDiskOf(path: string): string {
+  return path.replace(/-part\d+$/, "").replace(/^(\/dev\/(?:nvme\d+n\d+|mmcblk\d+|loop\d+|md\d+))p\d+$/, "$1").replace(/^(\/dev\/[a-z]+[a-z])\d+$/, "$1");
+}
+
+/** Serial as `lsblk -o SERIAL` prints it: printable, no spaces (they would be trimmed anyway), ≤ 64 characters. */
+export function checkSerial(serial: string): string | undefined {
+  if (/^[A-Za-z0-9][A-Za-z0-9_.:+-]{0,63}$/.test(serial)) return undefined;
+  return `expected a disk serial as lsblk -o SERIAL prints it (1-64 of A-Z a-z 0-9 _ . : + -, e.g. S4EWNX0R123456), found "${serial}"`;
+}
+
+/** WWN as `lsblk -o WWN` prints it: `0x` + 16 or 32 hex digits (NAA), or `eui.`/`naa.` + 16 or 32 hex digits (NVMe). */
+export function checkWwn(wwn: string): string | undefined {
+  if (/^0x[0-9a-fA-F]{16}([0-9a-fA-F]{16})?$/.test(wwn) || /^(eui|naa)\.[0-9a-fA-F]{16}([0-9a-fA-F]{16})?$/.test(wwn)) return undefined;
+  return `expected a WWN as lsblk -o WWN prints it: 0x + 16 or 32 hex digits (e.g. 0x5000c500a1b2c3d4) or eui./naa. + 16 or 32 hex digits (e.g. eui.0025388b91d2a1b3), found "${wwn}"`;
+}
+
+/** Case-insensitive comparison key, since lsblk and the stack may differ in hex case. */
+export function normalizeWwn(wwn: string): string {
+  return wwn.toLowerCase();
+}
