@@ -36,6 +36,10 @@ export type StepTable<Step extends PlanStep, Ctx> = {
  * - `probe` is read-only. It is located by the desired inputs on create/update and by the stored
  *   outputs on refresh (which is why outputs must carry everything needed to find the thing).
  * - `steps` are the only effects; they run through `runStep`/`runPlan` and never log or catch.
+ *
+ * Never give a module-level function the name of the provider method that calls it (a `diff`
+ * function called from `async diff()`): the closure serializer binds that name to the method
+ * itself, and the host fails with "diff is not defined" (observed with @pulumi/pulumi 3.270).
  */
 export interface ResourceModule<Inputs, Outputs, Observed, Step extends PlanStep, Ctx = StepContext> {
   validate(inputs: Inputs): CheckFailure[];
@@ -112,13 +116,15 @@ export class StepError extends Error {
 
   constructor(ctx: StepContext, step: string, elapsedMs: number, cause: unknown) {
     const reason = redact(errorMessage(cause), ctx.secrets);
-    super(`${ctx.resource} step ${step} on ${ctx.host} failed after ${formatMs(elapsedMs)}: ${reason}`);
+    const message = `${ctx.resource} step ${step} on ${ctx.host} failed after ${formatMs(elapsedMs)}: ${reason}`;
+    super(message);
     this.name = "StepError";
     this.resource = ctx.resource;
     this.host = ctx.host;
     this.step = step;
     this.elapsedMs = elapsedMs;
     this.cause = cause;
+    keepErrorMessage(this, message);
   }
 }
 
@@ -184,6 +190,18 @@ function redactErrorInPlace(err: unknown, secrets: readonly (Secret | string)[])
   }
 }
 
+/**
+ * Call last in the constructor of every Error subclass that provider code can reach.
+ *
+ * Pulumi's closure serializer rewrites `super(message)` as `Error.call(this, message)`, which
+ * returns a new error and leaves `this` with no message and no stack, so inside the host the
+ * error reads "undefined" (observed with @pulumi/pulumi 3.270). Outside the host this is a no-op.
+ */
+export function keepErrorMessage(err: Error, message: string): void {
+  if (err.message !== message) err.message = message;
+  if (!err.stack) Error.captureStackTrace(err, err.constructor);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Partial create
 
@@ -199,11 +217,13 @@ export class PartialCreateError extends Error {
   readonly reasons: string[];
 
   constructor(id: string, properties: Record<string, unknown>, reasons: string[]) {
-    super(`created ${id} only partially: ${reasons.join("; ")}`);
+    const message = `created ${id} only partially: ${reasons.join("; ")}`;
+    super(message);
     this.name = "PartialCreateError";
     this.id = id;
     this.properties = properties;
     this.reasons = reasons;
+    keepErrorMessage(this, message);
   }
 }
 
