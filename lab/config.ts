@@ -35,12 +35,19 @@ export interface LabServerConfig {
   readonly disks: LabDisks;
   /** `bios` boots through SeaBIOS (default); `uefi` through OVMF, for rescue and disk boots alike. */
   readonly firmware: Firmware;
-  /** Whether the emulator reports rescue host keys in `host_key` (real Robot leaves it empty). Default true. */
-  readonly reportHostKeys: boolean;
 }
 
 export interface LabConfig {
-  readonly robot: { readonly port: number; readonly user: string; readonly password: string };
+  readonly robot: {
+    readonly port: number;
+    readonly user: string;
+    readonly password: string;
+    /**
+     * Whether the emulator reports rescue host keys in `host_key`. Real Robot leaves it empty, so
+     * clients must cope with both. Default true. Account-wide, as the emulator models it.
+     */
+    readonly reportHostKeys: boolean;
+  };
   readonly mirror: { readonly port: number };
   readonly servers: readonly LabServerConfig[];
 }
@@ -83,13 +90,13 @@ export function parseLabConfig(raw: unknown, source = "lab config"): LabConfig {
 // Validation: one small rule per field, each returns failures with the field path.
 
 type RawConfig = {
-  robot: { port: number; user: string; password: string };
+  robot: { port: number; user: string; password: string; reportHostKeys?: boolean };
   mirror: { port: number };
   servers: RawServer[];
 };
 type RawServer = Partial<Omit<LabServerConfig, "disks">> & { disks?: Partial<LabDisks> };
 
-const SERVER_KEYS = ["number", "name", "sshPort", "dropbearPort", "memoryMiB", "cpus", "disks", "firmware", "reportHostKeys"];
+const SERVER_KEYS = ["number", "name", "sshPort", "dropbearPort", "memoryMiB", "cpus", "disks", "firmware"];
 const NAME_PATTERN = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 // AHCI on q35 has six ports; NVMe has no such limit but more disks only cost boot time.
 const MAX_DISKS: Record<DiskType, number> = { nvme: 8, sata: 6 };
@@ -103,6 +110,9 @@ export function validateLabConfig(raw: unknown): CheckFailure[] {
     failures.push(...checkPort("robot.port", robot.port));
     failures.push(...checkNonEmptyString("robot.user", robot.user));
     failures.push(...checkNonEmptyString("robot.password", robot.password, { secret: true }));
+    if (robot.reportHostKeys !== undefined && typeof robot.reportHostKeys !== "boolean") {
+      failures.push({ property: "robot.reportHostKeys", reason: `must be true or false, got ${describe(robot.reportHostKeys)}` });
+    }
   }
   const mirror = raw.mirror;
   if (!isObject(mirror)) failures.push({ property: "mirror", reason: `must be an object {port}, got ${describe(mirror)}` });
@@ -134,9 +144,6 @@ export function validateServer(at: string, server: unknown): CheckFailure[] {
   if (server.cpus !== undefined) failures.push(...checkInt(`${at}.cpus`, server.cpus, 1, 16));
   if (server.firmware !== undefined && server.firmware !== "bios" && server.firmware !== "uefi") {
     failures.push({ property: `${at}.firmware`, reason: `must be "bios" or "uefi", got ${describe(server.firmware)}` });
-  }
-  if (server.reportHostKeys !== undefined && typeof server.reportHostKeys !== "boolean") {
-    failures.push({ property: `${at}.reportHostKeys`, reason: `must be true or false, got ${describe(server.reportHostKeys)}` });
   }
   if (server.disks !== undefined) failures.push(...validateDisks(`${at}.disks`, server.disks));
   return failures;
@@ -205,7 +212,7 @@ function checkNonEmptyString(property: string, value: unknown, opts: { secret?: 
 
 function withDefaults(raw: RawConfig): LabConfig {
   return {
-    robot: { port: raw.robot.port, user: raw.robot.user, password: raw.robot.password },
+    robot: { port: raw.robot.port, user: raw.robot.user, password: raw.robot.password, reportHostKeys: raw.robot.reportHostKeys ?? true },
     mirror: { port: raw.mirror.port },
     servers: raw.servers.map((s) => ({
       number: s.number as number,
@@ -216,7 +223,6 @@ function withDefaults(raw: RawConfig): LabConfig {
       cpus: s.cpus ?? 1,
       disks: { count: s.disks?.count ?? 2, sizeGiB: s.disks?.sizeGiB ?? 20, type: s.disks?.type ?? "nvme" },
       firmware: s.firmware ?? "bios",
-      reportHostKeys: s.reportHostKeys ?? true,
     })),
   };
 }

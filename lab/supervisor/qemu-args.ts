@@ -59,6 +59,9 @@ export function qemuArgv(launch: VmLaunch): string[] {
     "-smp", String(server.cpus),
     "-m", String(server.memoryMiB),
     "-nodefaults", "-display", "none",
+    // strict: firmware tries only devices with a bootindex (the disks), so a blank server says
+    // "No bootable device" after the disks instead of also probing a floppy.
+    "-boot", "strict=on",
     // A guest reboot must come back through the supervisor, which decides rescue vs disk.
     "-no-reboot",
     "-pidfile", paths.pidFile,

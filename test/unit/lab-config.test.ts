@@ -12,7 +12,7 @@ describe("validateLabConfig", () => {
     expect(validateLabConfig(minimal())).toEqual([]);
     expect(parseLabConfig(minimal()).servers[0]).toEqual({
       number: 100001, name: "lab-1", sshPort: 2201, dropbearPort: 2221, memoryMiB: 2048, cpus: 1,
-      disks: { count: 2, sizeGiB: 20, type: "nvme" }, firmware: "bios", reportHostKeys: true,
+      disks: { count: 2, sizeGiB: 20, type: "nvme" }, firmware: "bios",
     });
   });
 
@@ -62,7 +62,7 @@ describe("validateLabConfig", () => {
 describe("the shipped lab.config.json", () => {
   it("is valid and matches the lab contract's defaults", () => {
     const config = loadLabConfig(path.resolve(__dirname, "..", "..", "..", "lab", "lab.config.json"));
-    expect(config.robot).toEqual({ port: 40080, user: "robot", password: "lab-robot-secret" });
+    expect(config.robot).toEqual({ port: 40080, user: "robot", password: "lab-robot-secret", reportHostKeys: true });
     expect(config.servers.map((s) => [s.number, s.name, s.sshPort, s.dropbearPort])).toEqual([
       [100001, "lab-1", 2201, 2221],
       [100002, "lab-2", 2202, 2222],

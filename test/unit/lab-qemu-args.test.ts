@@ -10,7 +10,6 @@ const server: LabServerConfig = {
   cpus: 1,
   disks: { count: 2, sizeGiB: 20, type: "nvme" },
   firmware: "bios",
-  reportHostKeys: true,
 };
 const paths = { disks: ["/s/d0.qcow2", "/s/d1.qcow2"], consoleLog: "/s/console-1-disk.log", qmpSocket: "/s/qmp.sock", pidFile: "/s/qemu.pid" };
 const rescue = { kind: "rescue" as const, kernel: "/c/vmlinuz", initrd: "/c/initrd", cmdline: "console=ttyS0", rescueJson: "/s/rescue.json.fifo", imagesDir: "/c/images", installDir: "/repo/lab/installimage" };
