@@ -12,7 +12,7 @@
  * const h = await ProviderHarness.start({
  *   module: "test/harness/fixtures/marker-file", exportName: "MarkerFile",   // dist/<module>.js
  *   args: { path: "/tmp/x", content: "a", token: "s3cret" }, secretPaths: ["token"],
- *   config: { "hetzner-fde:markerFileMode": "640" },                          // Configure runs in start()
+ *   config: { "hetzner-fde:markerFileMode": "640" }, secretConfigKeys: [],    // Configure runs in start()
  * });
  * const news = h.inputs({ content: "b" });         // program inputs, plain, + overrides (no __provider needed)
  * const chk = await h.check(h.urn, {}, news);      // {inputs, failures}: failures are returned, not thrown
@@ -155,7 +155,8 @@ export class StateJournal {
   }
 }
 
-/** Stored form of properties: secret keys encrypted, recursing into objects (engine's annotateSecrets). */
+/** Stored form of properties: values under secret top-level keys encrypted (annotateSecrets re-marks
+ *  an output secret when the input of the same key was secret). */
 function storedForm(props: Props, secretKeys: ReadonlySet<string>, providerIsSecret: boolean): Props {
   const out: Props = {};
   for (const [key, value] of Object.entries(props)) {
@@ -180,6 +181,8 @@ export interface HarnessOptions {
   readonly secretPaths?: readonly string[];
   /** Stack config with namespaces, e.g. {"hetzner-fde:sshUser": "root"}. */
   readonly config?: Record<string, string>;
+  /** Config keys set with `--secret`: their values join `secrets` for leak greps. */
+  readonly secretConfigKeys?: readonly string[];
   readonly stack?: string;
   /** Call Configure in start() (default true): the host needs it before any other method. */
   readonly configure?: boolean;
@@ -219,9 +222,11 @@ export class ProviderHarness {
     return this.program.urn;
   }
 
-  /** Plaintext of every secret arg (what leak greps look for). */
+  /** Plaintext of every secret arg and secret config value (what leak greps look for). */
   get secrets(): string[] {
-    return (this.opts.secretPaths ?? []).map((k) => this.opts.args?.[k]).filter((v): v is string => typeof v === "string");
+    const args = (this.opts.secretPaths ?? []).map((k) => this.opts.args?.[k]);
+    const config = (this.opts.secretConfigKeys ?? []).map((k) => this.opts.config?.[k]);
+    return [...args, ...config].filter((v): v is string => typeof v === "string" && v.length > 0);
   }
 
   /** Everything the host and the program printed, plus every error message the engine would show. */
@@ -287,10 +292,15 @@ export class ProviderHarness {
     req.setUrn(urn);
     req.setOlds(this.toStruct(olds));
     req.setNews(this.toStruct(this.withProvider(plainValues(news))));
-    const resp = await this.call<provTypes.UpdateResponse>("update", req);
-    const outs = resp.getProperties()?.toJavaScript() ?? {};
-    this.remember(urn, id, news, outs, "update");
-    return { outs };
+    try {
+      const resp = await this.call<provTypes.UpdateResponse>("update", req);
+      const outs = resp.getProperties()?.toJavaScript() ?? {};
+      this.remember(urn, id, news, outs, "update");
+      return { outs };
+    } catch (err) {
+      if (err instanceof PartialCreateFailure) this.remember(urn, id, news, err.properties, "partial");
+      throw err;
+    }
   }
 
   /** Refresh-style read: `props` are the old outputs, `inputs` the old inputs. */
