@@ -74,6 +74,7 @@ type HttpMethod = "GET" | "POST" | "DELETE";
 
 /** Rate-limit jitter: up to this fraction of the interval, so parallel callers do not collide again. */
 const JITTER_FRACTION = 0.1;
+const MIN_REDACTED_LENGTH = 6;
 
 export class RobotTransport {
   private readonly options: RobotTransportOptions;
@@ -183,8 +184,13 @@ export class RobotTransport {
     return new RobotNetworkError(this.redact(message), request, attempts);
   }
 
+  /**
+   * Messages are built without the password; this is the second line of defence in case Robot
+   * echoes something. A very short password is skipped: replacing every "p" would garble the
+   * message while protecting nothing worth a lockout-guarded login.
+   */
   private redact(text: string): string {
-    return redact(text, [this.options.password]);
+    return this.options.password.reveal().length >= MIN_REDACTED_LENGTH ? redact(text, [this.options.password]) : text;
   }
 
   private sleep(ms: number): Promise<void> {
