@@ -15,7 +15,8 @@ const HEAD_CHARS = 300;
  */
 export async function probe<T>(session: SshSession, script: ShellCommand, parse: (json: unknown) => T, options: ExecOptions = {}): Promise<T> {
   const result = await session.exec(script, options);
-  const secrets = [session.target.privateKey, ...(options.secrets ?? [])];
+  const stdinSecret = typeof options.stdin === "object" ? [options.stdin] : [];
+  const secrets = [session.target.privateKey, ...stdinSecret, ...(options.secrets ?? [])];
   const shown = redact(script.text, secrets);
   let json: unknown;
   try {

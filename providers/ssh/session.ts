@@ -24,7 +24,7 @@ export interface ExecOptions {
 // refused for root logins ("session signalling requires privilege separation") and closing the
 // channel leaves the command running.
 const COMMAND_PREFIX = "export LC_ALL=C; printf '\\036fde-pgid:%s\\036' \"$$\" >&2; ";
-const PGID_MARKER = /\x1efde-pgid:(\d+)\x1e/;
+const PGID_MARKER = new RegExp(String.fromCharCode(0x1e) + "fde-pgid:(\\d+)" + String.fromCharCode(0x1e));
 
 // How much output an error keeps: enough for the tool's complaint, small enough for a log line.
 const TAIL_CHARS = 4000;
