@@ -133,7 +133,11 @@ export class LabSupervisor extends EventEmitter implements PowerController {
     for (;;) {
       const boot = vm.current;
       const match = boot ? readText(boot.consoleLog).match(pattern) : null;
-      if (match) return match;
+      if (match && boot) {
+        // Classify now: the caller saw the console, so the boot record must agree with it.
+        vm.checkConsole(boot);
+        return match;
+      }
       if (Date.now() > deadline) {
         throw new Error(`server ${serverNumber}: console did not show ${pattern} within ${timeoutMs} ms (boot ${boot?.bootNo ?? "-"} ${boot?.mode ?? ""}). Console tail:\n${this.consoleTail(serverNumber)}`);
       }
@@ -362,7 +366,7 @@ class ServerVm {
     this.consoleWatch.unref();
   }
 
-  private checkConsole(record: BootRecord): void {
+  checkConsole(record: BootRecord): void {
     if (record.failure) return;
     const reason = detectBootFailure(readText(record.consoleLog));
     if (reason) this.fail(record, reason);

@@ -1,0 +1,196 @@
+// Shared fixture for lab tests: a Robot emulator + QEMU supervisor started in-process, with an
+// isolated state dir and free ports, so tests never collide with a developer's `npm run lab -- up`.
+//
+//   const lab = await startLabFixture();                 // one server, booted from its blank disks
+//   await lab.withRescue(lab.server().number, async (session, login) => { ... });
+//   await lab.close();
+
+import * as fs from "fs";
+import * as net from "net";
+import * as os from "os";
+import * as path from "path";
+import { utils as ssh2Utils } from "ssh2";
+import { LabConfig, LabServerConfig, parseLabConfig } from "../../lab/config";
+import { RunningLab, startLab } from "../../lab/lab";
+import { RescueAssets } from "../../lab/supervisor/supervisor";
+import { RobotClient } from "../../providers/robot";
+import { Secret } from "../../providers/secret";
+import { connect, SshSession, SshTarget } from "../../providers/ssh";
+
+export interface LabFixtureOptions {
+  /** Number of servers (100001, 100002, …). Default 1. */
+  readonly servers?: number;
+  /** Per-server overrides of the config (memoryMiB, disks, firmware, cpus). */
+  readonly server?: Partial<Pick<LabServerConfig, "memoryMiB" | "cpus" | "disks" | "firmware">>;
+  /** Build/locate rescue images (ensureLabImages) and serve the mirror. Default true. */
+  readonly images?: boolean;
+  /** Boot the servers at start, as delivered. Default true. */
+  readonly bootServers?: boolean;
+  /** Keep the state dir after close (to read console logs of a failed run). Default: keep only if HFDE_KEEP_LAB=1. */
+  readonly keepState?: boolean;
+}
+
+/** What a test needs to log into a rescue boot. */
+export interface RescueLogin {
+  readonly serverNumber: number;
+  readonly privateKey: Secret;
+  readonly publicKey: string;
+  /** SHA256 fingerprints the emulator reported in `host_key`. */
+  readonly hostKeyFingerprints: readonly string[];
+  readonly password: Secret;
+  /** ms from `reset hw` to the SSH banner. */
+  readonly bootToSshMs: number;
+}
+
+export interface LabFixture extends RunningLab {
+  readonly robot: RobotClient;
+  readonly logLines: string[];
+  server(index?: number): LabServerConfig;
+  /** Waits for an SSH banner on the server's port; fails early with the console tail if the boot failed. */
+  waitForSsh(serverNumber: number, timeoutMs?: number): Promise<number>;
+  /** Stores a fresh key, arms rescue with it, `reset hw`, and waits for the rescue's sshd. */
+  bootIntoRescue(serverNumber: number): Promise<RescueLogin>;
+  /** A verified SSH target for a rescue login (host key pinned to the emulator's host_key). */
+  rescueTarget(login: RescueLogin): SshTarget;
+  /** Boots into rescue (unless `login` of the current boot is given) and runs `fn` with a session. */
+  withRescue<T>(serverNumber: number, fn: (session: SshSession, login: RescueLogin) => Promise<T>, login?: RescueLogin): Promise<T>;
+}
+
+/** Rescue boots take ~45 s under TCG on the lab host; leave room for a loaded CI machine. */
+export const RESCUE_BOOT_TIMEOUT_MS = 240_000;
+
+export async function startLabFixture(opts: LabFixtureOptions = {}): Promise<LabFixture> {
+  const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), "hfde-lab-test-"));
+  const config = await isolatedConfig(opts);
+  let rescue: RescueAssets | undefined;
+  let mirrorDir: string | undefined;
+  if (opts.images ?? true) {
+    const { ensureLabImages } = await import("../../lab/images");
+    const images = await ensureLabImages();
+    rescue = { rescueKernel: images.rescueKernel, rescueInitrd: images.rescueInitrd, imagesDir: images.imagesDir };
+    mirrorDir = images.mirrorDir;
+  }
+  const logLines: string[] = [];
+  const lab = await startLab({ config, stateDir, rescue, mirrorDir, bootServers: opts.bootServers, log: (line) => logLines.push(line) });
+  const robot = new RobotClient({ user: config.robot.user, password: new Secret(config.robot.password), baseUrl: lab.robotUrl });
+
+  const fixture: LabFixture = {
+    ...lab,
+    robot,
+    logLines,
+    server: (index = 0) => config.servers[index],
+    waitForSsh: (serverNumber, timeoutMs = RESCUE_BOOT_TIMEOUT_MS) => waitForSshBanner(lab, serverNumber, timeoutMs),
+    bootIntoRescue: (serverNumber) => bootIntoRescue(fixture, serverNumber),
+    rescueTarget: (login) => ({
+      host: "127.0.0.1",
+      port: serverConfig(config, login.serverNumber).sshPort,
+      user: "root",
+      privateKey: login.privateKey,
+      hostKey: { expect: login.hostKeyFingerprints },
+      label: `rescue ${login.serverNumber}`,
+    }),
+    withRescue: async (serverNumber, fn, login) => {
+      const current = login ?? (await fixture.bootIntoRescue(serverNumber));
+      const session = await connect(fixture.rescueTarget(current), { budgetMs: 60_000 });
+      try {
+        return await fn(session, current);
+      } finally {
+        await Promise.resolve(session.close()).catch(() => undefined);
+      }
+    },
+    close: async () => {
+      await lab.close();
+      if (!(opts.keepState ?? process.env.HFDE_KEEP_LAB === "1")) fs.rmSync(stateDir, { recursive: true, force: true });
+    },
+  };
+  return fixture;
+}
+
+async function bootIntoRescue(lab: LabFixture, serverNumber: number): Promise<RescueLogin> {
+  const pair = ssh2Utils.generateKeyPairSync("ed25519", { comment: `lab-test-${serverNumber}` });
+  const { key } = await lab.robot.ensureKey(`lab-test-${process.pid}-${Date.now()}`, pair.public);
+  const armed = await lab.robot.armRescue(serverNumber, { os: "linux", authorizedKeys: [key.fingerprint] });
+  if (!armed.password) throw new Error(`Robot armed rescue on ${serverNumber} without a password`);
+  const started = Date.now();
+  await lab.robot.reset(serverNumber, "hw");
+  await lab.waitForSsh(serverNumber);
+  return {
+    serverNumber,
+    privateKey: new Secret(pair.private),
+    publicKey: pair.public,
+    hostKeyFingerprints: armed.hostKeys.map((k) => k.fingerprint),
+    password: armed.password,
+    bootToSshMs: Date.now() - started,
+  };
+}
+
+/** Polls for `SSH-2.0-…`: QEMU's slirp accepts TCP even while the guest has no sshd, so a connect proves nothing. */
+async function waitForSshBanner(lab: RunningLab, serverNumber: number, timeoutMs: number): Promise<number> {
+  const port = serverConfig(lab.config, serverNumber).sshPort;
+  const started = Date.now();
+  for (;;) {
+    const boot = lab.supervisor.currentBoot(serverNumber);
+    if (boot?.failure) {
+      throw new Error(`server ${serverNumber} boot ${boot.bootNo} (${boot.mode}) failed: ${boot.failure.reason}\nconsole tail:\n${boot.failure.consoleTail}`);
+    }
+    if ((await lab.supervisor.state(serverNumber)) === "off") throw new Error(`server ${serverNumber} is off; it will not answer SSH`);
+    if (await readsSshBanner(port)) return Date.now() - started;
+    if (Date.now() - started > timeoutMs) {
+      throw new Error(`server ${serverNumber}: no SSH banner on 127.0.0.1:${port} within ${timeoutMs / 1000} s (boot ${boot?.bootNo} ${boot?.mode}). Console tail:\n${lab.supervisor.consoleTail(serverNumber)}`);
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+function readsSshBanner(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, "127.0.0.1");
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(3000, () => done(false));
+    socket.once("data", (d) => done(d.toString("latin1").startsWith("SSH-")));
+    socket.once("error", () => done(false));
+    socket.once("close", () => done(false));
+  });
+}
+
+function serverConfig(config: LabConfig, serverNumber: number): LabServerConfig {
+  const server = config.servers.find((s) => s.number === serverNumber);
+  if (!server) throw new Error(`no lab server ${serverNumber} in this fixture`);
+  return server;
+}
+
+async function isolatedConfig(opts: LabFixtureOptions): Promise<LabConfig> {
+  const count = opts.servers ?? 1;
+  // All at once, so no two roles get the same just-released port.
+  const ports = await freePorts(2 + 2 * count);
+  return parseLabConfig(
+    {
+      robot: { port: ports[0], user: "robot", password: "lab-test-secret", reportHostKeys: true },
+      mirror: { port: ports[1] },
+      servers: Array.from({ length: count }, (_, i) => ({
+        number: 100001 + i,
+        name: `lab-${i + 1}`,
+        sshPort: ports[2 + 2 * i],
+        dropbearPort: ports[3 + 2 * i],
+        ...opts.server,
+      })),
+    },
+    "lab test fixture config",
+  );
+}
+
+async function freePorts(count: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from({ length: count }, () => new Promise<net.Server>((resolve, reject) => {
+      const s = net.createServer();
+      s.once("error", reject);
+      s.listen(0, "127.0.0.1", () => resolve(s));
+    })),
+  );
+  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  return ports;
+}
