@@ -81,7 +81,8 @@ export class RobotTransport {
   private readonly baseUrl: string;
 
   constructor(options: RobotTransportOptions) {
-    if (!(options.password instanceof Secret)) {
+    // Duck-typed: Pulumi's closure serializer may hand us a copy of the Secret class.
+    if (typeof (options.password as Partial<Secret> | undefined)?.reveal !== "function") {
       throw new TypeError("RobotTransport: password must be a Secret (new Secret(value)), so it cannot leak into logs");
     }
     this.options = options;
@@ -251,6 +252,7 @@ function causeText(err: unknown): string {
 }
 
 export function formatSeconds(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)} ms`;
   const seconds = ms / 1000;
   return seconds >= 10 ? `${Math.round(seconds)} s` : `${Number(seconds.toFixed(1))} s`;
 }

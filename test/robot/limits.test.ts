@@ -18,7 +18,7 @@ describe("rate limits", () => {
       await expect(client.reset(1001, "hw")).resolves.toMatchObject({ type: "hw" });
       expect(Date.now() - started).toBeGreaterThanOrEqual(50);
       expect(waits).toHaveLength(1);
-      expect(waits[0].message).toMatch(/^Robot rate limit on POST \/reset\/1001: waiting 0\.\d s \(retry 1 of 3\)$/);
+      expect(waits[0].message).toMatch(/^Robot rate limit on POST \/reset\/1001: waiting 5\d ms \(retry 1 of 3\)$/);
       const statuses = lab.emulator.model.requests.map((r) => r.status);
       expect(statuses).toEqual([200, 403, 200]);
       expect(lab.power.calls).toHaveLength(2);
