@@ -1,0 +1,26 @@
+# shellcheck shell=bash
+# Step 14: GRUB on every target drive, so the machine boots whichever drive the firmware picks
+# (or whichever survives), then the GRUB config.
+
+step_install_bootloader() {
+  local drive
+  if firmware_is_uefi; then
+    # --removable: the firmware finds EFI/BOOT/BOOTX64.EFI without an NVRAM entry; the esp is
+    # mirrored by md (metadata 1.0) when SWRAID is on, so every drive carries it.
+    in_target grub-install --target=x86_64-efi --efi-directory=/boot/efi --removable --no-nvram
+  else
+    for drive in "${PLAN_DRIVES[@]}"; do
+      in_target grub-install --target=i386-pc "$drive"
+    done
+    remember_grub_install_devices
+  fi
+  in_target update-grub
+}
+
+# Later grub-pc upgrades reinstall GRUB to these drives instead of asking.
+remember_grub_install_devices() {
+  target_has /usr/bin/debconf-set-selections || return 0
+  local devices
+  printf -v devices '%s, ' "${PLAN_DRIVES[@]}"
+  run chroot "$RUN_TARGET" debconf-set-selections < <(printf 'grub-pc grub-pc/install_devices multiselect %s\n' "${devices%, }")
+}
