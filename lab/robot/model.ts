@@ -207,6 +207,7 @@ export class RobotModel implements BootArbiter {
     this.options = options;
     this.power = options.power;
     this.rateLimitOverrides = { ...options.rateLimits?.limits };
+    validateServerSpecs(options.servers);
     this.specs = new Map(options.servers.map((spec) => [spec.number, spec]));
     this.initialize();
     this.load();
@@ -590,6 +591,24 @@ export class RobotModel implements BootArbiter {
     writeFileSync(temp, JSON.stringify(state, null, 2), { mode: 0o600 });
     renameSync(temp, file);
   }
+}
+
+/** Collects every problem in the server list, each naming its path, so a bad lab config fails at start. */
+export function validateServerSpecs(specs: readonly ServerSpec[]): void {
+  const problems: string[] = [];
+  const seen = new Set<number>();
+  specs.forEach((spec, index) => {
+    const at = `servers[${index}]`;
+    if (!Number.isInteger(spec.number) || spec.number <= 0) problems.push(`${at}.number: expected a positive integer, found ${JSON.stringify(spec.number)}`);
+    else if (seen.has(spec.number)) problems.push(`${at}.number: ${spec.number} is used twice; server numbers identify servers and must be unique`);
+    seen.add(spec.number);
+    if (spec.ipv4 !== null && typeof spec.ipv4 !== "string") problems.push(`${at}.ipv4: expected an IPv4 string or null, found ${JSON.stringify(spec.ipv4)}`);
+    if (typeof spec.ipv6Net !== "string") problems.push(`${at}.ipv6Net: expected a string such as "2a01:4f8:111:4221::", found ${JSON.stringify(spec.ipv6Net)}`);
+    for (const type of spec.resetTypes ?? []) {
+      if (!ALL_RESET_TYPES.includes(type)) problems.push(`${at}.resetTypes: "${type}" is not one of ${ALL_RESET_TYPES.join(", ")}`);
+    }
+  });
+  if (problems.length > 0) throw new Error(`Robot emulator config is invalid:\n  ${problems.join("\n  ")}`);
 }
 
 function initialState(spec: ServerSpec): ServerState {

@@ -8,6 +8,7 @@ import { read, toHostKey } from "../../providers/robot/model";
 import { formatApiErrorMessage } from "../../providers/robot/errors";
 import { formatSeconds } from "../../providers/robot/transport";
 import { parsePhpForm, formList, formScalar } from "../../lab/robot/form";
+import { validateServerSpecs, ServerSpec } from "../../lab/robot/model";
 import { parsePublicKey, sha256Fingerprint } from "../../providers/keys";
 
 // ---- fixture factories ------------------------------------------------------------------
@@ -226,5 +227,24 @@ describe("formatSeconds", () => {
     [3_600_000, "3600 s"],
   ])("%d ms → %s", (ms, text) => {
     expect(formatSeconds(ms)).toBe(text);
+  });
+});
+
+describe("emulator server spec validation", () => {
+  it("collects every problem with its path", () => {
+    const specs = [
+      { number: 1001, ipv4: "203.0.113.1", ipv6Net: "2a01::" },
+      { number: 1001, ipv4: null, ipv6Net: "2a01::" },
+      { number: -3, ipv4: null, ipv6Net: 7, resetTypes: ["reboot"] },
+    ] as unknown as ServerSpec[];
+    expect(() => validateServerSpecs(specs)).toThrow(
+      [
+        "Robot emulator config is invalid:",
+        "  servers[1].number: 1001 is used twice; server numbers identify servers and must be unique",
+        "  servers[2].number: expected a positive integer, found -3",
+        '  servers[2].ipv6Net: expected a string such as "2a01:4f8:111:4221::", found 7',
+        '  servers[2].resetTypes: "reboot" is not one of sw, hw, power, power_long, man',
+      ].join("\n"),
+    );
   });
 });
