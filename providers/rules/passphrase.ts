@@ -36,24 +36,24 @@ export function passphraseWeaknesses(passphrase: string): string[] {
   if (passphrase.length === 0) return ["is empty"];
   const reasons: string[] = [];
   const chars = [...passphrase];
-  if (chars.length > MAX_LENGTH) reasons.push(`is ${chars.length} characters long; cryptsetup reads at most ${MAX_LENGTH} at a prompt`);
+  if (chars.length > MAX_LENGTH) reasons.push(`is ${chars.length} characters long (cryptsetup reads at most ${MAX_LENGTH} at a prompt)`);
   if (/[\r\n]/.test(passphrase)) reasons.push("contains a line break, which cannot be typed at the cryptroot-unlock prompt");
-  if (chars.length < MIN_LENGTH) reasons.push(`is ${chars.length} characters long; at least ${MIN_LENGTH} are needed`);
+  if (chars.length < MIN_LENGTH) reasons.push(`is ${count(chars.length, "character")} long (at least ${MIN_LENGTH} needed)`);
   const classes = characterClasses(passphrase);
   if (chars.length < LENGTH_WITHOUT_VARIETY && classes < 3) {
     reasons.push(
-      `uses ${classes} of the 4 character classes (lower, upper, digit, other); under ${LENGTH_WITHOUT_VARIETY} characters at least 3 are needed`,
+      `uses ${classes} of the 4 character classes lower, upper, digit, other (under ${LENGTH_WITHOUT_VARIETY} characters at least 3 needed)`,
     );
   }
   const distinct = new Set(chars).size;
-  if (distinct < MIN_DISTINCT) reasons.push(`has only ${count(distinct, "distinct character")}; at least ${MIN_DISTINCT} are needed`);
+  if (distinct < MIN_DISTINCT) reasons.push(`has only ${count(distinct, "distinct character")} (at least ${MIN_DISTINCT} needed)`);
   const period = repeatedBlockLength(chars);
   if (period !== null) reasons.push(`is ${period === 1 ? "one character" : `one block of ${period} characters`} repeated`);
   else {
     const substance = substanceLength(passphrase);
     if (substance < MIN_SUBSTANCE && chars.length >= MIN_LENGTH) {
       reasons.push(
-        `is built from common passwords, keyboard rows or sequences (only ${count(substance, "character")} ${substance === 1 ? "is" : "are"} not); at least ${MIN_SUBSTANCE} must be`,
+        `is built from common passwords, keyboard rows or sequences (only ${count(substance, "character")} outside them, at least ${MIN_SUBSTANCE} needed)`,
       );
     }
   }
