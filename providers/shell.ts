@@ -3,9 +3,11 @@
 // interpolated at all, because anything in the command text ends up in the remote argv (`ps`).
 // Secrets travel on stdin instead: exec(sh`cryptsetup open --key-file=- ${dev} ${name}`, { stdin }).
 
-// Symbol.for, not Symbol(): Pulumi serializes local modules by value, so a provider may hold a
-// second copy of this module; the global registry keeps the brand recognisable across copies.
-const SHELL_COMMAND: unique symbol = Symbol.for("hetzner-fde/ShellCommand") as never;
+// The brand that tells a command built here from a look-alike `{ text }`. It is looked up on each
+// use rather than kept in a module constant: Pulumi's closure serializer cannot capture a Symbol
+// value, and Symbol.for returns the same symbol to every copy of this module a provider may hold.
+declare const SHELL_COMMAND: unique symbol;
+const shellBrand = (): typeof SHELL_COMMAND => Symbol.for("hetzner-fde/ShellCommand") as typeof SHELL_COMMAND;
 
 /** Shell text whose every interpolation was quoted by `sh`. Only `sh` and `joinShell` make one. */
 export interface ShellCommand {
@@ -29,11 +31,11 @@ export function quote(word: string): string {
 }
 
 export function isShellCommand(value: unknown): value is ShellCommand {
-  return typeof value === "object" && value !== null && (value as ShellCommand)[SHELL_COMMAND] === true;
+  return typeof value === "object" && value !== null && (value as ShellCommand)[shellBrand()] === true;
 }
 
 function shellCommand(text: string): ShellCommand {
-  return { text, [SHELL_COMMAND]: true };
+  return { text, [shellBrand()]: true } as ShellCommand;
 }
 
 // Duck-typed rather than `instanceof Secret` for the same reason as the Symbol.for brand above.

@@ -127,7 +127,10 @@ export class SshSession {
       let signal: string | null = null;
       let timedOut = false;
       let finished = false;
+      // Declared before use: Pulumi's closure serializer cannot resolve a const referenced by a
+      // function written above its declaration ("missing variable in closure environment").
       let grace: NodeJS.Timeout | undefined;
+      let timer: NodeJS.Timeout | undefined = undefined;
 
       const finish = (): void => {
         if (finished) return;
@@ -143,7 +146,7 @@ export class SshSession {
           durationMs: Date.now() - started,
         });
       };
-      const timer = setTimeout(() => {
+      timer = setTimeout(() => {
         timedOut = true;
         grace = setTimeout(finish, KILL_GRACE_MS * 2);
         // The signal request works for non-root OpenSSH logins; the group kill covers root.

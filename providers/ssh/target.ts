@@ -1,6 +1,6 @@
 // Who to connect to and which host key to believe. There is no "trust anything" mode: either the
 // caller pins fingerprints, or it asks for `acceptNew` explicitly and records what it observed.
-import { Secret } from "../secret";
+import type { Secret } from "../secret";
 
 export type HostKeyPolicy =
   /** Accept only a host key whose SHA256 fingerprint (`SHA256:…`, as `ssh-keygen -lf` prints) is listed. */
@@ -51,7 +51,8 @@ export function validateSshTarget(target: SshTarget): string[] {
   if (typeof target.user !== "string" || target.user === "") {
     problems.push(`user: expected a login name, found ${JSON.stringify(target.user)}`);
   }
-  if (!(target.privateKey instanceof Secret) && typeof (target.privateKey as { reveal?: unknown })?.reveal !== "function") {
+  // Duck-typed: `instanceof` would pull the Secret class into serialized provider text.
+  if (typeof (target.privateKey as { reveal?: unknown } | undefined)?.reveal !== "function") {
     problems.push("privateKey: expected a Secret (wrap the key with new Secret(...)), found " + typeof target.privateKey);
   }
   problems.push(...validateHostKeyPolicy(target.hostKey));

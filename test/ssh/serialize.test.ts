@@ -1,0 +1,48 @@
+// The SSH layer ends up inside provider text written by Pulumi's closure serializer and loaded by
+// the dynamic-provider host. This proves that round trip: serialize a function that uses connect,
+// sh, probe and the logger, load the text the way the host does, and run it against a real sshd.
+import * as pulumi from "@pulumi/pulumi";
+import Module from "module";
+import { join } from "path";
+import { createLogger, memorySink } from "../../providers/log";
+import { sh } from "../../providers/shell";
+import { SshTarget, probe, withSession } from "../../providers/ssh";
+import { SshdFixture, fixtureTarget, startSshd } from "../support/sshd";
+
+let sshd: SshdFixture;
+
+beforeAll(async () => {
+  sshd = await startSshd();
+});
+
+afterAll(async () => {
+  await sshd?.dispose();
+});
+
+async function readHostname(target: SshTarget): Promise<{ user: string; lines: string[] }> {
+  const { sink, lines } = memorySink();
+  const logger = createLogger({ context: "Serialized", sink });
+  const user = await withSession(target, { logger }, (session) => probe(session, sh`printf '"%s"' "$(id -un)"`, (json) => String(json)));
+  return { user, lines: lines.map((l) => l.line) };
+}
+
+// What the host does with `__provider`: compile the text as a CommonJS module and call handler().
+function loadLikeTheHost(text: string): () => typeof readHostname {
+  const mod = new Module("", module);
+  mod.paths = (Module as unknown as { _nodeModulePaths(dir: string): string[] })._nodeModulePaths(join(__dirname, "..", "..", ".."));
+  (mod as unknown as { _compile(code: string, filename: string): void })._compile(text, "");
+  return mod.exports.handler;
+}
+
+describe("closure serialization", () => {
+  it("captures ssh2 by reference, no live handle, and runs after loading", async () => {
+    const serialized = await pulumi.runtime.serializeFunction(() => readHostname);
+    expect(serialized.text).toMatch(/require\("ssh2(\/lib\/index\.js)?"\)/);
+    expect(serialized.text).not.toContain(sshd.privateKey.reveal()); // credentials arrive as inputs, never in the text
+    const handler = loadLikeTheHost(serialized.text);
+    // The fixture's Secret is plain data here, as a provider would get it from its inputs.
+    const result = await handler()(fixtureTarget(sshd));
+    expect(result.user).toBe(sshd.user);
+    expect(result.lines.some((line) => line.startsWith("[Serialized] run: "))).toBe(true);
+  });
+});
