@@ -62,6 +62,8 @@ export class SshUnreachableError extends Error {
 }
 
 export interface RemoteCommandFailure extends CommandResult {
+  readonly host: string;
+  /** `host:port` */
   readonly address: string;
   /** The full command text, redacted. */
   readonly command: string;
@@ -72,6 +74,7 @@ export interface RemoteCommandFailure extends CommandResult {
 
 /** A remote command that exited outside okExitCodes, was killed, timed out or lost its connection. */
 export class RemoteCommandError extends Error implements RemoteCommandFailure {
+  readonly host: string;
   readonly address: string;
   readonly command: string;
   readonly exitCode: number | null;
@@ -87,6 +90,7 @@ export class RemoteCommandError extends Error implements RemoteCommandFailure {
   constructor(failure: RemoteCommandFailure) {
     super(describeFailure(failure));
     this.name = "RemoteCommandError";
+    this.host = failure.host;
     this.address = failure.address;
     this.command = failure.command;
     this.exitCode = failure.exitCode;

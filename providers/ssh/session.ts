@@ -81,6 +81,7 @@ export class SshSession {
       return { exitCode, stdout: outcome.stdout, stderr: outcome.stderr, durationMs };
     }
     throw new RemoteCommandError({
+      host: this.target.host,
       address: this.address,
       command: shown,
       exitCode,

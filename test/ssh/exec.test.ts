@@ -33,7 +33,7 @@ describe("exec", () => {
     const error = await session.exec(sh`echo partial; echo ${"no such device"} >&2; exit 5`).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(RemoteCommandError);
     const failure = error as RemoteCommandError;
-    expect(failure).toMatchObject({ exitCode: 5, stdout: "partial\n", stderr: "no such device\n", address: `127.0.0.1:${sshd.port}`, timedOut: false });
+    expect(failure).toMatchObject({ exitCode: 5, stdout: "partial\n", stderr: "no such device\n", host: "127.0.0.1", address: `127.0.0.1:${sshd.port}`, timedOut: false });
     expect(failure.command).toBe("echo partial; echo 'no such device' >&2; exit 5");
     expect(failure.message).toBe(`\`echo partial; echo 'no such device' >&2; exit 5\` on 127.0.0.1:${sshd.port} failed (exit 5): no such device`);
   });

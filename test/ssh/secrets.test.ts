@@ -22,6 +22,15 @@ afterAll(async () => {
   await sshd?.dispose();
 });
 
+async function waitForProcessTable(needle: string, withinMs: number): Promise<string> {
+  const deadline = Date.now() + withinMs;
+  for (;;) {
+    const table = execFileSync("ps", ["-eo", "args"], { encoding: "utf8" });
+    if (table.includes(needle) || Date.now() > deadline) return table;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 function everyRendering(error: unknown): string {
   const e = error as Error;
   return [String(e), e.message, e.stack, JSON.stringify(e), inspect(e, { depth: 5 })].join("\n");
@@ -32,10 +41,9 @@ describe("a secret on stdin", () => {
     // `; true` keeps the shell from exec-ing into sleep, so its argv stays visible as a whole.
     const running = session.exec(sh`sha256sum; sleep 1.5; true`, { stdin: passphrase });
     running.catch(() => undefined); // awaited below; this only stops an early failure turning unhandled
-    await new Promise((resolve) => setTimeout(resolve, 600));
-
-    // The sshd is local, so the host's process table is this machine's: look from both sides.
-    const localArgv = execFileSync("ps", ["-eo", "args"], { encoding: "utf8" });
+    // The sshd is local, so the host's process table is this machine's: look from both sides,
+    // once the command is visibly running (polling, because a loaded machine starts it late).
+    const localArgv = await waitForProcessTable("sha256sum; sleep 1.5; true", 1200);
     const remoteArgv = (await session.exec(sh`ps -eo args`)).stdout;
     for (const table of [localArgv, remoteArgv]) {
       expect(table).toContain("sha256sum; sleep 1.5; true"); // the command really was running during the scan

@@ -113,6 +113,7 @@ describe("error messages", () => {
     [{ exitCode: null }, "`cryptsetup open /dev/md1 x` on h:22 ended without an exit status (the connection was lost)"],
   ])("describes %p", (fields, message) => {
     const error = new RemoteCommandError({
+      host: "h",
       address: "h:22",
       command: "cryptsetup open /dev/md1 x",
       signal: null,
