@@ -9,6 +9,9 @@ export class Secret {
 
   constructor(value: string) {
     this.value = value;
+    // Defined on the instance, not as a `[Symbol.for(...)]()` class method: Pulumi's closure
+    // serializer cannot emit computed symbol method names ("Identifier expected").
+    Object.defineProperty(this, Symbol.for("nodejs.util.inspect.custom"), { value: () => REDACTED, enumerable: false });
   }
 
   reveal(): string {
@@ -20,10 +23,6 @@ export class Secret {
   }
 
   toJSON(): string {
-    return REDACTED;
-  }
-
-  [Symbol.for("nodejs.util.inspect.custom")](): string {
     return REDACTED;
   }
 }

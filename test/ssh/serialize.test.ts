@@ -46,3 +46,18 @@ describe("closure serialization", () => {
     expect(result.lines.some((line) => line.startsWith("[Serialized] run: "))).toBe(true);
   });
 });
+
+describe("Secret under closure serialization", () => {
+  it("serializes, loads and still redacts in strings, JSON and inspect", async () => {
+    const { Secret } = await import("../../providers/secret");
+    const { inspect } = await import("util");
+    const wrap = (plain: string) => new Secret(plain);
+    const serialized = await pulumi.runtime.serializeFunction(() => wrap);
+    const loaded = loadLikeTheHost(serialized.text) as unknown as () => typeof wrap;
+    const secret = loaded()("hunter2-passphrase");
+    expect(secret.reveal()).toBe("hunter2-passphrase");
+    expect(`${secret}`).toBe("[secret]");
+    expect(JSON.stringify({ secret })).toBe('{"secret":"[secret]"}');
+    expect(inspect({ secret })).not.toContain("hunter2");
+  });
+});
