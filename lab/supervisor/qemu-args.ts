@@ -70,7 +70,8 @@ export function qemuArgv(launch: VmLaunch): string[] {
     "-serial", "chardev:console",
     ...firmwareArgs(server, paths),
     ...networkArgs(server),
-    ...diskArgs(server, paths.disks),
+    // -kernel claims bootindex 0 for its option ROM, so a rescue boot numbers the disks from 1.
+    ...diskArgs(server, paths.disks, boot.kind === "rescue" ? 1 : 0),
     ...(boot.kind === "rescue" ? rescueArgs(boot) : []),
   ];
 }
@@ -107,7 +108,7 @@ function networkArgs(server: LabServerConfig): string[] {
   return ["-netdev", `user,id=n0,${forwards.join(",")}`, "-device", "virtio-net-pci,netdev=n0,romfile="];
 }
 
-export function diskArgs(server: LabServerConfig, disks: readonly string[]): string[] {
+export function diskArgs(server: LabServerConfig, disks: readonly string[], firstBootIndex = 0): string[] {
   if (disks.length !== server.disks.count) {
     throw new Error(`server ${server.number} has disks.count ${server.disks.count} but ${disks.length} disk files were given`);
   }
@@ -117,8 +118,8 @@ export function diskArgs(server: LabServerConfig, disks: readonly string[]): str
     // bootindex makes firmware try the disks in order and nothing else (no floppy, no PXE).
     const device =
       server.disks.type === "nvme"
-        ? `nvme,drive=${id},serial=LAB${server.number}N${i},bootindex=${i}`
-        : `ide-hd,drive=${id},bus=ide.${i},serial=LAB${server.number}S${i},bootindex=${i}`;
+        ? `nvme,drive=${id},serial=LAB${server.number}N${i},bootindex=${firstBootIndex + i}`
+        : `ide-hd,drive=${id},bus=ide.${i},serial=LAB${server.number}S${i},bootindex=${firstBootIndex + i}`;
     return [...drive, "-device", device];
   });
 }

@@ -448,7 +448,7 @@ function unblockFifo(fifo: string): void {
   }
 }
 
-async function killStaleQemu(pidFile: string, dir: string): Promise<void> {
+export async function killStaleQemu(pidFile: string, dir: string): Promise<void> {
   let pid: number;
   try {
     pid = Number(fs.readFileSync(pidFile, "utf8").trim());

@@ -87,6 +87,14 @@ describe("diskArgs", () => {
     expect(diskArgs({ ...server, disks: { count: 2, sizeGiB: 20, type } }, ["/d0", "/d1"])).toEqual(expected);
   });
 
+  it("numbers the disks after -kernel's bootindex 0 on a rescue boot", () => {
+    const argv = qemuArgv({ server, paths, boot: rescue, accel: "tcg" });
+    expect(values(argv, "-device").filter((d) => d.startsWith("nvme"))).toEqual([
+      "nvme,drive=nvme0,serial=LAB100001N0,bootindex=1",
+      "nvme,drive=nvme1,serial=LAB100001N1,bootindex=2",
+    ]);
+  });
+
   it("refuses a disk list that does not match disks.count", () => {
     expect(() => diskArgs(server, ["/d0"])).toThrow(/disks.count 2 but 1 disk files/);
   });

@@ -1,0 +1,242 @@
+// `npm run lab -- up|down|status|console <server> [-f]|destroy [--config <file>]`
+// The CLI only starts/stops the background daemon (lab/daemon.ts) and reads the files it writes.
+
+import { spawn } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import { findServer, LabConfig, labStateDir, loadLabConfig } from "./config";
+import { daemonFiles, DaemonStatus, isProcessAlive, readDaemonStatus } from "./daemon";
+import { findMissingTools, LAB_TOOLS, missingToolsMessage, UEFI_TOOLS } from "./prereqs";
+import { consoleTailOf, nextBootNo } from "./supervisor/decisions";
+import { killStaleQemu } from "./supervisor/supervisor";
+
+const USAGE = `usage: npm run lab -- <command> [--config <lab.config.json>]
+  up                  build what is missing, start the Robot emulator, mirror and servers in the background
+  down                stop the servers and the background process (disks and Robot state are kept)
+  status              servers, power state, boot mode, ports, Robot URL
+  console <server> [-f]  print (or follow) the current console log of a server (number or name)
+  destroy             down, then delete disks, consoles and the emulator's state`;
+
+const DAEMON_READY_TIMEOUT_MS = 120_000;
+
+interface Args {
+  readonly command: string;
+  readonly rest: string[];
+  readonly configPath?: string;
+  readonly follow: boolean;
+}
+
+export function parseArgs(argv: readonly string[]): Args {
+  const rest: string[] = [];
+  let configPath: string | undefined;
+  let follow = false;
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === "--config") configPath = argv[++i];
+    else if (argv[i] === "-f" || argv[i] === "--follow") follow = true;
+    else rest.push(argv[i]);
+  }
+  return { command: rest[0] ?? "", rest: rest.slice(1), configPath, follow };
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  const args = parseArgs(argv);
+  const configPath = args.configPath ? path.resolve(args.configPath) : defaultConfigPath();
+  const stateDir = labStateDir();
+  switch (args.command) {
+    case "up":
+      return up(configPath, stateDir);
+    case "down":
+      await down(loadLabConfig(configPath), stateDir);
+      return 0;
+    case "status":
+      printStatus(loadLabConfig(configPath), stateDir);
+      return 0;
+    case "console":
+      if (!args.rest[0]) throw new Error(`console needs a server (number or name)\n${USAGE}`);
+      return printConsole(loadLabConfig(configPath), stateDir, args.rest[0], args.follow);
+    case "destroy":
+      await down(loadLabConfig(configPath), stateDir);
+      fs.rmSync(stateDir, { recursive: true, force: true });
+      console.log(`Deleted the lab state in ${stateDir} (disks, consoles, Robot emulator state).`);
+      return 0;
+    default:
+      console.error(args.command ? `unknown command "${args.command}"\n${USAGE}` : USAGE);
+      return 2;
+  }
+}
+
+async function up(configPath: string, stateDir: string): Promise<number> {
+  const config = loadLabConfig(configPath);
+  const tools = config.servers.some((s) => s.firmware === "uefi") ? [...LAB_TOOLS, ...UEFI_TOOLS] : LAB_TOOLS;
+  const missing = missingToolsMessage(findMissingTools(tools));
+  if (missing) {
+    console.error(missing);
+    return 3;
+  }
+  const running = runningDaemon(stateDir);
+  if (running) {
+    console.log(`The lab is already up (daemon pid ${running.pid}).`);
+    printStatus(config, stateDir);
+    return 0;
+  }
+  // Built in the foreground so the user sees progress; the daemon's own call is then a cache hit.
+  console.log("Checking lab images (rescue system, OS images, Debian mirror)…");
+  const { ensureLabImages } = await import("./images");
+  await ensureLabImages();
+
+  fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  const files = daemonFiles(stateDir);
+  fs.rmSync(files.status, { force: true });
+  const logFd = fs.openSync(files.log, "a", 0o600);
+  const child = spawn(process.execPath, [path.join(__dirname, "daemon.js"), configPath], {
+    detached: true,
+    stdio: ["ignore", logFd, logFd],
+    env: { ...process.env, HFDE_LAB_DIR: stateDir },
+  });
+  fs.closeSync(logFd);
+  child.unref();
+  const status = await waitForDaemon(stateDir, child.pid as number);
+  if (!status?.ready) {
+    console.error(`The lab did not start${status?.error ? `: ${status.error}` : ""}. Last lines of ${files.log}:\n${tail(files.log, 30)}`);
+    return 1;
+  }
+  printStatus(config, stateDir);
+  return 0;
+}
+
+async function waitForDaemon(stateDir: string, pid: number): Promise<DaemonStatus | undefined> {
+  const deadline = Date.now() + DAEMON_READY_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    const status = readDaemonStatus(stateDir);
+    if (status?.pid === pid && (status.ready || status.error)) return status;
+    if (!isProcessAlive(pid)) return readDaemonStatus(stateDir);
+    await sleep(300);
+  }
+  return undefined;
+}
+
+async function down(config: LabConfig, stateDir: string): Promise<void> {
+  const running = runningDaemon(stateDir);
+  if (running) {
+    process.kill(running.pid, "SIGTERM");
+    for (let i = 0; i < 100 && isProcessAlive(running.pid); i++) await sleep(300);
+    if (isProcessAlive(running.pid)) process.kill(running.pid, "SIGKILL");
+    console.log(`Stopped the lab (daemon pid ${running.pid}); disks and Robot state are kept in ${stateDir}.`);
+  } else {
+    console.log("The lab is not running.");
+  }
+  // A daemon that was killed hard leaves its QEMUs behind; their pid files name them.
+  for (const server of config.servers) await killStaleQemu(path.join(serverDir(stateDir, server.number), "qemu.pid"), serverDir(stateDir, server.number));
+  fs.rmSync(daemonFiles(stateDir).pid, { force: true });
+}
+
+function runningDaemon(stateDir: string): { pid: number } | undefined {
+  let pid: number;
+  try {
+    pid = Number(fs.readFileSync(daemonFiles(stateDir).pid, "utf8").trim());
+  } catch {
+    return undefined;
+  }
+  return Number.isInteger(pid) && pid > 0 && isProcessAlive(pid) ? { pid } : undefined;
+}
+
+export function formatStatus(config: LabConfig, stateDir: string, status: DaemonStatus | undefined, up: boolean): string {
+  const lines: string[] = [];
+  lines.push(up ? `Lab is up (daemon pid ${status?.pid}, state ${stateDir})` : `Lab is down (state ${stateDir}); start it with: npm run lab -- up`);
+  const robotUrl = status?.robotUrl ?? `http://127.0.0.1:${config.robot.port}`;
+  lines.push(`Robot:   ${robotUrl}  user ${config.robot.user}  password ${config.robot.password}`);
+  lines.push(`Mirror:  http://127.0.0.1:${config.mirror.port}/debian  (guests: http://10.0.2.2:${config.mirror.port}/debian)`);
+  lines.push("Servers:");
+  for (const server of config.servers) {
+    const live = up ? status?.servers.find((s) => s.number === server.number) : undefined;
+    const power = live?.power ?? "off";
+    const boot = live?.boot ? `boot ${live.boot.bootNo} ${live.boot.mode}${live.boot.failure ? ` (FAILED: ${live.boot.failure.reason})` : ""}` : "-";
+    lines.push(`  ${server.number} ${server.name.padEnd(8)} ${power.padEnd(8)} ${boot.padEnd(20)} ssh 127.0.0.1:${server.sshPort}  dropbear 127.0.0.1:${server.dropbearPort}  ${server.disks.count}×${server.disks.sizeGiB} GiB ${server.disks.type}, ${server.memoryMiB} MiB, ${server.firmware}`);
+  }
+  if (up) lines.push(`Console: npm run lab -- console <server> -f    Log: ${daemonFiles(stateDir).log}`);
+  return lines.join("\n");
+}
+
+function printStatus(config: LabConfig, stateDir: string): void {
+  const running = runningDaemon(stateDir);
+  console.log(formatStatus(config, stateDir, readDaemonStatus(stateDir), running !== undefined));
+}
+
+async function printConsole(config: LabConfig, stateDir: string, ref: string, follow: boolean): Promise<number> {
+  const server = findServer(config, ref);
+  const dir = serverDir(stateDir, server.number);
+  let file = latestConsole(dir);
+  if (!file && !follow) {
+    console.error(`server ${server.number} (${server.name}) has not booted yet: no console in ${dir}`);
+    return 1;
+  }
+  if (!follow) {
+    process.stdout.write(consoleTailOf(fs.readFileSync(file as string, "latin1"), Number.MAX_SAFE_INTEGER) + "\n");
+    return 0;
+  }
+  let offset = 0;
+  for (;;) {
+    const newest = latestConsole(dir);
+    if (newest && newest !== file) {
+      file = newest;
+      offset = 0;
+      process.stdout.write(`\n----- ${path.basename(newest)} -----\n`);
+    }
+    if (file) {
+      const size = fs.statSync(file).size;
+      if (size > offset) {
+        const fd = fs.openSync(file, "r");
+        const chunk = Buffer.alloc(size - offset);
+        fs.readSync(fd, chunk, 0, chunk.length, offset);
+        fs.closeSync(fd);
+        process.stdout.write(chunk);
+        offset = size;
+      }
+    }
+    await sleep(500);
+  }
+}
+
+function latestConsole(dir: string): string | undefined {
+  let files: string[];
+  try {
+    files = fs.readdirSync(dir);
+  } catch {
+    return undefined;
+  }
+  const last = nextBootNo(files) - 1;
+  const name = files.find((f) => f.startsWith(`console-${last}-`));
+  return name ? path.join(dir, name) : undefined;
+}
+
+function serverDir(stateDir: string, serverNumber: number): string {
+  return path.join(stateDir, "servers", String(serverNumber));
+}
+
+function tail(file: string, lines: number): string {
+  try {
+    return consoleTailOf(fs.readFileSync(file, "utf8"), lines);
+  } catch {
+    return "(no log)";
+  }
+}
+
+function defaultConfigPath(): string {
+  // dist/lab/cli.js → edit the source copy in lab/, not a stale copy in dist.
+  const source = path.resolve(__dirname, "..", "..", "lab", "lab.config.json");
+  return fs.existsSync(source) ? source : path.join(__dirname, "lab.config.json");
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err: Error) => {
+      console.error(err.message);
+      process.exit(1);
+    },
+  );
+}
