@@ -1,0 +1,62 @@
+import * as fs from "fs";
+import { parseLabConfig } from "../../lab/config";
+import { formatStatus, parseArgs } from "../../lab/cli";
+import { findMissingTools, LAB_TOOLS, missingToolsMessage } from "../../lab/prereqs";
+
+const config = parseLabConfig({
+  robot: { port: 40080, user: "robot", password: "lab-robot-secret" },
+  mirror: { port: 40081 },
+  servers: [
+    { number: 100001, name: "lab-1", sshPort: 2201, dropbearPort: 2221 },
+    { number: 100002, name: "lab-2", sshPort: 2202, dropbearPort: 2222 },
+  ],
+});
+
+describe("lab CLI", () => {
+  it.each<[string[], unknown]>([
+    [["up"], { command: "up", rest: [], configPath: undefined, follow: false }],
+    [["console", "lab-1", "-f"], { command: "console", rest: ["lab-1"], configPath: undefined, follow: true }],
+    [["--config", "x.json", "status"], { command: "status", rest: [], configPath: "x.json", follow: false }],
+    [[], { command: "", rest: [], configPath: undefined, follow: false }],
+  ])("parseArgs(%p)", (argv, expected) => {
+    expect(parseArgs(argv)).toEqual(expected);
+  });
+
+  it("status of a running lab shows Robot URL, credentials, power, boot mode and ports", () => {
+    const text = formatStatus(config, "/state", {
+      pid: 42, ready: true, startedAt: "", updatedAt: "", robotUrl: "http://127.0.0.1:40080",
+      servers: [
+        { number: 100001, name: "lab-1", power: "running", sshPort: 2201, dropbearPort: 2221,
+          boot: { bootNo: 3, mode: "rescue", consoleLog: "/state/servers/100001/console-3-rescue.log", startedAt: "" } },
+        { number: 100002, name: "lab-2", power: "off", sshPort: 2202, dropbearPort: 2222 },
+      ],
+    }, true);
+    expect(text).toMatch(/^Lab is up \(daemon pid 42, state \/state\)/);
+    expect(text).toMatch(/Robot: +http:\/\/127\.0\.0\.1:40080 +user robot +password lab-robot-secret/);
+    expect(text).toMatch(/100001 lab-1 +running +boot 3 rescue +ssh 127\.0\.0\.1:2201 +dropbear 127\.0\.0\.1:2221/);
+    expect(text).toMatch(/100002 lab-2 +off +- +ssh 127\.0\.0\.1:2202/);
+  });
+
+  it("status of a stopped lab says how to start it and shows every server off", () => {
+    const text = formatStatus(config, "/state", undefined, false);
+    expect(text).toMatch(/Lab is down .*npm run lab -- up/);
+    expect(text.match(/ off /g)).toHaveLength(2);
+  });
+});
+
+describe("lab prerequisites", () => {
+  it("finds tools on PATH and in sbin, and reports the ones missing", () => {
+    expect(findMissingTools(LAB_TOOLS, "/nonexistent").map((t) => t.file)).toEqual(
+      LAB_TOOLS.filter((t) => !["/usr/sbin", "/sbin"].some((d) => fs.existsSync(`${d}/${t.file}`))).map((t) => t.file),
+    );
+    expect(findMissingTools([{ file: "sh", debianPackage: "dash", why: "" }], "/bin:/usr/bin")).toEqual([]);
+  });
+
+  it("prints the exact apt-get line, naming each missing tool", () => {
+    expect(missingToolsMessage([])).toBeUndefined();
+    const message = missingToolsMessage([LAB_TOOLS[0], LAB_TOOLS[2]]);
+    expect(message).toMatch(/qemu-system-x86_64 \(Debian package qemu-system-x86\): runs the lab servers/);
+    expect(message).toMatch(/debootstrap \(Debian package debootstrap\)/);
+    expect(message).toMatch(/\n {2}sudo apt-get install -y qemu-system-x86 qemu-utils debootstrap cpio ovmf$/);
+  });
+});
