@@ -459,9 +459,12 @@ function checkPassphrases(stack: Record<string, unknown>, hosts: readonly Record
       issues.push({ path: ["luksPassphrases", name], message: `is too weak: it ${reasons.join("; it ")}. Expected ${PASSPHRASE_RULE}; set a new one with ${setPassphraseCommand(name)}` });
     }
   }
+  // A stray key is only knowable when every host has a usable name (else it may be that host's).
+  if (names.length === 0 || names.length !== hosts.length) return issues;
+  const known = [...new Set(names)];
   for (const key of Object.keys(passphrases)) {
-    if (!names.includes(key) && hosts.every((h) => h.name !== key)) {
-      issues.push({ path: ["luksPassphrases", key], message: `belongs to no host: the hosts are ${names.join(", ") || "(none)"}; rename the key or remove it with \`pulumi config rm --path 'luksPassphrases.${key}'\`` });
+    if (!known.includes(key)) {
+      issues.push({ path: ["luksPassphrases", key], message: `belongs to no host: the hosts are ${known.join(", ")}; rename the key or remove it with \`pulumi config rm --path 'luksPassphrases.${key}'\`` });
     }
   }
   return issues;
@@ -584,7 +587,8 @@ function toValidationErrors(issue: ZodIssue): ValidationError[] {
     case "too_small":
     case "too_big": {
       const bound = issue.code === "too_small" ? issue.minimum : issue.maximum;
-      const relation = issue.code === "too_small" ? "at least" : "at most";
+      const inclusive = issue.inclusive !== false;
+      const relation = issue.code === "too_small" ? (inclusive ? "at least" : "more than") : inclusive ? "at most" : "less than";
       if (issue.origin === "array") {
         return [at(`expected ${relation} ${String(bound)} entr${bound === 1 ? "y" : "ies"}, found ${Array.isArray(input) ? input.length : 0}`)];
       }

@@ -7,7 +7,7 @@ const MACROS = ["@hourly", "@daily", "@midnight", "@weekly", "@monthly", "@yearl
 
 export function checkCronSchedule(expression: string): string | undefined {
   const text = expression.trim();
-  const example = `e.g. "*/15 * * * *" (every 15 minutes, as the CAcert MIRROR ran)`;
+  const example = `e.g. "*/15 * * * *", every 15 minutes as the CAcert MIRROR ran`;
   if (text.startsWith("@")) {
     if (MACROS.includes(text)) return undefined;
     return `expected a 5-field cron expression or one of ${MACROS.join(", ")}, found "${expression}" (${example})`;
