@@ -108,6 +108,11 @@ export class LabSupervisor extends EventEmitter implements PowerController {
   powerButton(serverNumber: number): Promise<void> {
     return this.act(serverNumber, { kind: "powerButton" });
   }
+  /** Ctrl-Alt-Del on the server's keyboard, as on a KVM console: the guest decides what happens (usually a reboot). */
+  async ctrlAltDelete(serverNumber: number): Promise<void> {
+    await this.vm(serverNumber).sendKeys(["ctrl", "alt", "delete"]);
+  }
+
   async state(serverNumber: number): Promise<PowerState> {
     return this.vm(serverNumber).powerState();
   }
@@ -263,6 +268,11 @@ class ServerVm {
     } finally {
       clearTimeout(killTimer);
     }
+  }
+
+  async sendKeys(keys: readonly string[]): Promise<void> {
+    if (!this.qmp) throw new Error(`server ${this.server.number} is off; no keyboard to type on`);
+    await this.qmp.execute("send-key", { keys: keys.map((data) => ({ type: "qcode", data })) });
   }
 
   async acpiPowerdown(): Promise<void> {
