@@ -84,10 +84,12 @@ export function raidDataDisks(level: RaidLevel, members: number): number {
 
 /**
  * Usable MiB of the array (or of the single disk when `level` is null), or null when any member's
- * size is unknown. The smallest member bounds every member, as in md.
+ * size is unknown or the level has too few members. The smallest member bounds every member, as in md.
  */
 export function arrayCapacityMiB(level: RaidLevel | null, memberSizesBytes: readonly (number | undefined)[]): number | null {
   if (memberSizesBytes.length === 0 || memberSizesBytes.some((s) => s === undefined)) return null;
+  // Too few members is its own error; arithmetic on it would only add confusing follow-ups.
+  if (level !== null && memberSizesBytes.length < minDrivesFor(level)) return null;
   const smallest = bytesToMiB(Math.min(...(memberSizesBytes as number[])));
   return level === null ? smallest : smallest * raidDataDisks(level, memberSizesBytes.length);
 }
