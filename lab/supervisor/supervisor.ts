@@ -76,6 +76,14 @@ export class LabSupervisor extends EventEmitter implements PowerController {
     for (const server of opts.servers) this.vms.set(server.number, new ServerVm(server, this, opts));
   }
 
+  /**
+   * SIGKILLs every QEMU at once, synchronously: for `process.on("exit")`, where nothing async runs,
+   * so a test run that dies does not leave VMs holding its ports.
+   */
+  killAllNow(): void {
+    for (const vm of this.vms.values()) vm.killNow();
+  }
+
   /** The emulator's model; set after construction because the emulator needs this supervisor first. */
   setArbiter(arbiter: BootArbiter): void {
     this.arbiter = arbiter;
@@ -270,6 +278,11 @@ class ServerVm {
     }
   }
 
+  killNow(): void {
+    this.intent = { kind: "stayOff" };
+    this.proc?.kill("SIGKILL");
+  }
+
   async sendKeys(keys: readonly string[]): Promise<void> {
     if (!this.qmp) throw new Error(`server ${this.server.number} is off; no keyboard to type on`);
     await this.qmp.execute("send-key", { keys: keys.map((data) => ({ type: "qcode", data })) });
@@ -292,10 +305,11 @@ class ServerVm {
     fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     const bootNo = nextBootNo(fs.readdirSync(this.dir));
     const record: BootRecord = { bootNo, mode: target.kind, consoleLog: path.join(this.dir, consoleFileName(bootNo, target.kind)), startedAt: new Date().toISOString() };
-    fs.writeFileSync(record.consoleLog, "");
     const fifo = target.kind === "rescue" ? path.join(this.dir, "rescue.json.fifo") : undefined;
     const launch: VmLaunch = { server: this.server, paths: this.vmPaths(record.consoleLog), boot: target.kind === "rescue" ? this.rescueLaunch(fifo as string) : { kind: "disk" }, accel: this.opts.accel ?? "tcg" };
     const argv = qemuArgv(launch);
+    // Only now: a boot that cannot even be described must not leave a console file that claims a boot number.
+    fs.writeFileSync(record.consoleLog, "");
     if (fifo) makeFifo(fifo);
 
     const qemu = this.opts.qemuBinary ?? "qemu-system-x86_64";

@@ -72,6 +72,9 @@ export async function startLabFixture(opts: LabFixtureOptions = {}): Promise<Lab
   }
   const logLines: string[] = [];
   const lab = await startLab({ config, stateDir, rescue, mirrorDir, bootServers: opts.bootServers, log: (line) => logLines.push(line) });
+  // A test process that exits without afterAll (crash, --forceExit) must not leave VMs behind.
+  const killVms = () => lab.supervisor.killAllNow();
+  process.once("exit", killVms);
   const robot = new RobotClient({ user: config.robot.user, password: new Secret(config.robot.password), baseUrl: lab.robotUrl });
 
   const fixture: LabFixture = {
@@ -99,6 +102,7 @@ export async function startLabFixture(opts: LabFixtureOptions = {}): Promise<Lab
       }
     },
     close: async () => {
+      process.removeListener("exit", killVms);
       await lab.close();
       if (!(opts.keepState ?? process.env.HFDE_KEEP_LAB === "1")) fs.rmSync(stateDir, { recursive: true, force: true });
     },
