@@ -52,14 +52,17 @@ export const RAID_LEVELS = [0, 1, 5, 6, 10] as const;
 export type RaidLevel = (typeof RAID_LEVELS)[number];
 
 /**
- * Minimum member count per level, as installimage enforces it (validate_vars): 2 for 0/1/10,
- * 3 for 5, 4 for 6. RAID 10 with 2 drives is legal for mdadm (the "near 2" layout mirrors them).
+ * Minimum member count per level: 2 for 0/1, 3 for 5, 4 for 6 and 10. Hetzner's installimage lets
+ * RAID 10 through with 2 drives (mdadm's "near 2" layout then is a plain mirror); we refuse it,
+ * because someone asking for striped mirrors on two disks has almost always miscounted, and RAID 1
+ * says what they get. The lab's installimage applies the same rule.
  */
 export function minDrivesFor(level: RaidLevel): number {
   switch (level) {
     case 5:
       return 3;
     case 6:
+    case 10:
       return 4;
     default:
       return 2;

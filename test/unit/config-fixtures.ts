@@ -79,6 +79,7 @@ const ED25519_BLOB = ALICE.split(" ")[1];
 export const MALFORMED: Case[] = [
   // RAID and drives
   ["too few drives for RAID 5", (c) => (web(c).raid.level = 5), "hosts[0].raid.level", /RAID 5 needs at least 3 drives, found 2/],
+  ["RAID 10 on two drives", (c) => (web(c).raid.level = 10), "hosts[0].raid.level", /RAID 10 needs at least 4 drives, found 2/],
   ["too few drives for RAID 6", (c) => { web(c).raid.level = 6; web(c).drives.push({ path: "/dev/nvme2n1" }); }, "hosts[0].raid.level", /RAID 6 needs at least 4 drives, found 3/],
   ["unknown RAID level", (c) => (web(c).raid.level = 3), "hosts[0].raid.level", /expected one of 0, 1, 5, 6, 10, found 3/],
   ["two drives without raid", (c) => ca(c).drives.push({ path: "/dev/sdc" }), "hosts[1].drives", /expected 1 drive without raid, found 2.*raid: \{ level: 1 \}/],

@@ -36,7 +36,7 @@ describe("parseSize", () => {
 
 describe("RAID arithmetic", () => {
   it("needs the member counts installimage enforces", () => {
-    expect(RAID_LEVELS.map((level) => [level, minDrivesFor(level)])).toEqual([[0, 2], [1, 2], [5, 3], [6, 4], [10, 2]]);
+    expect(RAID_LEVELS.map((level) => [level, minDrivesFor(level)])).toEqual([[0, 2], [1, 2], [5, 3], [6, 4], [10, 4]]);
   });
 
   it.each([
