@@ -173,7 +173,7 @@ plan_filesystems() {
 plan_mounts() {
   local entry device mount fs uuid depth
   local -a entries
-  mapfile -t entries < <(plan_filesystems)
+  capture_lines entries plan_filesystems
   for entry in "${entries[@]}"; do
     IFS='|' read -r device mount fs uuid <<<"$entry"
     if [[ "$mount" == /* ]]; then
@@ -188,7 +188,7 @@ plan_fstab() {
   local entry _device mount fs uuid pass
   local -a entries
   printf '# /etc/fstab: written by installimage. <file system> <mount point> <type> <options> <dump> <pass>\n'
-  mapfile -t entries < <(plan_mounts)
+  capture_lines entries plan_mounts
   for entry in "${entries[@]}"; do
     IFS='|' read -r _device mount fs uuid <<<"$entry"
     if [[ "$fs" == esp ]]; then
@@ -198,7 +198,7 @@ plan_fstab() {
       printf 'UUID=%s %s %s defaults 0 %s\n' "$uuid" "$mount" "$fs" "$pass"
     fi
   done
-  mapfile -t entries < <(plan_filesystems)
+  capture_lines entries plan_filesystems
   for entry in "${entries[@]}"; do
     IFS='|' read -r _device mount fs uuid <<<"$entry"
     if [[ "$fs" == swap ]]; then

@@ -59,12 +59,39 @@ bind_target_system() {
   fi
 }
 
+# Stores the output lines of a command in the named array. A failing command fails the step;
+# `mapfile < <(command)` would not notice (a process substitution's exit status is lost).
+capture_lines() {
+  local -n lines_into="$1"
+  shift
+  local output
+  output="$("$@")"
+  lines_into=()
+  if [[ -n "$output" ]]; then mapfile -t lines_into <<<"$output"; fi
+}
+
 # Unmounts everything at or below a directory, deepest first.
 unmount_below() {
   local top="$1" mount_point
   local -a mount_points
-  mapfile -t mount_points < <(findmnt -nrlo TARGET | awk -v top="$top" '$0 == top || index($0, top "/") == 1' | sort -r)
+  capture_lines mount_points mount_points_below "$top"
   for mount_point in "${mount_points[@]}"; do
     run umount "$mount_point"
   done
+}
+
+mount_points_below() {
+  local top="$1" all
+  all="$(findmnt -nro TARGET)"
+  awk -v top="$top" '$0 == top || index($0, top "/") == 1' <<<"$all" | sort -r
+}
+
+# The rescue has wget; curl is used when present (Hetzner's rescue has both).
+download() {
+  local url="$1" output="$2"
+  if command -v curl >/dev/null; then
+    curl --fail --silent --show-error --location --output "$output" "$url"
+  else
+    wget --quiet --output-document="$output" "$url"
+  fi
 }

@@ -5,29 +5,42 @@
 
 step_stop_storage() {
   configure_udev_expectations
-  local drive
+  local drive entry mount_point
+  local -a tree devices=() mount_points=() all_mount_points=()
   for drive in "${PLAN_DRIVES[@]}"; do
-    release_drive "$drive"
+    capture_lines tree holders_first "$drive"
+    devices+=("${tree[@]}")
   done
-}
-
-release_drive() {
-  local drive="$1" entry
-  local -a tree
-  # lsblk prints a tree parents first; reversed, every holder comes before what it holds.
-  mapfile -t tree < <(lsblk -nrpo NAME,TYPE "$drive" | tac)
-  for entry in "${tree[@]}"; do
+  # Unmount first, deepest path first: a root on one array may hold /boot from another.
+  for entry in "${devices[@]}"; do
+    capture_lines mount_points mount_points_of "${entry% *}"
+    all_mount_points+=("${mount_points[@]}")
+  done
+  capture_lines all_mount_points deepest_first "${all_mount_points[@]}"
+  for mount_point in "${all_mount_points[@]}"; do
+    run umount "$mount_point"
+  done
+  for entry in "${devices[@]}"; do
     release_device "${entry% *}" "${entry##* }"
   done
 }
 
+# lsblk prints a tree parents first; reversed, every holder comes before what it holds.
+holders_first() {
+  local tree
+  tree="$(lsblk -nrpo NAME,TYPE "$1")"
+  tac <<<"$tree"
+}
+
+deepest_first() {
+  (($# > 0)) || return 0
+  printf '%s\n' "$@" | sort -ru
+}
+
 release_device() {
-  local device="$1" type="$2" mount_point
+  local device="$1" type="$2"
   # An array spans several drives, so it is met once per drive; the second time it is gone.
   [[ -b "$device" ]] || return 0
-  while read -r mount_point; do
-    [[ -n "$mount_point" ]] && run umount "$mount_point"
-  done < <(findmnt -nrlo TARGET --source "$device" | sort -r)
   if is_active_swap "$device"; then
     run swapoff "$device"
   fi
@@ -38,11 +51,17 @@ release_device() {
   esac
 }
 
+# findmnt exits 1 when the device is not mounted, which is the common case.
+mount_points_of() {
+  findmnt -nro TARGET --source "$1" | sort -r || true
+}
+
 is_active_swap() {
   local device swap_device
   device="$(readlink -f "$1")"
   while read -r swap_device _; do
+    [[ "$swap_device" == Filename ]] && continue
     [[ "$(readlink -f "$swap_device")" == "$device" ]] && return 0
-  done < <(tail -n +2 /proc/swaps)
+  done </proc/swaps
   return 1
 }

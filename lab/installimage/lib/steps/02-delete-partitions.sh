@@ -7,11 +7,17 @@ step_delete_partitions() {
   local drive partition
   local -a partitions
   for drive in "${PLAN_DRIVES[@]}"; do
-    mapfile -t partitions < <(lsblk -nrpo NAME,TYPE "$drive" | awk '$2 == "part" { print $1 }')
+    capture_lines partitions partitions_of "$drive"
     for partition in "${partitions[@]}"; do
       run wipefs --all "$partition"
     done
     run wipefs --all "$drive"
     run blockdev --rereadpt "$drive"
   done
+}
+
+partitions_of() {
+  local tree
+  tree="$(lsblk -nrpo NAME,TYPE "$1")"
+  awk '$2 == "part" { print $1 }' <<<"$tree"
 }

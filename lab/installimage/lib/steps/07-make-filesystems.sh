@@ -4,7 +4,7 @@
 step_make_filesystems() {
   local device mount fs uuid
   local -a filesystems
-  mapfile -t filesystems < <(plan_filesystems)
+  capture_lines filesystems plan_filesystems
   local entry
   for entry in "${filesystems[@]}"; do
     IFS='|' read -r device mount fs uuid <<<"$entry"

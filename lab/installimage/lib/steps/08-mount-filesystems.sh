@@ -8,7 +8,7 @@ step_mount_filesystems() {
   RUN_TARGET="${work}/hdd"
   mkdir -p "$RUN_TARGET"
   debug "target root: ${RUN_TARGET}"
-  mapfile -t mounts < <(plan_mounts)
+  capture_lines mounts plan_mounts
   for entry in "${mounts[@]}"; do
     IFS='|' read -r device mount fs _uuid <<<"$entry"
     mkdir -p "${RUN_TARGET}${mount}"

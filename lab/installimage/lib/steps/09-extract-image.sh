@@ -21,7 +21,7 @@ local_image_path() {
   if [[ "$CFG_IMAGE" =~ ^(https?|ftp):// ]]; then
     local downloaded
     downloaded="$(dirname "$RUN_TARGET")/${CFG_IMAGE##*/}"
-    run curl --fail --silent --show-error --location --output "$downloaded" "$CFG_IMAGE"
+    run download "$CFG_IMAGE" "$downloaded"
     printf '%s' "$downloaded"
   else
     readlink -f "$CFG_IMAGE"

@@ -20,7 +20,7 @@ step_configure_auth() {
 public_keys_to_install() {
   local source="$CFG_SSHKEYS_URL"
   if [[ "$source" =~ ^(https?|ftp):// ]]; then
-    curl --fail --silent --show-error --location "$source" 2>>"$DEBUG_FILE" ||
+    download "$source" /dev/stdout 2>>"$DEBUG_FILE" ||
       die "SSHKEYS_URL: expected public keys at ${source}, found the download failing"
   elif [[ -n "$source" ]]; then
     cat -- "$source"
