@@ -4,6 +4,7 @@
 // This module is reached from provider objects, so Pulumi's closure serializer copies what they use
 // into state by value. Keep it free of module-level state and live handles.
 
+import { keepErrorMessage } from "./errors";
 import * as pulumi from "@pulumi/pulumi";
 import { redact, Secret } from "./secret";
 
@@ -190,17 +191,8 @@ function redactErrorInPlace(err: unknown, secrets: readonly (Secret | string)[])
   }
 }
 
-/**
- * Call last in the constructor of every Error subclass that provider code can reach.
- *
- * Pulumi's closure serializer rewrites `super(message)` as `Error.call(this, message)`, which
- * returns a new error and leaves `this` with no message and no stack, so inside the host the
- * error reads "undefined" (observed with @pulumi/pulumi 3.270). Outside the host this is a no-op.
- */
-export function keepErrorMessage(err: Error, message: string): void {
-  if (err.message !== message) err.message = message;
-  if (!err.stack) Error.captureStackTrace(err, err.constructor);
-}
+
+export { keepErrorMessage };
 
 // ---------------------------------------------------------------------------------------------
 // Partial create

@@ -3,6 +3,8 @@
 // sees the webservice password: callers build the request description from method, path and the
 // form field values, and the transport redacts the result once more before throwing.
 
+import { keepErrorMessage } from "../errors";
+
 /** Error codes documented by Robot (and BOOT_ALREADY_ENABLED, seen in the field). */
 export type RobotErrorCode =
   | "UNAUTHORIZED"
@@ -74,6 +76,7 @@ export class RobotApiError extends Error implements RobotApiErrorFields {
     this.interval = fields.interval;
     this.request = request;
     this.attempts = attempts;
+    keepErrorMessage(this, fullMessage);
   }
 }
 
@@ -86,6 +89,7 @@ export class RobotNetworkError extends Error {
     this.name = "RobotNetworkError";
     this.request = request;
     this.attempts = attempts;
+    keepErrorMessage(this, message);
   }
 }
 
@@ -96,6 +100,7 @@ export class RobotResponseError extends Error {
     super(message);
     this.name = "RobotResponseError";
     this.request = request;
+    keepErrorMessage(this, message);
   }
 }
 

@@ -1,5 +1,6 @@
 // Every error the SSH layer throws names the host, what happened and what to do. Fields hold
 // only redacted text, so logging or serializing an error cannot leak a secret.
+import { keepErrorMessage } from "../errors";
 import { ObservedHostKey } from "./target";
 
 /** What a finished remote command produced. `RemoteCommandError` is the same shape, thrown. */
@@ -17,16 +18,16 @@ export class HostKeyMismatchError extends Error {
   readonly observed: ObservedHostKey;
 
   constructor(address: string, expected: readonly string[], observed: ObservedHostKey) {
-    super(
-      `host key mismatch for ${address}: expected ${expected.join(" or ")}, the server presented ` +
+    const message = `host key mismatch for ${address}: expected ${expected.join(" or ")}, the server presented ` +
         `${observed.type} ${observed.fingerprint}. Nothing was run on it. If the host was reinstalled or its keys ` +
         `were regenerated on purpose, check ${observed.fingerprint} out of band (console, ssh-keygen -lf on the host) ` +
-        `and update the pinned hostKey.expect; otherwise treat this as a possible man-in-the-middle.`,
-    );
+        `and update the pinned hostKey.expect; otherwise treat this as a possible man-in-the-middle.`;
+    super(message);
     this.name = "HostKeyMismatchError";
     this.address = address;
     this.expected = expected;
     this.observed = observed;
+    keepErrorMessage(this, message);
   }
 }
 
@@ -35,13 +36,13 @@ export class SshAuthError extends Error {
   readonly user: string;
 
   constructor(address: string, user: string, cause: string) {
-    super(
-      `ssh to ${address} as ${user}: the server accepted none of our credentials (${cause}). Check that the ` +
-        `public half of privateKey is in ${user}'s authorized_keys on that host (for rescue: the key passed to Robot).`,
-    );
+    const message = `ssh to ${address} as ${user}: the server accepted none of our credentials (${cause}). Check that the ` +
+        `public half of privateKey is in ${user}'s authorized_keys on that host (for rescue: the key passed to Robot).`;
+    super(message);
     this.name = "SshAuthError";
     this.address = address;
     this.user = user;
+    keepErrorMessage(this, message);
   }
 }
 
@@ -52,12 +53,14 @@ export class SshUnreachableError extends Error {
   readonly lastCause: string;
 
   constructor(address: string, attempts: number, elapsedMs: number, lastCause: string) {
-    super(`ssh to ${address} not reachable after ${attempts} attempt${attempts === 1 ? "" : "s"} in ${formatSeconds(elapsedMs)}: ${lastCause}`);
+    const message = `ssh to ${address} not reachable after ${attempts} attempt${attempts === 1 ? "" : "s"} in ${formatSeconds(elapsedMs)}: ${lastCause}`;
+    super(message);
     this.name = "SshUnreachableError";
     this.address = address;
     this.attempts = attempts;
     this.elapsedMs = elapsedMs;
     this.lastCause = lastCause;
+    keepErrorMessage(this, message);
   }
 }
 
@@ -88,7 +91,8 @@ export class RemoteCommandError extends Error implements RemoteCommandFailure {
   readonly durationMs: number;
 
   constructor(failure: RemoteCommandFailure) {
-    super(describeFailure(failure));
+    const message = describeFailure(failure);
+    super(message);
     this.name = "RemoteCommandError";
     this.host = failure.host;
     this.address = failure.address;
@@ -100,6 +104,7 @@ export class RemoteCommandError extends Error implements RemoteCommandFailure {
     this.stdout = failure.stdout;
     this.stderr = failure.stderr;
     this.durationMs = failure.durationMs;
+    keepErrorMessage(this, message);
   }
 }
 
@@ -119,10 +124,12 @@ export class ProbeOutputError extends Error {
   readonly command: string;
 
   constructor(address: string, command: string, problem: string) {
-    super(`probe \`${commandHeadline(command)}\` on ${address} ${problem}`);
+    const message = `probe \`${commandHeadline(command)}\` on ${address} ${problem}`;
+    super(message);
     this.name = "ProbeOutputError";
     this.address = address;
     this.command = command;
+    keepErrorMessage(this, message);
   }
 }
 

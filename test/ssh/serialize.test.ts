@@ -6,7 +6,8 @@ import Module from "module";
 import { join } from "path";
 import { createLogger, memorySink } from "../../providers/log";
 import { sh } from "../../providers/shell";
-import { SshTarget, probe, withSession } from "../../providers/ssh";
+import { RobotNetworkError } from "../../providers/robot/errors";
+import { RemoteCommandError, SshAuthError, SshTarget, probe, withSession } from "../../providers/ssh";
 import { SshdFixture, fixtureTarget, startSshd } from "../support/sshd";
 
 let sshd: SshdFixture;
@@ -61,3 +62,33 @@ describe("Secret under closure serialization", () => {
     expect(inspect({ secret })).not.toContain("hunter2");
   });
 });
+
+describe("errors under closure serialization", () => {
+  // The serializer turns `super(message)` into `Error.call(this, message)` and does not link the
+  // class to Error.prototype; without keepErrorMessage the engine would report "undefined".
+  const factories: [string, () => Error][] = [
+    ["SshAuthError", () => new SshAuthError("10.0.0.1:22", "root", "publickey")],
+    ["RemoteCommandError", () => new RemoteCommandError({ host: "h", address: "h:22", command: "false", exitCode: 1, signal: null, timedOut: false, stdout: "", stderr: "nope", durationMs: 1 })],
+    ["RobotNetworkError", () => new RobotNetworkError("no answer from robot", { method: "GET", path: "/server", params: [] }, 1)],
+  ];
+
+  it.each(factories)("%s keeps its message and is an Error inside the host", async (name, make) => {
+    const serialized = await pulumi.runtime.serializeFunction(() => make);
+    const loaded = loadLikeTheHost(serialized.text) as unknown as () => () => Error;
+    const error = loaded()();
+    expect(error.message).toBe(make().message);
+    expect(error.message.length).toBeGreaterThan(10);
+    // The loaded code runs in Node's realm, not jest's, so compare against that realm's Error.
+    expect(protoChainNames(error)).toContain("Error");
+    expect(error.stack).toContain(make().message.slice(0, 20));
+    expect(error.name).toBe(name);
+  });
+});
+
+function protoChainNames(value: object): string[] {
+  const names: string[] = [];
+  for (let proto = Object.getPrototypeOf(value); proto; proto = Object.getPrototypeOf(proto)) {
+    names.push(proto.constructor?.name ?? "?");
+  }
+  return names;
+}

@@ -1,0 +1,128 @@
+// How a resource reaches its host. A server moves between three environments, each with its own
+// address, port and host key: the rescue system, the locked initramfs (dropbear) and the installed
+// system. A resource is created in one (often rescue) and read later in another, so it carries all
+// of the host's connection profiles and talks to whichever is up. The pinned host key is what tells
+// the environments apart: in the lab, rescue and the installed system answer on the same port.
+//
+// The operator's SSH private key is not a resource input: it comes from the stack config through the
+// provider's `configure` (`hetzner-fde:sshPrivateKey`), which keeps it out of every resource's state.
+import type { CheckFailure } from "./resource";
+import { checkEndpointAddress, checkPort, checkSha256Fingerprint } from "./rules/network";
+import type { Secret } from "./secret";
+import { connect, ConnectOptions, SshSession } from "./ssh";
+import type { HostKeyMismatchError } from "./ssh";
+
+export const ENVIRONMENTS = ["rescue", "initramfs", "system"] as const;
+export type Environment = (typeof ENVIRONMENTS)[number];
+
+export interface ConnectionProfile {
+  readonly environment: Environment;
+  readonly host: string;
+  readonly port: number;
+  readonly user: string;
+  /** SHA256 fingerprints (`ssh-keygen -lf` form) this environment's sshd or dropbear presents. */
+  readonly hostKeyFingerprints: readonly string[];
+}
+
+/** The stack config key `configure` reads the operator's private key from. */
+export const SSH_PRIVATE_KEY_CONFIG = "sshPrivateKey";
+
+// ---------------------------------------------------------------------------------------------
+// Validation (pure; used by every resource's check)
+
+export function validateProfiles(profiles: unknown, property = "connection"): CheckFailure[] {
+  if (!Array.isArray(profiles) || profiles.length === 0) {
+    return [{ property, reason: "expected at least one connection profile {environment, host, port, user, hostKeyFingerprints}, found none" }];
+  }
+  const failures = profiles.flatMap((profile, i) => validateProfile(profile, `${property}[${i}]`));
+  const seen = new Set<string>();
+  profiles.forEach((profile: ConnectionProfile, i) => {
+    if (seen.has(profile?.environment)) {
+      failures.push({ property: `${property}[${i}].environment`, reason: `expected one profile per environment, found "${profile.environment}" twice` });
+    }
+    seen.add(profile?.environment);
+  });
+  return failures;
+}
+
+function validateProfile(profile: Partial<ConnectionProfile>, at: string): CheckFailure[] {
+  const failures: CheckFailure[] = [];
+  const fail = (field: string, reason: string | undefined) => reason && failures.push({ property: `${at}.${field}`, reason });
+  fail("environment", ENVIRONMENTS.includes(profile.environment as Environment) ? undefined : `expected one of ${ENVIRONMENTS.join(", ")}, found ${JSON.stringify(profile.environment)}`);
+  fail("host", typeof profile.host === "string" ? checkEndpointAddress(profile.host) : `expected an address, found ${JSON.stringify(profile.host)}`);
+  fail("port", typeof profile.port === "number" ? checkPort(profile.port) : `expected a port number, found ${JSON.stringify(profile.port)}`);
+  fail("user", typeof profile.user === "string" && profile.user !== "" ? undefined : `expected a login name, found ${JSON.stringify(profile.user)}`);
+  const fingerprints = profile.hostKeyFingerprints;
+  if (!Array.isArray(fingerprints) || fingerprints.length === 0) {
+    fail("hostKeyFingerprints", "expected at least one pinned SHA256 fingerprint: host keys are always verified");
+  } else {
+    fingerprints.forEach((fp, j) => fail(`hostKeyFingerprints[${j}]`, typeof fp === "string" ? checkSha256Fingerprint(fp) : `expected "SHA256:…", found ${JSON.stringify(fp)}`));
+  }
+  return failures;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connecting
+
+export interface ReachedHost {
+  readonly session: SshSession;
+  readonly profile: ConnectionProfile;
+}
+
+/** Why each profile could not be used, for the error when none could. */
+interface ProfileOutcome {
+  readonly profile: ConnectionProfile;
+  readonly reason: string;
+}
+
+/**
+ * Connects to the first profile (in `preferred` order, then the rest) that answers with its pinned
+ * host key. A key that belongs to no profile is a hard error: the host is not who we think it is.
+ * A key that belongs to another profile on the same port means "that environment is up", and that
+ * profile is tried next.
+ */
+export async function openFirstReachable(
+  profiles: readonly ConnectionProfile[],
+  privateKey: Secret,
+  options: { preferred?: readonly Environment[]; connect?: ConnectOptions } = {},
+): Promise<ReachedHost> {
+  const outcomes: ProfileOutcome[] = [];
+  for (const profile of orderProfiles(profiles, options.preferred ?? [])) {
+    try {
+      const session = await connect(targetFor(profile, privateKey), { maxAttempts: 1, attemptTimeoutMs: 15_000, ...options.connect });
+      return { session, profile };
+    } catch (error) {
+      // Matched by name: serialized provider code may hold its own copy of the class.
+      if (error instanceof Error && error.name === "HostKeyMismatchError") {
+        const observed = (error as HostKeyMismatchError).observed.fingerprint;
+        const known = profiles.some((p) => p.hostKeyFingerprints.includes(observed));
+        if (!known) throw error;
+      }
+      outcomes.push({ profile, reason: error instanceof Error ? error.message : String(error) });
+    }
+  }
+  throw new Error(
+    "no environment of the host answered with its pinned host key:\n" +
+      outcomes.map((o) => `  - ${o.profile.environment} ${o.profile.host}:${o.profile.port}: ${o.reason}`).join("\n") +
+      "\nCheck that the server is powered on and booted into one of these environments.",
+  );
+}
+
+export function orderProfiles(profiles: readonly ConnectionProfile[], preferred: readonly Environment[]): ConnectionProfile[] {
+  const rank = (p: ConnectionProfile) => {
+    const index = preferred.indexOf(p.environment);
+    return index === -1 ? preferred.length : index;
+  };
+  return [...profiles].sort((a, b) => rank(a) - rank(b));
+}
+
+function targetFor(profile: ConnectionProfile, privateKey: Secret) {
+  return {
+    host: profile.host,
+    port: profile.port,
+    user: profile.user,
+    privateKey,
+    hostKey: { expect: profile.hostKeyFingerprints },
+    label: `${profile.environment} ${profile.host}:${profile.port}`,
+  };
+}
