@@ -5,10 +5,34 @@ step_configure_system() {
   bind_target_system
   block_service_starts
   write_hostname
+  new_machine_id
   generate_host_keys
   plan_fstab >"${RUN_TARGET}/etc/fstab"
   write_crypttab
   write_mdadm_conf
+  install_unlock_support
+}
+
+# Images ship without a machine-id (every server would share it otherwise).
+new_machine_id() {
+  target_has /usr/bin/systemd-machine-id-setup || return 0
+  rm -f "${RUN_TARGET}/etc/machine-id"
+  in_target systemd-machine-id-setup
+}
+
+# An image without cryptsetup-initramfs could not unlock its root at boot. Installed from the
+# image's own apt sources, with update-initramfs diverted so the package's trigger does not build
+# an initramfs that step 12 builds anyway (each build costs minutes under emulation).
+install_unlock_support() {
+  [[ -n "$(plan_crypttab)" ]] || return 0
+  target_has /usr/share/initramfs-tools/hooks/cryptroot && return 0
+  say "installing cryptsetup-initramfs into the new system (the image lacks it)"
+  in_target dpkg-divert --local --rename --add /usr/sbin/update-initramfs
+  ln -s /bin/true "${RUN_TARGET}/usr/sbin/update-initramfs"
+  in_target apt-get update
+  in_target apt-get install -y --no-install-recommends cryptsetup-initramfs
+  rm -f "${RUN_TARGET}/usr/sbin/update-initramfs"
+  in_target dpkg-divert --local --rename --remove /usr/sbin/update-initramfs
 }
 
 # Package scripts run by a post-install script must not start daemons inside the chroot;

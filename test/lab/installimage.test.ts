@@ -1,0 +1,217 @@
+// The lab installimage on a real QEMU server: a RAID1 + LVM install from the rescue system, a bad
+// config that must leave the drives untouched, a reboot from disk into the installed system (its
+// host key pinned to the key read from the disk before the reboot), and apt from the local mirror.
+//
+// The tests share one server and run in order: install, bad config (on the installed drives, so
+// "untouched" means something), reboot, apt. A crypt variant runs when HFDE_LAB_CRYPT=1.
+
+import { utils as ssh2Utils } from "ssh2";
+import { parsePublicKey, sha256Fingerprint } from "../../providers/keys";
+import { Secret } from "../../providers/secret";
+import { sh } from "../../providers/shell";
+import { connect, SshSession } from "../../providers/ssh";
+import { LabFixture, RescueLogin, startLabFixture } from "../support/lab";
+
+jest.setTimeout(45 * 60_000);
+
+const INSTALLIMAGE = "/root/.oldroot/nfs/install/installimage";
+const IMAGE = "/root/images/Debian-bookworm-latest-amd64-base.tar.gz";
+const INSTALL_TIMEOUT_MS = 30 * 60_000;
+
+function raid1LvmConfig(extra: string[] = []): string {
+  return [
+    "DRIVE1 /dev/nvme0n1",
+    "DRIVE2 /dev/nvme1n1",
+    "SWRAID 1",
+    "SWRAIDLEVEL 1",
+    "BOOTLOADER grub",
+    "HOSTNAME lab-1.example.com",
+    "PART /boot ext4 1G",
+    "PART lvm vg0 all",
+    "LV vg0 swap swap swap 1G",
+    "LV vg0 root / ext4 all",
+    `IMAGE ${IMAGE}`,
+    ...extra,
+    "",
+  ].join("\n");
+}
+
+// The post-install hook as hetzner-fde uses it: install a pre-generated host key (so it can be
+// pinned before the first boot) and point apt at this fixture's mirror (its port is per-test;
+// the image's sources.list names the default lab port).
+function postInstallScript(hostKey: { private: string; public: string }, aptSource: string): string {
+  return [
+    "#!/bin/sh",
+    "set -eu",
+    "umask 077",
+    "cat >/etc/ssh/ssh_host_ed25519_key <<'KEY'",
+    hostKey.private.trim(),
+    "KEY",
+    `echo '${hostKey.public.trim()}' >/etc/ssh/ssh_host_ed25519_key.pub`,
+    "chmod 644 /etc/ssh/ssh_host_ed25519_key.pub",
+    `echo '${aptSource}' >/etc/apt/sources.list`,
+    "echo post-install-ran >/root/post-install.marker",
+    "",
+  ].join("\n");
+}
+
+async function writeFile(session: SshSession, path: string, content: string, mode = "600"): Promise<void> {
+  await session.exec(sh`umask 077 && cat >${path} && chmod ${mode} ${path}`, { stdin: content });
+}
+
+async function run(session: SshSession, command: ReturnType<typeof sh>, timeoutMs = 120_000): Promise<{ exitCode: number | null; stdout: string; stderr: string }> {
+  return session.exec(command, { timeoutMs, okExitCodes: Array.from({ length: 256 }, (_, i) => i) });
+}
+
+// What a config must not change: partition tables, signatures and arrays of both drives.
+const DISK_STATE = sh`for d in /dev/nvme0n1 /dev/nvme1n1; do sfdisk -d "$d" 2>&1; wipefs --no-act "$d" "$d"p1 "$d"p2 2>&1; done; mdadm --detail --scan; ls /dev/mapper`;
+
+describe("lab installimage (RAID1 + LVM on a QEMU server)", () => {
+  let lab: LabFixture;
+  let server: number;
+  let rescue: RescueLogin;
+  let session: SshSession;
+  const hostKey = ssh2Utils.generateKeyPairSync("ed25519", { comment: "root@lab-1" });
+  let diskHostKeyFingerprint = "";
+
+  beforeAll(async () => {
+    lab = await startLabFixture();
+    server = lab.server().number;
+    rescue = await lab.bootIntoRescue(server);
+    session = await connect(lab.rescueTarget(rescue), { budgetMs: 60_000 });
+  });
+
+  afterAll(async () => {
+    await Promise.resolve(session?.close()).catch(() => undefined);
+    await lab?.close();
+  });
+
+  it("installs RAID1 + LVM: exit 0, arrays, fstab, mdadm.conf, GRUB on both drives, keys taken over", async () => {
+    const aptSource = (await run(session, sh`cat /etc/apt/sources.list`)).stdout.trim();
+    expect(aptSource).toMatch(/^deb .*http:\/\/10\.0\.2\.2:\d+\/debian bookworm main$/);
+    await writeFile(session, "/root/raid1-lvm.conf", raid1LvmConfig());
+    await writeFile(session, "/root/post-install", postInstallScript(hostKey, aptSource), "700");
+
+    const install = await run(session, sh`${INSTALLIMAGE} -a -c /root/raid1-lvm.conf -x /root/post-install`, INSTALL_TIMEOUT_MS);
+    const debug = (await run(session, sh`cat /root/debug.txt`)).stdout;
+    if (install.exitCode !== 0) throw new Error(`installimage exited ${install.exitCode}:\n${install.stdout}\n${install.stderr}\ndebug.txt tail:\n${debug.slice(-4000)}`);
+    expect(install.stdout).toMatch(/step 16\/16 finish/);
+    process.stdout.write(`installimage timings (s):\n${install.stdout.slice(install.stdout.indexOf("timings:"))}\n`);
+
+    const state = await run(
+      session,
+      sh`cat /proc/mdstat; for md in md0 md1; do echo "$md sync_action=$(cat /sys/block/$md/md/sync_action)"; done
+         mount /dev/vg0/root /mnt && mount /dev/md0 /mnt/boot
+         echo "--fstab"; cat /mnt/etc/fstab; echo "--mdadm"; cat /mnt/etc/mdadm/mdadm.conf
+         echo "--hostkeys"; ls /mnt/etc/ssh/; echo "--ed25519"; cat /mnt/etc/ssh/ssh_host_ed25519_key.pub
+         echo "--keys"; cat /mnt/root/.ssh/authorized_keys; echo "--shadow"; grep '^root:' /mnt/etc/shadow | cut -d: -f2
+         echo "--sshd"; grep '^PermitRootLogin' /mnt/etc/ssh/sshd_config
+         echo "--files"; ls /mnt/installimage.conf /mnt/installimage.debug /mnt/root/post-install.marker /mnt/boot/grub/grub.cfg /mnt/boot/initrd.img-*
+         echo "--hostname"; cat /mnt/etc/hostname
+         umount /mnt/boot /mnt
+         for d in /dev/nvme0n1 /dev/nvme1n1; do echo "$d mbr=$(dd if=$d bs=512 count=1 2>/dev/null | grep -c -a GRUB)"; done`,
+    );
+    const out = state.stdout;
+    expect(state.exitCode).toBe(0);
+    expect(out).toMatch(/md0 : active raid1 .*nvme1n1p1.*nvme0n1p1|md0 : active raid1 .*nvme0n1p1.*nvme1n1p1/);
+    expect(out).toMatch(/md1 : active raid1/);
+    // The resync was frozen during the install and must be running (or done) again now.
+    expect(out).not.toMatch(/sync_action=frozen/);
+    expect(out).toMatch(/^UUID=[0-9a-f-]{36} \/ ext4 defaults 0 1$/m);
+    expect(out).toMatch(/^UUID=[0-9a-f-]{36} \/boot ext4 defaults 0 2$/m);
+    expect(out).toMatch(/^UUID=[0-9a-f-]{36} none swap sw 0 0$/m);
+    expect(out).toMatch(/^ARRAY \/dev\/md\/?\S* .*UUID=/m);
+    expect(out.match(/^ARRAY /gm)).toHaveLength(2);
+    // New host keys of every type were generated, then the post-install hook replaced ed25519.
+    expect(out).toMatch(/ssh_host_rsa_key\.pub/);
+    expect(out).toMatch(/ssh_host_ecdsa_key\.pub/);
+    const diskKey = out.split("--ed25519\n")[1].split("\n")[0];
+    expect(diskKey).toBe(hostKey.public.trim());
+    diskHostKeyFingerprint = sha256Fingerprint(parsePublicKey(diskKey));
+    // Robot keys taken over (-t yes is the default): key login only.
+    expect(out.split("--keys\n")[1]).toContain(rescue.publicKey.trim().split(" ")[1]);
+    expect(out.split("--shadow\n")[1].split("\n")[0]).toBe("*");
+    expect(out).toMatch(/^PermitRootLogin prohibit-password$/m);
+    expect(out).toMatch(/\/mnt\/installimage\.conf/);
+    expect(out).toMatch(/\/mnt\/root\/post-install\.marker/);
+    expect(out.split("--hostname\n")[1].split("\n")[0]).toBe("lab-1");
+    expect(out).toMatch(/\/dev\/nvme0n1 mbr=1/);
+    expect(out).toMatch(/\/dev\/nvme1n1 mbr=1/);
+    expect(debug).toMatch(/update-initramfs -u -k all/);
+    expect(debug.match(/\+ chroot .* update-initramfs /g)).toHaveLength(1);
+  });
+
+  it.each([
+    ["RAID 10 with two drives", raid1LvmConfig().replace("SWRAIDLEVEL 1", "SWRAIDLEVEL 10"), /ERROR: SWRAIDLEVEL: RAID 10 needs at least 4 drives, found 2/],
+    ["/boot on LVM", raid1LvmConfig().replace("PART /boot ext4 1G\n", "").replace("LV vg0 swap", "LV vg0 boot /boot ext4 1G\nLV vg0 swap"), /expected \/boot on a plain PART/],
+    ["a missing IMAGE", raid1LvmConfig().replace(`IMAGE ${IMAGE}\n`, ""), /ERROR: IMAGE: expected the image to install/],
+  ])("bad config (%s): exit 1, the reason in /root/debug.txt, the drives untouched", async (_name, config, reason) => {
+    const before = await run(session, DISK_STATE);
+    await writeFile(session, "/root/bad.conf", config);
+    const result = await run(session, sh`${INSTALLIMAGE} -a -c /root/bad.conf`);
+    expect(result.exitCode).toBe(1);
+    expect((await run(session, sh`cat /root/debug.txt`)).stdout).toMatch(reason);
+    const after = await run(session, DISK_STATE);
+    expect(after.stdout).toBe(before.stdout);
+    expect(before.stdout).toMatch(/label: dos/);
+  });
+
+  it("reboots from disk into the installed system, whose sshd presents the host key read from the disk", async () => {
+    expect(diskHostKeyFingerprint).toMatch(/^SHA256:/);
+    await run(session, sh`sync; (sleep 1; reboot) >/dev/null 2>&1 &`);
+    await Promise.resolve(session.close()).catch(() => undefined);
+    const started = Date.now();
+    // The rescue boot consumed the arm: this boot comes from disk (GRUB on the drives).
+    await lab.waitForSsh(server, 15 * 60_000);
+    process.stdout.write(`boot from disk to SSH banner: ${Math.round((Date.now() - started) / 1000)} s\n`);
+    expect(lab.supervisor.currentBoot(server)?.mode).toBe("disk");
+    session = await connect(
+      { host: "127.0.0.1", port: lab.server().sshPort, user: "root", privateKey: rescue.privateKey, hostKey: { expect: [diskHostKeyFingerprint] }, label: "installed lab-1" },
+      { budgetMs: 120_000 },
+    );
+    const facts = await run(session, sh`hostname; findmnt -no SOURCE /; cat /proc/mdstat`);
+    expect(facts.stdout).toMatch(/^lab-1$/m);
+    expect(facts.stdout).toMatch(/^\/dev\/mapper\/vg0-root$/m);
+    expect(facts.stdout).toMatch(/md1 : active raid1/);
+  });
+
+  it("apt-get installs dropbear-initramfs in the installed system from the local mirror", async () => {
+    const apt = await run(session, sh`apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y dropbear-initramfs`, 30 * 60_000);
+    if (apt.exitCode !== 0) throw new Error(`apt failed (${apt.exitCode}):\n${apt.stdout.slice(-3000)}\n${apt.stderr.slice(-3000)}`);
+    expect((await run(session, sh`dpkg-query -W -f '${"${Status}"}' dropbear-initramfs`)).stdout).toBe("install ok installed");
+  });
+});
+
+// Manual: HFDE_LAB_CRYPT=1 npx jest --selectProjects lab dist/test/lab/installimage.test.js -t crypt
+const cryptIt = process.env.HFDE_LAB_CRYPT === "1" ? it : it.skip;
+describe("lab installimage with crypt (LVM inside LUKS on md1)", () => {
+  cryptIt("installs, writes crypttab in Hetzner's format and never shows the password in argv or the log", async () => {
+    const lab = await startLabFixture();
+    try {
+      const server = lab.server().number;
+      const rescue = await lab.bootIntoRescue(server);
+      const password = new Secret(`lab-crypt-${process.pid}-${Date.now()}`);
+      const session = await connect(lab.rescueTarget(rescue), { budgetMs: 60_000 });
+      const config = raid1LvmConfig([`CRYPTPASSWORD ${password.reveal()}`]).replace("PART lvm vg0 all", "PART lvm vg0 all crypt");
+      await writeFile(session, "/root/crypt.conf", config);
+      const install = await run(
+        session,
+        sh`(while sleep 0.5; do cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\0' ' '; echo; done) >/root/argv.log & watcher=$!
+           ${INSTALLIMAGE} -a -c /root/crypt.conf; rc=$?; kill $watcher; exit $rc`,
+        INSTALL_TIMEOUT_MS,
+      );
+      const debug = (await run(session, sh`cat /root/debug.txt`)).stdout;
+      if (install.exitCode !== 0) throw new Error(`installimage exited ${install.exitCode}:\n${install.stdout}\ndebug.txt tail:\n${debug.slice(-4000)}`);
+      expect(debug).not.toContain(password.reveal());
+      // The pattern comes from stdin (-f -): grep's own argv must not carry the password either.
+      const argvHits = await session.exec(sh`grep -c -F -f - /root/argv.log || true`, { stdin: password });
+      expect(argvHits.stdout.trim()).toBe("0");
+      expect((await run(session, sh`grep -c cryptsetup /root/argv.log`)).stdout.trim()).not.toBe("0");
+      const state = await run(session, sh`ls /dev/mapper; mount /dev/vg0/root /mnt && cat /mnt/etc/crypttab; ls /mnt/usr/share/initramfs-tools/hooks/cryptroot; umount /mnt`);
+      expect(state.stdout).toMatch(/^luks-([0-9a-f-]{36}) UUID=\1 none luks$/m);
+      await Promise.resolve(session.close()).catch(() => undefined);
+    } finally {
+      await lab.close();
+    }
+  });
+});
