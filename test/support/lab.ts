@@ -22,8 +22,12 @@ export interface LabFixtureOptions {
   readonly servers?: number;
   /** Per-server overrides of the config (memoryMiB, disks, firmware, cpus). */
   readonly server?: Partial<Pick<LabServerConfig, "memoryMiB" | "cpus" | "disks" | "firmware">>;
-  /** Build/locate rescue images (ensureLabImages) and serve the mirror. Default true. */
-  readonly images?: boolean;
+  /**
+   * true (default): ensureLabImages (rescue, OS images, mirror) and serve the mirror.
+   * "rescue": only the rescue kernel/initrd, with an empty images dir and no mirror: for tests
+   * that only need a rescue boot. false: nothing, so rescue boots fail (power tests).
+   */
+  readonly images?: boolean | "rescue";
   /** Boot the servers at start, as delivered. Default true. */
   readonly bootServers?: boolean;
   /** Keep the state dir after close (to read console logs of a failed run). Default: keep only if HFDE_KEEP_LAB=1. */
@@ -64,11 +68,18 @@ export async function startLabFixture(opts: LabFixtureOptions = {}): Promise<Lab
   const config = await isolatedConfig(opts);
   let rescue: RescueAssets | undefined;
   let mirrorDir: string | undefined;
-  if (opts.images ?? true) {
+  const images = opts.images ?? true;
+  if (images === "rescue") {
+    const { ensureRescue } = await import("../../lab/images");
+    const built = await ensureRescue();
+    const emptyImages = path.join(stateDir, "images");
+    fs.mkdirSync(emptyImages);
+    rescue = { rescueKernel: built.kernel, rescueInitrd: built.initrd, imagesDir: emptyImages };
+  } else if (images) {
     const { ensureLabImages } = await import("../../lab/images");
-    const images = await ensureLabImages();
-    rescue = { rescueKernel: images.rescueKernel, rescueInitrd: images.rescueInitrd, imagesDir: images.imagesDir };
-    mirrorDir = images.mirrorDir;
+    const built = await ensureLabImages();
+    rescue = { rescueKernel: built.rescueKernel, rescueInitrd: built.rescueInitrd, imagesDir: built.imagesDir };
+    mirrorDir = built.mirrorDir;
   }
   const logLines: string[] = [];
   const lab = await startLab({ config, stateDir, rescue, mirrorDir, bootServers: opts.bootServers, log: (line) => logLines.push(line) });
