@@ -40,6 +40,7 @@ import {
   RAID_LEVELS,
   RuleIssue,
   VOLUME_FILESYSTEMS,
+  checkSshPrivateKey,
 } from "../providers/rules";
 import { Secret } from "../providers/secret";
 
@@ -48,7 +49,7 @@ export const DEFAULT_ROBOT_URL = "https://robot-ws.your-server.de";
 export const DEFAULT_IMAGE = "Debian-bookworm-latest-amd64-base";
 
 /** Top-level keys holding secrets: their values never appear in a message. */
-export const SECRET_KEYS = ["robotPassword", "luksPassphrases"] as const;
+export const SECRET_KEYS = ["robotPassword", "luksPassphrases", "sshPrivateKey"] as const;
 
 // ---------------------------------------------------------------------------------------------
 // Schema. Field-level checks call the pure rules in providers/rules; zod supplies the structure.
@@ -249,6 +250,8 @@ export const StackConfigSchema = z
     robotUrl: text(checkRobotUrl).default(DEFAULT_ROBOT_URL),
     robotUser: z.string().optional(),
     robotPassword: z.string().optional(),
+    /** The operator's SSH private key (OpenSSH or PEM, no passphrase) every SSH step uses. Secret. */
+    sshPrivateKey: z.string().optional(),
     luksPassphrases: z.record(z.string(), z.string()).default({}),
     hosts: z.array(HostSchema).min(1),
   })
@@ -365,7 +368,16 @@ function checkMirrorCapacity(mirrorDrive: Drive, drives: readonly Drive[], level
 
 function stackRules(stack: Record<string, unknown>): RuleIssue[] {
   const hosts = Array.isArray(stack.hosts) ? stack.hosts.map((h) => (isRecord(h) ? h : {})) : [];
-  return [...checkUniqueHosts(hosts), ...checkRobotAccess(stack, hosts), ...checkPassphrases(stack, hosts)];
+  return [...checkUniqueHosts(hosts), ...checkRobotAccess(stack, hosts), ...checkPassphrases(stack, hosts), ...checkOperatorKey(stack)];
+}
+
+function checkOperatorKey(stack: Record<string, unknown>): RuleIssue[] {
+  if (stack.sshPrivateKey === undefined) {
+    return [{ path: ["sshPrivateKey"], message: "is required: every step reaches its host over SSH with this key; store it with `pulumi config set --secret sshPrivateKey < key-file` (stdin keeps it out of argv and shell history)" }];
+  }
+  if (typeof stack.sshPrivateKey !== "string") return [];
+  const reason = checkSshPrivateKey(stack.sshPrivateKey);
+  return reason ? [{ path: ["sshPrivateKey"], message: reason }] : [];
 }
 
 function hostName(host: Record<string, unknown>): string | undefined {
@@ -492,6 +504,8 @@ export interface RobotAccess {
 export interface StackConfig {
   /** null when no host is a Robot server. */
   readonly robot: RobotAccess | null;
+  /** Reaches every host in every environment (rescue, dropbear, installed system). */
+  readonly sshPrivateKey: Secret;
   readonly hosts: readonly HostConfig[];
 }
 
@@ -519,7 +533,7 @@ export function validateStackConfig(raw: unknown): ValidationResult {
   }));
   const usesRobot = hosts.some((h) => h.target.robot !== undefined);
   const robot = usesRobot ? { url: stack.robotUrl, user: stack.robotUser as string, password: new Secret(stack.robotPassword as string) } : null;
-  return { ok: true, config: { robot, hosts } };
+  return { ok: true, config: { robot, sshPrivateKey: new Secret(stack.sshPrivateKey as string), hosts } };
 }
 
 /** One block of text for a `pulumi.RunError`: a headline, then one `path: message` line per error. */

@@ -9,7 +9,7 @@ function readStackConfig(config: pulumi.Config): Record<string, unknown> {
   const raw: Record<string, unknown> = {};
   // `get`/`getObject` return the decrypted value synchronously, which validation at preview needs;
   // the plaintext stays in memory and is wrapped with pulumi.secret before it goes anywhere.
-  for (const key of ["robotUrl", "robotUser", "robotPassword"]) raw[key] = config.get(key);
+  for (const key of ["robotUrl", "robotUser", "robotPassword", "sshPrivateKey"]) raw[key] = config.get(key);
   for (const key of ["luksPassphrases", "hosts"]) raw[key] = config.getObject<unknown>(key);
   return Object.fromEntries(Object.entries(raw).filter(([, value]) => value !== undefined));
 }

@@ -9,3 +9,4 @@ export * from "./network";
 export * from "./cron";
 export * from "./image";
 export * from "./layout";
+export * from "./ssh-key";

@@ -1,3 +1,4 @@
+import { utils as ssh2Utils } from "ssh2";
 // A valid two-host stack config (as pulumi.Config hands it over: no namespace, secrets decrypted),
 // built fresh for every case so table rows can mutate it freely.
 
@@ -7,6 +8,9 @@ export const PASSPHRASE_CA = "quiet-Lantern-58-orchard-river";
 export const NVME_512G = 512110190592;
 export const SSD_480G = 480103981056;
 
+/** A fresh operator key per run: no private key is committed, even a test one. */
+export const OPERATOR_KEY = ssh2Utils.generateKeyPairSync("ed25519", { comment: "config-test" });
+
 /* eslint-disable @typescript-eslint/no-explicit-any */
 export type Raw = Record<string, any>;
 
@@ -15,6 +19,7 @@ export function validConfig(): Raw {
     robotUrl: "https://robot-ws.your-server.de",
     robotUser: "#ws+Xq7RkP2m",
     robotPassword: "robot-Password-Of-Test-7",
+    sshPrivateKey: OPERATOR_KEY.private,
     luksPassphrases: { web1: PASSPHRASE_WEB, ca1: PASSPHRASE_CA },
     hosts: [
       {
@@ -170,6 +175,10 @@ export const MALFORMED: Case[] = [
   ["no hosts", (c) => (c.hosts = []), "hosts", /expected at least 1 entry, found 0/],
   // Robot access
   ["Robot user missing", (c) => delete c.robotUser, "robotUser", /required because hosts\[0\] uses a Robot target/],
+  ["operator SSH key missing", (c) => delete c.sshPrivateKey, "sshPrivateKey", /is required: every step reaches its host over SSH.*--secret sshPrivateKey/],
+  ["operator SSH key is the public half", (c) => (c.sshPrivateKey = OPERATOR_KEY.public), "sshPrivateKey", /holds a public key; the private half is needed/],
+  ["operator SSH key is not a key", (c) => (c.sshPrivateKey = "-----BEGIN OPENSSH PRIVATE KEY-----\nnot really\n-----END OPENSSH PRIVATE KEY-----"), "sshPrivateKey", /is not an OpenSSH or PEM private key/],
+  ["operator SSH key has a passphrase", (c) => (c.sshPrivateKey = ssh2Utils.generateKeyPairSync("ed25519", { passphrase: "pw-of-the-key", cipher: "aes256-ctr", rounds: 4 }).private), "sshPrivateKey", /is protected by a passphrase/],
   ["Robot password missing", (c) => delete c.robotPassword, "robotPassword", /required because hosts\[0\].*--secret robotPassword/],
   ["Robot URL over plain http", (c) => (c.robotUrl = "http://robot-ws.your-server.de"), "robotUrl", /expected an https:\/\/ URL.*loopback/],
 ];

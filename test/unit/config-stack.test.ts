@@ -5,7 +5,7 @@ import { join } from "path";
 import { parse } from "yaml";
 import { formatValidationErrors, rawConfigFromStackFile, summarizeHost, validateStackConfig } from "../../infra/config";
 import { LAB_SECRETS, labSecretFor } from "../../infra/lab-secrets";
-import { ALICE, MALFORMED, PASSPHRASE_CA, PASSPHRASE_WEB, Raw, validConfig } from "./config-fixtures";
+import { ALICE, MALFORMED, OPERATOR_KEY, PASSPHRASE_CA, PASSPHRASE_WEB, Raw, validConfig } from "./config-fixtures";
 
 const repo = join(__dirname, "..", "..", "..");
 const stackFile = (stack: string) => parse(readFileSync(join(repo, `Pulumi.${stack}.yaml`), "utf8")) as { config: Record<string, unknown> };
@@ -71,7 +71,7 @@ describe("secrets never appear in an error", () => {
   });
 
   it("no message of any malformed case contains a passphrase or the Robot password", () => {
-    const secrets = [PASSPHRASE_WEB, PASSPHRASE_CA, validConfig().robotPassword];
+    const secrets = [PASSPHRASE_WEB, PASSPHRASE_CA, validConfig().robotPassword, OPERATOR_KEY.private.split("\n")[1]];
     for (const [title, mutate] of MALFORMED) {
       const config = validConfig();
       mutate(config);
@@ -137,7 +137,7 @@ describe("defaults", () => {
 });
 
 describe("the shipped stack files", () => {
-  const prodSecret = (path: string) => `Prod-Stand-In-${path.length}-for-${path.replace(/\W/g, "")}`;
+  const prodSecret = (path: string) => (path === "sshPrivateKey" ? OPERATOR_KEY.private : `Prod-Stand-In-${path.length}-for-${path.replace(/\W/g, "")}`);
 
   it("Pulumi.prod.yaml validates with its placeholder secrets substituted", () => {
     const result = validateStackConfig(rawConfigFromStackFile(stackFile("prod").config, prodSecret));
@@ -180,7 +180,7 @@ describe("the shipped stack files", () => {
       secretPaths.push(path);
       return "";
     });
-    expect(secretPaths.sort()).toEqual(stack === "prod" ? ["luksPassphrases.fsn1-app1", "luksPassphrases.hel1-ca1", "robotPassword"] : ["luksPassphrases.lab-1", "luksPassphrases.lab-2", "robotPassword"]);
+    expect(secretPaths.sort()).toEqual(stack === "prod" ? ["luksPassphrases.fsn1-app1", "luksPassphrases.hel1-ca1", "robotPassword", "sshPrivateKey"] : ["luksPassphrases.lab-1", "luksPassphrases.lab-2", "robotPassword", "sshPrivateKey"]);
     const text = readFileSync(join(repo, `Pulumi.${stack}.yaml`), "utf8").split("\n").filter((line) => !line.trimStart().startsWith("#")).join("\n");
     for (const value of Object.values(LAB_SECRETS.luksPassphrases)) expect(text).not.toContain(value);
     expect(text).not.toContain(LAB_SECRETS.robotPassword);
