@@ -66,4 +66,15 @@ describe("lab: Robot to rescue", () => {
     expect(lab.supervisor.consoleTail(server, 5)).toMatch(/No bootable device/);
     expect(await lab.supervisor.state(server)).toBe("running");
   });
+
+  it("power on a running server presses the power button: the rescue shuts down and the server stays off", async () => {
+    await lab.bootIntoRescue(server);
+    await lab.robot.reset(server, "power");
+    const deadline = Date.now() + 120_000;
+    while ((await lab.supervisor.state(server)) !== "off" && Date.now() < deadline) await new Promise((r) => setTimeout(r, 500));
+    expect(await lab.supervisor.state(server)).toBe("off");
+    const history = lab.supervisor.bootHistory(server);
+    expect(history[history.length - 1].mode).toBe("rescue");
+    expect(history[history.length - 1].exit?.shutdownReason).toBe("guest-shutdown");
+  });
 });
