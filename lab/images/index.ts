@@ -65,6 +65,7 @@ const HOST_TOOLS: Record<string, string> = {
   xz: "xz-utils",
   chroot: "coreutils",
   mount: "mount",
+  flock: "util-linux",
 };
 
 export function defaultCacheDir(): string {
@@ -216,7 +217,7 @@ function assertCanBuild(compressor: InitrdCompressor): void {
   if (typeof process.getuid === "function" && process.getuid() !== 0) {
     throw new Error("lab images: building needs root (debootstrap, chroot, mount). Run as root, or point HFDE_CACHE_DIR at a cache that is already built.");
   }
-  const tools = ["debootstrap", "cpio", "dpkg-deb", "dpkg-scanpackages", "depmod", "gzip", "chroot", "mount", compressor];
+  const tools = ["debootstrap", "flock", "cpio", "dpkg-deb", "dpkg-scanpackages", "depmod", "gzip", "chroot", "mount", compressor];
   const hint = missingToolsHint(tools, onPath);
   if (hint) throw new Error(hint);
 }
@@ -245,15 +246,31 @@ function prepareToBuild(ctx: BuildContext, entries: Record<string, string>, comp
 const debsDir = (ctx: BuildContext, suite: DebianSuite): string => path.join(ctx.cache, "debs", suite);
 const script = (name: string): string => path.join(IMAGES_SRC, name);
 
+/**
+ * Runs a build script holding the cache's build lock: concurrent builds (two test runs, a test
+ * and `lab up`) share the .deb cache, and apt fails at once on its lock instead of waiting.
+ */
+function runBuildScript(ctx: BuildContext, scriptPath: string, args: readonly string[]): Promise<void> {
+  return run("flock", [path.join(ctx.cache, ".build.lock"), "bash", scriptPath, ...args], ctx.log);
+}
+
 /** The rescue kernel and initramfs alone (what a rescue boot needs), built when missing. */
-export async function ensureRescue(opts: EnsureLabImagesOptions = {}): Promise<{ kernel: string; initrd: string; hash: string }> {
-  const ctx = buildContext(opts);
-  const compressor = opts.compressor ?? "lz4";
+export async function ensureRescue(opts: EnsureLabImagesOptions = {}): Promise<RescueFiles> {
+  return ensureRescueIn(buildContext(opts), opts.compressor ?? "lz4");
+}
+
+export interface RescueFiles {
+  kernel: string;
+  initrd: string;
+  hash: string;
+}
+
+async function ensureRescueIn(ctx: BuildContext, compressor: InitrdCompressor): Promise<RescueFiles> {
   const recipe = rescueRecipe(compressor);
   const hash = recipeHash(recipe.files, recipe.params);
   prepareToBuild(ctx, { rescue: hash }, compressor);
   const entry = await ensureEntry(ctx.cache, "rescue", hash, ctx.log, (tmp) =>
-    run("bash", [script("build-rescue.sh"), tmp, debsDir(ctx, "bookworm"), compressor], ctx.log),
+    runBuildScript(ctx, script("build-rescue.sh"), [tmp, debsDir(ctx, "bookworm"), compressor]),
   );
   return { kernel: path.join(entry.dir, "vmlinuz"), initrd: path.join(entry.dir, "initrd.img"), hash };
 }
@@ -270,17 +287,17 @@ export async function ensureLabImages(opts: EnsureLabImagesOptions = {}): Promis
   const rescueRec = rescueRecipe(compressor);
   prepareToBuild(ctx, { rescue: recipeHash(rescueRec.files, rescueRec.params), images: imagesHash, mirror: mirrorHash }, compressor);
 
-  const rescue = await ensureRescue({ ...opts, log: ctx.log });
+  const rescue = await ensureRescueIn(ctx, compressor);
   const images = await ensureEntry(ctx.cache, "images", imagesHash, ctx.log, async (tmp) => {
     for (const suite of suites) {
-      await run("bash", [script("build-os-image.sh"), suite, path.join(tmp, imageFileName(suite)), debsDir(ctx, suite)], ctx.log);
+      await runBuildScript(ctx, script("build-os-image.sh"), [suite, path.join(tmp, imageFileName(suite)), debsDir(ctx, suite)]);
     }
   });
   const mirror = await ensureEntry(ctx.cache, "mirror", mirrorHash, ctx.log, async (tmp) => {
     const builder = path.resolve(IMAGES_SRC, "../mirror/build-mirror.sh");
     for (const suite of suites) {
       const tarball = path.join(images.dir, imageFileName(suite));
-      await run("bash", [builder, path.join(tmp, "debian"), suite, tarball, debsDir(ctx, suite)], ctx.log);
+      await runBuildScript(ctx, builder, [path.join(tmp, "debian"), suite, tarball, debsDir(ctx, suite)]);
     }
   });
 
