@@ -67,13 +67,15 @@ function renderValue(value: unknown, position: number): string {
 
 // In a JS template `\.` silently becomes `.`, which breaks sed/grep patterns without a trace.
 // Only escapes that mean the same to JS and to the author of a shell line are let through.
-const ALLOWED_TEMPLATE_ESCAPES = new Set(["\\", "`", "$", "n", "t", "\n"]);
+// An array, not a Set: Pulumi's closure serializer copies a module-level Set as a plain object,
+// and `.has` then fails inside the dynamic-provider host ("incompatible receiver").
+const ALLOWED_TEMPLATE_ESCAPES = ["\\", "`", "$", "n", "t", "\n"];
 
 function checkTemplateEscapes(raw: readonly string[]): void {
   raw.forEach((piece, index) => {
     for (let i = piece.indexOf("\\"); i !== -1; i = piece.indexOf("\\", i + 2)) {
       const next = piece[i + 1];
-      if (!ALLOWED_TEMPLATE_ESCAPES.has(next)) {
+      if (!ALLOWED_TEMPLATE_ESCAPES.includes(next)) {
         throw new Error(
           `sh: template text part ${index} has "\\${next}", which JavaScript turns into "${next}" without the ` +
             `backslash. Write "\\\\${next}" to send a backslash to the shell.`,
