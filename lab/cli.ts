@@ -15,7 +15,7 @@ const USAGE = `usage: npm run lab -- <command> [--config <lab.config.json>]
   down                stop the servers and the background process (disks and Robot state are kept)
   status              servers, power state, boot mode, ports, Robot URL
   console <server> [-f]  print (or follow) the current console log of a server (number or name)
-  destroy             down, then delete disks, consoles and the emulator's state`;
+  destroy             down, then delete disks, consoles and the emulator's state (other files in the state dir stay)`;
 
 const DAEMON_READY_TIMEOUT_MS = 120_000;
 
@@ -56,7 +56,7 @@ async function main(argv: readonly string[]): Promise<number> {
       return printConsole(loadLabConfig(configPath), stateDir, args.rest[0], args.follow);
     case "destroy":
       await down(loadLabConfig(configPath), stateDir);
-      fs.rmSync(stateDir, { recursive: true, force: true });
+      destroyState(stateDir);
       console.log(`Deleted the lab state in ${stateDir} (disks, consoles, Robot emulator state).`);
       return 0;
     default:
@@ -128,6 +128,16 @@ async function down(config: LabConfig, stateDir: string): Promise<void> {
   // A daemon that was killed hard leaves its QEMUs behind; their pid files name them.
   for (const server of config.servers) await killStaleQemu(path.join(serverDir(stateDir, server.number), "qemu.pid"), serverDir(stateDir, server.number));
   fs.rmSync(daemonFiles(stateDir).pid, { force: true });
+}
+
+/** Deletes only what the lab daemon owns: other tools keep files in the same dir (e.g. the lab operator key). */
+function destroyState(stateDir: string): void {
+  const files = daemonFiles(stateDir);
+  for (const owned of [path.join(stateDir, "servers"), path.join(stateDir, "robot-state.json"), files.status, files.log, files.pid]) {
+    fs.rmSync(owned, { recursive: true, force: true });
+  }
+  // Remove the dir itself only when nothing else lives there.
+  if (fs.existsSync(stateDir) && fs.readdirSync(stateDir).length === 0) fs.rmdirSync(stateDir);
 }
 
 function runningDaemon(stateDir: string): { pid: number } | undefined {
