@@ -23,7 +23,9 @@ export function backoffDelayMs(failedAttempts: number, policy: BackoffPolicy, ra
 
 // Socket-level codes that mean "nobody is answering yet": a host rebooting, sshd not started, a
 // port forward (QEMU user networking) accepting before the guest listens.
-const RETRYABLE_CODES = new Set([
+// An array, not a Set: the closure serializer copies a module-level Set as a plain object whose
+// `.has` then throws "incompatible receiver" inside the dynamic-provider host.
+const RETRYABLE_CODES: readonly string[] = [
   "ECONNREFUSED",
   "ECONNRESET",
   "ECONNABORTED",
@@ -34,7 +36,7 @@ const RETRYABLE_CODES = new Set([
   "ENETDOWN",
   "EPIPE",
   "EAI_AGAIN",
-]);
+];
 
 interface ErrorLike {
   readonly code?: unknown;
@@ -49,7 +51,7 @@ interface ErrorLike {
  */
 export function isRetryableConnectError(error: unknown): boolean {
   const e = (error ?? {}) as ErrorLike;
-  if (typeof e.code === "string" && RETRYABLE_CODES.has(e.code)) return true;
+  if (typeof e.code === "string" && RETRYABLE_CODES.includes(e.code)) return true;
   if (e.level === "client-timeout") return true; // ssh2: "Timed out while waiting for handshake"
   const message = typeof e.message === "string" ? e.message : "";
   return /before handshake|Connection lost before|socket hang up|kex_exchange_identification|Connection closed by remote host/i.test(message);
@@ -58,7 +60,7 @@ export function isRetryableConnectError(error: unknown): boolean {
 /** A short cause for progress lines: the socket code when there is one, else the message. */
 export function describeConnectError(error: unknown): string {
   const e = (error ?? {}) as ErrorLike;
-  if (typeof e.code === "string" && RETRYABLE_CODES.has(e.code)) return e.code;
+  if (typeof e.code === "string" && RETRYABLE_CODES.includes(e.code)) return e.code;
   if (e.level === "client-timeout") return "timed out waiting for the SSH handshake";
   return typeof e.message === "string" && e.message !== "" ? e.message : String(error);
 }
