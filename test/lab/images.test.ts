@@ -5,7 +5,7 @@ import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as http from "http";
 import * as path from "path";
-import { ensureLabImages, imageFileName, LabImages } from "../../lab/images";
+import { DEFAULT_SUITES, ensureLabImages, imageFileName, LabImages } from "../../lab/images";
 import { MirrorServer, startMirrorServer } from "../../lab/mirror/server";
 
 const BUILD_TIMEOUT_MS = 30 * 60 * 1000;
@@ -102,22 +102,23 @@ describe("lab images", () => {
     expect(fs.statSync(images.rescueInitrd).size).toBeGreaterThan(20 * 1024 * 1024);
   });
 
-  describe("the bookworm OS image", () => {
+  describe.each(DEFAULT_SUITES)("the %s OS image", (suite) => {
     let tarball: string;
     let members: string[];
     beforeAll(() => {
-      tarball = path.join(images.imagesDir, imageFileName("bookworm"));
+      tarball = path.join(images.imagesDir, imageFileName(suite));
       members = tarList(tarball);
     });
 
     it("is named like Hetzner's images and has a kernel and initramfs in /boot", () => {
-      expect(path.basename(tarball)).toBe("Debian-bookworm-latest-amd64-base.tar.gz");
+      expect(path.basename(tarball)).toBe(`Debian-${suite}-latest-amd64-base.tar.gz`);
       expect(members.some((m) => /^\.\/boot\/vmlinuz-\d/.test(m))).toBe(true);
       expect(members.some((m) => /^\.\/boot\/initrd\.img-\d/.test(m))).toBe(true);
     });
 
     it("points apt at the lab mirror", () => {
-      expect(tarCat(tarball, "./etc/apt/sources.list")).toMatch(/^deb \[trusted=yes\] http:\/\/10\.0\.2\.2:40081\/debian bookworm main$/m);
+      const lines = tarCat(tarball, "./etc/apt/sources.list").split("\n");
+      expect(lines).toContain(`deb [trusted=yes] http://10.0.2.2:40081/debian ${suite} main`);
     });
 
     it("carries no host keys and no machine-id (installimage makes them per server)", () => {
@@ -126,23 +127,23 @@ describe("lab images", () => {
     });
 
     it("has a trimmed module tree: no drivers for hardware a VM cannot have", () => {
-      const modules = members.filter((m) => /\/lib\/modules\/.*\.ko$/.test(m));
-      expect(modules.some((m) => m.endsWith("/nvme.ko"))).toBe(true);
-      expect(modules.some((m) => m.endsWith("/dm-crypt.ko"))).toBe(true);
+      const modules = members.filter((m) => /\/lib\/modules\/.*\.ko(\.xz|\.zst)?$/.test(m));
+      expect(modules.some((m) => /\/nvme\.ko/.test(m))).toBe(true);
+      expect(modules.some((m) => /\/dm-crypt\.ko/.test(m))).toBe(true);
       expect(modules.filter((m) => /\/drivers\/(net\/wireless|media|gpu\/drm\/(amd|nouveau|i915))\//.test(m))).toEqual([]);
     });
   });
 
-  describe("the local mirror", () => {
+  describe.each(DEFAULT_SUITES)("the local mirror's %s suite", (suite) => {
     let server: MirrorServer;
     let packages: Stanza[];
     let installed: Set<string>;
     beforeAll(async () => {
       server = await startMirrorServer({ dir: images.mirrorDir, port: 0 });
-      const index = await get(`${server.url}/debian/dists/bookworm/main/binary-amd64/Packages`);
+      const index = await get(`${server.url}/debian/dists/${suite}/main/binary-amd64/Packages`);
       expect(index.status).toBe(200);
       packages = parseStanzas(index.body);
-      const status = tarCat(path.join(images.imagesDir, imageFileName("bookworm")), "./var/lib/dpkg/status");
+      const status = tarCat(path.join(images.imagesDir, imageFileName(suite)), "./var/lib/dpkg/status");
       installed = providedNames(parseStanzas(status), true);
     });
     afterAll(() => server?.close());
@@ -177,8 +178,8 @@ describe("lab images", () => {
     });
 
     it("has a Release file whose checksums match the index", async () => {
-      const release = await get(`${server.url}/debian/dists/bookworm/Release`);
-      const packagesFile = fs.readFileSync(path.join(images.mirrorDir, "debian/dists/bookworm/main/binary-amd64/Packages"));
+      const release = await get(`${server.url}/debian/dists/${suite}/Release`);
+      const packagesFile = fs.readFileSync(path.join(images.mirrorDir, `debian/dists/${suite}/main/binary-amd64/Packages`));
       const sha = execFileSync("sha256sum", ["-"], { input: packagesFile }).toString().split(" ")[0];
       expect(release.body).toContain(` ${sha} ${packagesFile.length} main/binary-amd64/Packages\n`);
     });
