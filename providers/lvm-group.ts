@@ -792,13 +792,20 @@ export function compareOutputs(olds: LvmGroupOutputs, news: LvmGroupInputs): pul
   return { changes: settingsChanged(olds, news) || stepsPending(olds, news) };
 }
 
+// Value by value: `news` also carries __provider, whose code text contains the sentinel itself.
+function containsUnknown(value: unknown): boolean {
+  if (isUnknown(value)) return true;
+  if (Array.isArray(value)) return value.some(containsUnknown);
+  return value !== null && typeof value === "object" && Object.values(value).some(containsUnknown);
+}
+
 function settingsChanged(olds: LvmGroupOutputs, news: LvmGroupInputs): boolean {
   const keys = ["connection", "lvs", "fstabRoot", "allowWipe", "adopt", "pvSizeBytes", "pvs"] as const;
   return providerVersionChanged(olds, news) || keys.some((key) => JSON.stringify(olds[key] ?? null) !== JSON.stringify(news[key] ?? null));
 }
 
 function stepsPending(olds: LvmGroupOutputs, news: LvmGroupInputs): boolean {
-  if (JSON.stringify(news).includes("04da6b54-80e4-46f7-96ec-b56ff0331ba9")) return true; // unknown in preview
+  if (containsUnknown(inputsFromOutputs(news))) return true; // not known until the program runs: assume a change
   try {
     // allowWipe only to see what would be needed; check and update decide whether it is allowed.
     return plan(observedFromOutputs(olds), { ...news, allowWipe: true }).length > 0;
@@ -844,9 +851,10 @@ for lv in $(lvs --noheadings -o lv_name -S "vg_name=$vg" 2>/dev/null); do
     t=$(blkid -p -s TYPE -o value "$p" 2>/dev/null | tr -cd 'A-Za-z0-9_.-')
     u=$(blkid -p -s UUID -o value "$p" 2>/dev/null | tr -cd 'A-Za-z0-9_.-')
     m=$(lsblk -n -o MOUNTPOINT "$p" 2>/dev/null | head -n1 | tr -d '"')
+    # printf "%.0f", not "%d": mawk (Debian's default awk) caps %d at 2^31-1.
     case "$t" in
-      ext2|ext3|ext4) s=$(dumpe2fs -h "$p" 2>/dev/null | awk -F: '/^Block count:/{c=$2} /^Block size:/{b=$2} END{if(c&&b) printf "%d", c*b}') ;;
-      xfs) s=$(xfs_db -r -c 'sb 0' -c 'p dblocks' -c 'p blocksize' "$p" 2>/dev/null | awk '/^dblocks/{c=$3} /^blocksize/{b=$3} END{if(c&&b) printf "%d", c*b}') ;;
+      ext2|ext3|ext4) s=$(dumpe2fs -h "$p" 2>/dev/null | awk -F: '/^Block count:/{c=$2} /^Block size:/{b=$2} END{if(c&&b) printf "%.0f", c*b}') ;;
+      xfs) s=$(xfs_db -r -c 'sb 0' -c 'p dblocks' -c 'p blocksize' "$p" 2>/dev/null | awk '/^dblocks/{c=$3} /^blocksize/{b=$3} END{if(c&&b) printf "%.0f", c*b}') ;;
     esac
   fi
   printf '%s{"lv":"%s","type":"%s","uuid":"%s","sizeBytes":"%s","mountedAt":"%s"}' "$sep" "$lv" "$t" "$u" "$s" "$m"; sep=,

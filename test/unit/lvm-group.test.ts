@@ -545,6 +545,12 @@ describe("compareOutputs (diff)", () => {
     expect(compareOutputs(recordedAfterCreate(inputs()), inputs(overrides))).toEqual({ changes: true });
   });
 
+  it("treats a value unknown in preview as a change, but not the sentinel inside __provider's code text", () => {
+    const recorded = recordedAfterCreate(inputs());
+    expect(compareOutputs(recorded, inputs({ lvs: [inputs().lvs[0], { ...inputs().lvs[1], size: UNKNOWN }] }))).toEqual({ changes: true });
+    expect(compareOutputs(recorded, { ...inputs(), __provider: `const UNKNOWN = "${UNKNOWN}";` } as LvmGroupInputs)).toEqual({ changes: false });
+  });
+
   it.each<[string, Partial<LvmGroupInputs>, string[]]>([
     ["a renamed VG", { vgName: "vg1" }, ["vgName"]],
     ["a dropped PV", { pvs: ["/dev/md1"] }, ["pvs"]],
