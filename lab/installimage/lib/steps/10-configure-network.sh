@@ -11,6 +11,7 @@ step_configure_network() {
   debug "main interface: ${interface} (${mac}), in the installed system: ${name}"
   if target_has /sbin/ifup /usr/sbin/ifup; then
     write_ifupdown_config "$name"
+    pin_interface_name "$mac" "$name"
   else
     write_networkd_config "$mac"
   fi
@@ -60,6 +61,22 @@ iface lo inet loopback
 
 auto ${name}
 iface ${name} inet dhcp
+CONFIG
+}
+
+# ifupdown needs the name to match. Pinned to the MAC address so the name cannot change under it:
+# in the lab a rescue boot has more PCI devices (9p shares) than a disk boot, which moves the
+# NIC's slot and with it its predictable name. (Hetzner does not need this on real hardware.)
+pin_interface_name() {
+  local mac="$1" name="$2"
+  mkdir -p "${RUN_TARGET}/etc/systemd/network"
+  cat >"${RUN_TARGET}/etc/systemd/network/10-installimage-mainif.link" <<CONFIG
+# written by installimage: keep the name /etc/network/interfaces uses
+[Match]
+MACAddress=${mac}
+
+[Link]
+Name=${name}
 CONFIG
 }
 
