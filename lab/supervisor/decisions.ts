@@ -77,6 +77,8 @@ const BOOT_FAILURES: ReadonlyArray<{ readonly pattern: RegExp; readonly reason: 
   { pattern: /Kernel panic - not syncing/, reason: "the kernel panicked" },
   { pattern: /^grub rescue>/m, reason: "GRUB could not load its modules or config and dropped to `grub rescue>`" },
   { pattern: /BdsDxe: No bootable option or device was found/, reason: "UEFI firmware found no bootable option or device" },
+  // Debian's OVMF falls back to its built-in shell when no disk boots: the UEFI "no bootable device".
+  { pattern: /BdsDxe: starting Boot[0-9A-F]+ "EFI Internal Shell"/, reason: "UEFI firmware found no bootable disk and started the EFI shell" },
   { pattern: /Gave up waiting for root file system device/, reason: "the initramfs gave up waiting for the root device" },
 ];
 

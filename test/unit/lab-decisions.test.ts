@@ -44,6 +44,7 @@ describe("detectBootFailure", () => {
     ["SeaBIOS on blank disks", "SeaBIOS (version 1.16.2)\r\nBooting from Hard Disk...\r\nBoot failed: not a bootable disk\r\n\r\nNo bootable device.\r\n", /no bootable device/],
     ["panic", "[    2.1] Kernel panic - not syncing: VFS: Unable to mount root fs\n", /kernel panicked/],
     ["grub rescue", "error: unknown filesystem.\nEntering rescue mode...\ngrub rescue> ", /grub rescue/],
+    ["OVMF on blank disks", 'BdsDxe: failed to load Boot0001 "UEFI QEMU NVMe Ctrl" from PciRoot(0x0)/Pci(0x2,0x0)/NVMe(0x1,00-00-00-00-00-00-00-00): Not Found\r\nBdsDxe: starting Boot0003 "EFI Internal Shell" from Fv(7CB8)\r\n', /UEFI firmware found no bootable disk/],
     ["a healthy boot", "Booting from Hard Disk...\nLinux version 6.1.0\nDebian GNU/Linux 12 rescue ttyS0\n", undefined],
   ])("%s", (_name, console, expected) => {
     const reason = detectBootFailure(console);
