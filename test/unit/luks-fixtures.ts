@@ -1,7 +1,6 @@
 // Real-shaped probe output captured from the lab rescue (cryptsetup 2.6.1, util-linux 2.38.1):
 // a LUKS2 container on /dev/nvme1n1p1 created by LuksVolume, open as "data", one crypttab line.
 // Salts and digests are as cryptsetup prints them (they are not key material).
-/* eslint-disable */
 export const PROBE_OPEN_LUKS = {
   "exists": true,
   "size": 4294967296,
