@@ -5,6 +5,7 @@
 import * as net from "net";
 import type { ChildProcess } from "child_process";
 import { ProviderHarness, Props } from "../harness/harness";
+import { assertNoSecrets } from "../harness/leaks";
 import { sh } from "../../providers/shell";
 import type { ConnectionProfile } from "../../providers/host-access";
 import { LabFixture, RescueLogin, startLabFixture } from "../support/lab";
@@ -203,6 +204,13 @@ describe("lab: LvmGroup", () => {
       expect(await onHost("wipefs -n /dev/nvme0n1 /dev/nvme1n1 | wc -l")).toBe("0\n");
       expect(await onHost(`cat ${TARGET_ROOT}/etc/fstab`)).toBe("proc /proc proc defaults 0 0\n");
     });
+
+    it("leaves the operator's private key in no state, log or error message", async () => {
+      await h.stop(); // logs are complete only after stop
+      expect(h.secrets).toEqual([login.privateKey.reveal()]);
+      assertNoSecrets("recorded state", h.state.text(), h.secrets);
+      assertNoSecrets("provider host logs and errors", h.logs, h.secrets);
+    });
   });
 
   describe("kill and re-run converge", () => {
@@ -224,7 +232,7 @@ describe("lab: LvmGroup", () => {
       expect(onDisk.a).toEqual([1024 * 1024 * 1024, "ext4"]);
       expect(onDisk.b).toEqual([256 * 1024 * 1024, "swap"]);
       expect(onDisk.c[1]).toBe("xfs");
-      expect(await onHost("vgs --noheadings -o vg_free_count,pv_count vg0")).toMatch(/^\s*0 2\s*$/);
+      expect(await onHost("vgs --noheadings -o vg_free_count,pv_count vg0")).toMatch(/^\s*0\s+2\s*$/);
       expect((await h.up()).op).toBe("same");
     };
 
