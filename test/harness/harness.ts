@@ -388,6 +388,14 @@ export class ProviderHarness {
     for (const entry of [...this.state.resources.values()].reverse()) await this.delete(entry.id, entry.plainOutputs);
   }
 
+  /**
+   * Kills the host process with SIGKILL, as a crash or an OOM kill would, mid-call if one is
+   * running: for kill-and-rerun tests. Start a new harness to continue.
+   */
+  killHost(): void {
+    this.host.kill("SIGKILL");
+  }
+
   /** Stops the host. `logs` is complete only after this: its stdout can trail the gRPC replies. */
   async stop(): Promise<void> {
     this.client.close();

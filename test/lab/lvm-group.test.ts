@@ -3,7 +3,6 @@
 // lifecycle steps, which build on each other the way an operator's successive `up`s do; the
 // kill-and-rerun tests follow, each starting from blank disks.
 import * as net from "net";
-import type { ChildProcess } from "child_process";
 import { ProviderHarness, Props } from "../harness/harness";
 import { assertNoSecrets } from "../harness/leaks";
 import { sh } from "../../providers/shell";
@@ -244,7 +243,7 @@ describe("lab: LvmGroup", () => {
       const first = await startHarness(killArgs);
       const creating = first.up().catch((error: Error) => error);
       await waitOnHost("lvs vg0/a");
-      (first as unknown as { host: ChildProcess }).host.kill("SIGKILL");
+      first.killHost();
       expect(await creating).toBeInstanceOf(Error);
       await first.stop();
       const second = await startHarness(killArgs);
