@@ -10,7 +10,7 @@ set -euo pipefail
 KERNEL=$1 INITRD=$2 PORT=${3:-24922} IMAGES=${4:-} GUEST_SCRIPT=${5:-}
 T=$(mktemp -d)
 qemu_pid=""
-trap '[ -n "$qemu_pid" ] && kill "$qemu_pid" 2>/dev/null; rm -rf "$T"' EXIT
+trap 'if [ -n "$qemu_pid" ]; then kill "$qemu_pid" 2>/dev/null || true; fi; rm -rf "$T"' EXIT
 
 ssh-keygen -q -t ed25519 -N '' -f "$T/client" -C bench
 ssh-keygen -q -t ed25519 -N '' -f "$T/hostkey" -C rescue

@@ -172,17 +172,53 @@ function run(cmd: string, args: readonly string[], log: (line: string) => void):
   });
 }
 
-interface CacheEntry {
+export interface CacheEntry {
   readonly name: string;
   readonly hash: string;
   readonly dir: string;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * Takes `<entry>.lock` (holding our pid), waiting while a live process holds it: two processes
+ * asking for the same missing entry (a test run and `lab up`) build it once, not twice. A lock
+ * left by a dead process is taken over.
+ */
+async function acquireEntryLock(lockPath: string, log: (line: string) => void): Promise<() => void> {
+  let announced = false;
+  for (;;) {
+    try {
+      fs.writeFileSync(lockPath, String(process.pid), { flag: "wx" });
+      return () => fs.rmSync(lockPath, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    }
+    const holder = Number(fs.readFileSync(lockPath, "utf8").trim());
+    if (!Number.isInteger(holder) || holder <= 0 || !processAlive(holder)) {
+      fs.rmSync(lockPath, { force: true });
+      continue;
+    }
+    if (!announced) log(`waiting for process ${holder}, which is building ${path.basename(lockPath, ".lock")}`);
+    announced = true;
+    await sleep(2000);
+  }
 }
 
 /**
  * Returns the cache entry `<name>-<hash>`, building it first when absent. `build` fills a
  * temporary directory that is renamed into place only when it succeeds.
  */
-async function ensureEntry(
+export async function ensureCacheEntry(
   cache: string,
   name: string,
   hash: string,
@@ -194,23 +230,31 @@ async function ensureEntry(
     log(`${name}: cached at ${dir}`);
     return { name, hash, dir };
   }
-  const tmp = path.join(cache, `.tmp-${name}-${hash}-${process.pid}`);
-  await removeBuildDir(tmp);
-  fs.mkdirSync(tmp, { recursive: true });
-  const started = Date.now();
-  log(`${name}: building (recipe ${hash})`);
+  const release = await acquireEntryLock(`${dir}.lock`, log);
   try {
-    await build(tmp);
-    fs.renameSync(tmp, dir);
-  } catch (err) {
-    // Another process may have finished the same recipe first; its result is as good as ours.
-    if (fs.existsSync(dir)) log(`${name}: built concurrently by another process`);
-    else throw err;
+    if (fs.existsSync(dir)) {
+      log(`${name}: built by another process, cached at ${dir}`);
+      return { name, hash, dir };
+    }
+    // Holding the lock, any other temp dir of this entry was left by a killed build.
+    for (const stale of fs.readdirSync(cache).filter((f) => f.startsWith(`.tmp-${name}-${hash}-`))) {
+      await removeBuildDir(path.join(cache, stale));
+    }
+    const tmp = path.join(cache, `.tmp-${name}-${hash}-${process.pid}`);
+    fs.mkdirSync(tmp, { recursive: true });
+    const started = Date.now();
+    log(`${name}: building (recipe ${hash})`);
+    try {
+      await build(tmp);
+      fs.renameSync(tmp, dir);
+    } finally {
+      await removeBuildDir(tmp);
+    }
+    log(`${name}: built in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    return { name, hash, dir };
   } finally {
-    await removeBuildDir(tmp);
+    release();
   }
-  log(`${name}: built in ${((Date.now() - started) / 1000).toFixed(0)} s`);
-  return { name, hash, dir };
 }
 
 function assertCanBuild(compressor: InitrdCompressor): void {
@@ -269,7 +313,7 @@ async function ensureRescueIn(ctx: BuildContext, compressor: InitrdCompressor): 
   const recipe = rescueRecipe(compressor);
   const hash = recipeHash(recipe.files, recipe.params);
   prepareToBuild(ctx, { rescue: hash }, compressor);
-  const entry = await ensureEntry(ctx.cache, "rescue", hash, ctx.log, (tmp) =>
+  const entry = await ensureCacheEntry(ctx.cache, "rescue", hash, ctx.log, (tmp) =>
     runBuildScript(ctx, script("build-rescue.sh"), [tmp, debsDir(ctx, "bookworm"), compressor]),
   );
   return { kernel: path.join(entry.dir, "vmlinuz"), initrd: path.join(entry.dir, "initrd.img"), hash };
@@ -288,12 +332,12 @@ export async function ensureLabImages(opts: EnsureLabImagesOptions = {}): Promis
   prepareToBuild(ctx, { rescue: recipeHash(rescueRec.files, rescueRec.params), images: imagesHash, mirror: mirrorHash }, compressor);
 
   const rescue = await ensureRescueIn(ctx, compressor);
-  const images = await ensureEntry(ctx.cache, "images", imagesHash, ctx.log, async (tmp) => {
+  const images = await ensureCacheEntry(ctx.cache, "images", imagesHash, ctx.log, async (tmp) => {
     for (const suite of suites) {
       await runBuildScript(ctx, script("build-os-image.sh"), [suite, path.join(tmp, imageFileName(suite)), debsDir(ctx, suite)]);
     }
   });
-  const mirror = await ensureEntry(ctx.cache, "mirror", mirrorHash, ctx.log, async (tmp) => {
+  const mirror = await ensureCacheEntry(ctx.cache, "mirror", mirrorHash, ctx.log, async (tmp) => {
     const builder = path.resolve(IMAGES_SRC, "../mirror/build-mirror.sh");
     for (const suite of suites) {
       const tarball = path.join(images.dir, imageFileName(suite));

@@ -4,7 +4,7 @@ import * as fs from "fs";
 import * as http from "http";
 import * as os from "os";
 import * as path from "path";
-import { missingToolsHint, recipeHash } from "../../lab/images";
+import { ensureCacheEntry, missingToolsHint, recipeHash } from "../../lab/images";
 import { resolveRequestPath, startMirrorServer } from "../../lab/mirror/server";
 
 function tempDir(): string {
@@ -90,5 +90,37 @@ describe("startMirrorServer", () => {
 
   it("refuses a directory that holds no repository, naming what it expected", async () => {
     await expect(startMirrorServer({ dir: tempDir(), port: 0 })).rejects.toThrow(/holds no apt repository \(expected .*debian\/dists\)/);
+  });
+});
+
+describe("ensureCacheEntry", () => {
+  it("builds a missing entry once, even when asked twice at the same time, and renames it into place", async () => {
+    const cache = tempDir();
+    let builds = 0;
+    const build = async (tmp: string): Promise<void> => {
+      builds++;
+      fs.writeFileSync(path.join(tmp, "product"), "built");
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    };
+    const [a, b] = await Promise.all([
+      ensureCacheEntry(cache, "thing", "abc", () => undefined, build),
+      ensureCacheEntry(cache, "thing", "abc", () => undefined, build),
+    ]);
+    expect(builds).toBe(1);
+    expect(a.dir).toBe(path.join(cache, "thing-abc"));
+    expect(b.dir).toBe(a.dir);
+    expect(fs.readFileSync(path.join(a.dir, "product"), "utf8")).toBe("built");
+    expect(fs.readdirSync(cache).sort()).toEqual(["thing-abc"]);
+  }, 15_000);
+
+  it("leaves no entry behind when the build fails, and cleans up after a killed build", async () => {
+    const cache = tempDir();
+    fs.mkdirSync(path.join(cache, ".tmp-thing-abc-999999"));
+    fs.writeFileSync(path.join(cache, "thing-abc.lock"), "999999");
+    const failing = ensureCacheEntry(cache, "thing", "abc", () => undefined, async () => {
+      throw new Error("debootstrap failed");
+    });
+    await expect(failing).rejects.toThrow("debootstrap failed");
+    expect(fs.readdirSync(cache)).toEqual([]);
   });
 });
