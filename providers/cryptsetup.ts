@@ -251,7 +251,8 @@ function asNumber(value: unknown, what: string): number {
 
 /** The slot `key` opens on `device`, or null. Costs one KDF run per slot tried. */
 export async function unlockedSlot(session: SshSession, device: string, key: Secret): Promise<number | null> {
-  const result = await session.exec(testPassphraseCommand(device), { stdin: key, okExitCodes: [0, 2] });
+  // Exit 2: no slot opens with this key; exit 1: no keyslot left at all (after luksErase).
+  const result = await session.exec(testPassphraseCommand(device), { stdin: key, okExitCodes: [0, 1, 2] });
   return result.exitCode === 0 ? parseUnlockedSlot(result.stdout + result.stderr) : null;
 }
 
