@@ -876,7 +876,9 @@ dd if=${source} of=${target} bs=4M oflag=direct status=progress 2>${job}/progres
 grep -q 'No space left on device' ${job}/progress && r=0
 sync; ${close}; echo $r > ${job}/rc`;
   const guards = step.mayHoldData ? sh`true` : refuseIfNotBlank(step.device);
-  return sh`${refuseIfHeld(step.device)}; ${guards}; mkdir -p ${job} && rm -f ${job}/rc ${job}/progress && printf '%s' ${step.device} > ${job}/device && setsid nohup bash -c ${body.text} </dev/null >/dev/null 2>&1 & echo $! > ${job}/pid`;
+  // The preparation is its own statement: a trailing `&` would background the whole && list.
+  return sh`${refuseIfHeld(step.device)}; ${guards}; { mkdir -p ${job} && rm -f ${job}/rc ${job}/progress && printf '%s' ${step.device} > ${job}/device; } || exit 1
+setsid nohup bash -c ${body.text} </dev/null >/dev/null 2>&1 & echo $! > ${job}/pid`;
 }
 
 async function followRandomise(ctx: LuksContext, step: Extract<LuksStep, { kind: "randomise" }>, job: string): Promise<void> {
