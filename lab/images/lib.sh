@@ -52,14 +52,18 @@ run_debootstrap() {
 }
 
 # Kernel modules: keep only what a QEMU guest with virtio/NVMe/AHCI can use. Takes a root, a
-# kernel version and a file of extended regexes (paths relative to lib/modules/<ver>/), removes every other
-# module, then adds back the dependencies of what was kept (modules.dep lists them transitively).
+# kernel version and a file of extended regexes over paths relative to lib/modules/<ver>/
+# ("!regex" excludes), removes every other module, then adds back the dependencies of what was
+# kept (modules.dep lists them transitively).
 trim_modules() {
   local root=$1 kver=$2 keep_patterns=$3
   local moddir=$root/lib/modules/$kver keep
   keep=$(mktemp)
   depmod -b "$root" "$kver"
-  (cd "$moddir" && find kernel -name '*.ko*' | grep -E -f <(grep -v -e '^#' -e '^$' "$keep_patterns")) >"$keep" || true
+  # Lines starting with "!" exclude what an earlier line included.
+  (cd "$moddir" && find kernel -name '*.ko*' |
+    grep -E -f <(grep -v -e '^#' -e '^$' -e '^!' "$keep_patterns") |
+    grep -v -E -f <(sed -n 's/^!//p' "$keep_patterns"; echo '^$')) >"$keep" || true
   # Add transitive dependencies of each kept module.
   awk -F':' 'NR==FNR { want[$0]=1; next } ($1 in want) { print $1; n=split($2, d, " "); for (i=1;i<=n;i++) print d[i] }' \
     "$keep" "$moddir/modules.dep" | sort -u >"$keep.all"
