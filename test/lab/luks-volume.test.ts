@@ -9,7 +9,6 @@
 // kill-and-rerun volumes. pbkdf is kept cheap (argon2id 32 MiB, 4 iterations): this is not a test
 // of the defaults.
 
-import type { ChildProcess } from "child_process";
 import { addKeyCommand, openCommand, twoKeys, unlockedSlot } from "../../providers/cryptsetup";
 import { Secret } from "../../providers/secret";
 import { sh, ShellCommand } from "../../providers/shell";
@@ -57,7 +56,7 @@ describe("lab: LuksVolume", () => {
       await new Promise((r) => setTimeout(r, 200));
     }
   };
-  const killHost = (h: ProviderHarness) => (h as unknown as { host: ChildProcess }).host.kill("SIGKILL");
+  const killHost = (h: ProviderHarness) => h.killHost();
   const outputs = (h: ProviderHarness) => h.state.resources.get(h.urn)!.plainOutputs as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
   beforeAll(async () => {
