@@ -10,7 +10,8 @@ export interface OpenSshPublicKey {
   readonly comment: string;
 }
 
-const KEY_TYPES = new Set([
+// An array, not a Set: Pulumi's closure serializer copies a module-level Set as a plain object.
+const KEY_TYPES = [
   "ssh-ed25519",
   "ssh-rsa",
   "ecdsa-sha2-nistp256",
@@ -18,7 +19,7 @@ const KEY_TYPES = new Set([
   "ecdsa-sha2-nistp521",
   "sk-ssh-ed25519@openssh.com",
   "sk-ecdsa-sha2-nistp256@openssh.com",
-]);
+];
 
 /** Parses one `authorized_keys`-style line (`<type> <base64> [comment]`); throws with the reason. */
 export function parsePublicKey(line: string): OpenSshPublicKey {
@@ -27,8 +28,8 @@ export function parsePublicKey(line: string): OpenSshPublicKey {
     throw new Error(`expected an OpenSSH public key "<type> <base64> [comment]", found ${fields.length} field(s)`);
   }
   const [type, b64, ...rest] = fields;
-  if (!KEY_TYPES.has(type)) {
-    throw new Error(`expected a key type of ${[...KEY_TYPES].join(", ")}, found "${type}"`);
+  if (!KEY_TYPES.includes(type)) {
+    throw new Error(`expected a key type of ${KEY_TYPES.join(", ")}, found "${type}"`);
   }
   if (!/^[A-Za-z0-9+/]+={0,2}$/.test(b64)) {
     throw new Error(`expected base64 key data after "${type}", found characters outside base64`);

@@ -50,7 +50,8 @@ export const LVM_METADATA_MIB = 1;
 
 const MOUNT_PATTERN = /^\/([A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*)?$/;
 const LVM_NAME_PATTERN = /^[A-Za-z0-9+_.][A-Za-z0-9+_.-]{0,126}$/;
-const RESERVED_LV_NAMES = new Set(["snapshot", "pvmove", ".", ".."]);
+// An array, not a Set: Pulumi's closure serializer copies a module-level Set as a plain object.
+const RESERVED_LV_NAMES = ["snapshot", "pvmove", ".", ".."];
 
 export function checkLayout(layout: LayoutSpec): RuleIssue[] {
   return [
@@ -125,7 +126,7 @@ function checkVolumes(layout: LayoutSpec): RuleIssue[] {
       const known = vgs.size > 0 ? `the layout defines ${[...vgs].join(", ")}` : "the layout has no lvm partition";
       issues.push(issueAt(at("vg"), `no partition creates volume group "${lv.vg}"; ${known} (add { mount: lvm, vg: ${lv.vg}, size: all, crypt: true })`));
     }
-    if (!LVM_NAME_PATTERN.test(lv.name) || RESERVED_LV_NAMES.has(lv.name)) issues.push(issueAt(at("name"), lvmNameReason("logical volume", lv.name)));
+    if (!LVM_NAME_PATTERN.test(lv.name) || RESERVED_LV_NAMES.includes(lv.name)) issues.push(issueAt(at("name"), lvmNameReason("logical volume", lv.name)));
     const names = namesByVg.get(lv.vg) ?? new Map<string, number>();
     if (names.has(lv.name)) issues.push(issueAt(at("name"), `logical volume "${lv.vg}/${lv.name}" is already defined by volumes[${names.get(lv.name)}]; LV names are unique in a VG`));
     else names.set(lv.name, j);
