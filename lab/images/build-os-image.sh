@@ -64,9 +64,9 @@ echo localhost >"$ROOT/etc/hostname"
 # them would give every server the same identity.
 rm -f "$ROOT"/etc/ssh/ssh_host_* "$ROOT/etc/machine-id" "$ROOT/var/lib/dbus/machine-id"
 chroot_allow_services "$ROOT"
-in_chroot "$ROOT" apt-get clean
+# No `apt-get clean`: /var/cache/apt/archives is the shared .deb cache, bind-mounted.
 chroot_umount_all
-rm -rf "$ROOT"/var/lib/apt/lists/* "$ROOT"/var/cache/apt/*.bin "$ROOT"/var/log/*.log "$ROOT"/var/log/apt/* \
+rm -rf "$ROOT"/var/lib/apt/lists/* "$ROOT"/var/cache/apt/*.bin "$ROOT"/var/cache/apt/archives/*.deb "$ROOT"/var/log/*.log "$ROOT"/var/log/apt/* \
   "$ROOT"/tmp/* "$ROOT"/var/tmp/* "$ROOT"/root/.bash_history
 
 log "packing $(basename "$OUT") ($(du -sm "$ROOT" | cut -f1) MiB)"

@@ -1,13 +1,15 @@
 // Lab images: the real builds (debootstrap, chroots) into the real cache, then checks of what
 // the VMs will see: the rescue kernel/initrd, the OS tarballs' contents and the local mirror
 // served over HTTP, resolved against the packages the OS image already has.
-import { execFileSync } from "child_process";
+import { execFile, execFileSync } from "child_process";
 import * as fs from "fs";
 import * as http from "http";
 import * as path from "path";
+import { promisify } from "util";
 import { DEFAULT_SUITES, ensureLabImages, imageFileName, LabImages } from "../../lab/images";
 import { MirrorServer, startMirrorServer } from "../../lab/mirror/server";
 
+const execFileAsync = promisify(execFile);
 const BUILD_TIMEOUT_MS = 30 * 60 * 1000;
 
 type Stanza = Record<string, string>;
@@ -176,6 +178,16 @@ describe("lab images", () => {
         expect({ file: p.Filename, status: head.status, size: head.length }).toEqual({ file: p.Filename, status: 200, size: Number(p.Size) });
       }
     });
+
+    it("is enough for `apt-get install -y dropbear-initramfs` in the image with no other source", async () => {
+      const script = path.resolve(__dirname, "../../../lab/mirror/check-offline-install.sh");
+      const tarball = path.join(images.imagesDir, imageFileName(suite));
+      // Asynchronous: the mirror server answering apt runs in this very process.
+      const { stdout } = await execFileAsync("bash", [script, tarball, `${server.url}/debian`, suite, "dropbear-initramfs"], {
+        maxBuffer: 64 * 1024 * 1024,
+      });
+      expect(stdout).toMatch(/^dropbear-initramfs install ok installed$/m);
+    }, 10 * 60 * 1000);
 
     it("has a Release file whose checksums match the index", async () => {
       const release = await get(`${server.url}/debian/dists/${suite}/Release`);
