@@ -203,8 +203,15 @@ async function acquireEntryLock(lockPath: string, log: (line: string) => void): 
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
     }
-    const holder = Number(fs.readFileSync(lockPath, "utf8").trim());
-    if (!Number.isInteger(holder) || holder <= 0 || !processAlive(holder)) {
+    let content: string;
+    try {
+      content = fs.readFileSync(lockPath, "utf8").trim();
+    } catch {
+      continue; // released between our attempt and the read
+    }
+    const holder = Number(content);
+    // An empty lock is one being written right now; only a dead holder's lock is taken over.
+    if (content !== "" && (!Number.isInteger(holder) || holder <= 0 || !processAlive(holder))) {
       fs.rmSync(lockPath, { force: true });
       continue;
     }
