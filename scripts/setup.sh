@@ -11,7 +11,7 @@ APT_PACKAGES=(
   # the lab: emulated servers, their firmware and disk images
   qemu-system-x86 qemu-utils ovmf
   # the lab's image builds and local Debian mirror
-  debootstrap cpio zstd xz-utils dpkg-dev
+  debootstrap cpio lz4 zstd xz-utils pigz dpkg-dev util-linux
   # host-side tools the lab builder uses on disk images
   mdadm cryptsetup lvm2
 )

@@ -9,16 +9,22 @@ import { PASSWORD, newPublicKey, rejection, startLab, tempStateFile, USER } from
 
 describe("rate limits", () => {
   it("waits the reported interval and retries a 403, reporting the wait", async () => {
-    const lab = await startLab({ rateLimits: { interval: 0.05, limits: { "POST /reset": 1 } } });
+    // A 30 s window that the client's "sleep" jumps over on the emulator's clock: the second
+    // reset always lands inside the window, however slow the machine, and the test waits nothing.
+    const lab = await startLab({ rateLimits: { interval: 30, limits: { "POST /reset": 1 } } });
     try {
       const waits: RobotWaitEvent[] = [];
-      const client = lab.clientWith({ onWait: (event) => waits.push(event) });
+      const slept: number[] = [];
+      const sleep = async (ms: number) => {
+        slept.push(ms);
+        lab.clock.advance(ms);
+      };
+      const client = lab.clientWith({ onWait: (event) => waits.push(event), sleep, random: () => 0.5 });
       await client.reset(1001, "hw");
-      const started = Date.now();
       await expect(client.reset(1001, "hw")).resolves.toMatchObject({ type: "hw" });
-      expect(Date.now() - started).toBeGreaterThanOrEqual(50);
+      expect(slept).toEqual([31_500]); // the interval plus half of the 10 % jitter
       expect(waits).toHaveLength(1);
-      expect(waits[0].message).toMatch(/^Robot rate limit on POST \/reset\/1001: waiting 5\d ms \(retry 1 of 3\)$/);
+      expect(waits[0].message).toMatch(/^Robot rate limit on POST \/reset\/1001: waiting 32 s \(retry 1 of 3\)$/);
       const statuses = lab.emulator.model.requests.map((r) => r.status);
       expect(statuses).toEqual([200, 403, 200]);
       expect(lab.power.calls).toHaveLength(2);
