@@ -41,3 +41,56 @@ install_unlock_support() {
   rm -f "${RUN_TARGET}/usr/sbin/update-initramfs" "${RUN_TARGET}/tmp/installimage-sources.list"
   in_target dpkg-divert --local --rename --remove /usr/sbin/update-initramfs
 }
+
+# Package scripts run by a post-install script must not start daemons inside the chroot;
+# removed again by the finish step.
+block_service_starts() {
+  printf '#!/bin/sh\n# installimage: no service starts inside the installer chroot\nexit 101\n' \
+    >"${RUN_TARGET}/usr/sbin/policy-rc.d"
+  chmod 755 "${RUN_TARGET}/usr/sbin/policy-rc.d"
+}
+
+write_hostname() {
+  local short
+  short="$(short_hostname)"
+  printf '%s\n' "$short" >"${RUN_TARGET}/etc/hostname"
+  local names="$short"
+  [[ "$CFG_HOSTNAME" != "$short" ]] && names="${CFG_HOSTNAME} ${short}"
+  cat >"${RUN_TARGET}/etc/hosts" <<HOSTS
+# written by installimage
+127.0.0.1 localhost
+127.0.1.1 ${names}
+
+::1 localhost ip6-localhost ip6-loopback
+ff02::1 ip6-allnodes
+ff02::2 ip6-allrouters
+HOSTS
+}
+
+# New keys unless -G no. Callers that pin host keys inject their own in a post-install script
+# (see README.md, "Installing pre-generated host keys"), which runs after this.
+generate_host_keys() {
+  if [[ "$OPT_NEW_HOST_KEYS" == no ]]; then
+    debug "-G no: keeping the image's SSH host keys"
+    return 0
+  fi
+  rm -f "${RUN_TARGET}"/etc/ssh/ssh_host_*
+  in_target ssh-keygen -A
+}
+
+write_crypttab() {
+  local crypttab
+  crypttab="$(plan_crypttab)"
+  [[ -n "$crypttab" ]] || return 0
+  printf '# <target name> <source device> <key file> <options>\n%s\n' "$crypttab" >"${RUN_TARGET}/etc/crypttab"
+}
+
+write_mdadm_conf() {
+  is_raid || return 0
+  mkdir -p "${RUN_TARGET}/etc/mdadm"
+  {
+    printf '# mdadm.conf: written by installimage\n'
+    printf 'HOMEHOST <system>\nMAILADDR root\n\n'
+    mdadm --detail --scan
+  } >"${RUN_TARGET}/etc/mdadm/mdadm.conf"
+}
