@@ -206,7 +206,7 @@ describe("lab installimage with crypt (LVM inside LUKS on md1)", () => {
       await writeFile(session, "/root/crypt.conf", config);
       const install = await run(
         session,
-        sh`(while sleep 0.5; do cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\0' ' '; echo; done) >/root/argv.log & watcher=$!
+        sh`(while sleep 0.5; do cat /proc/[0-9]*/cmdline 2>/dev/null; echo; done) >/root/argv.log & watcher=$!
            ${INSTALLIMAGE} -a -c /root/crypt.conf; rc=$?; kill $watcher; exit $rc`,
         INSTALL_TIMEOUT_MS,
       );
@@ -214,9 +214,9 @@ describe("lab installimage with crypt (LVM inside LUKS on md1)", () => {
       if (install.exitCode !== 0) throw new Error(`installimage exited ${install.exitCode}:\n${install.stdout}\ndebug.txt tail:\n${debug.slice(-4000)}`);
       expect(debug).not.toContain(password.reveal());
       // The pattern comes from stdin (-f -): grep's own argv must not carry the password either.
-      const argvHits = await session.exec(sh`grep -c -F -f - /root/argv.log || true`, { stdin: password });
+      const argvHits = await session.exec(sh`grep -a -c -F -f - /root/argv.log || true`, { stdin: password });
       expect(argvHits.stdout.trim()).toBe("0");
-      expect((await run(session, sh`grep -c cryptsetup /root/argv.log`)).stdout.trim()).not.toBe("0");
+      expect((await run(session, sh`grep -a -c cryptsetup /root/argv.log`)).stdout.trim()).not.toBe("0");
       const state = await run(session, sh`ls /dev/mapper; mount /dev/vg0/root /mnt && cat /mnt/etc/crypttab; ls /mnt/usr/share/initramfs-tools/hooks/cryptroot; umount /mnt`);
       expect(state.stdout).toMatch(/^luks-([0-9a-f-]{36}) UUID=\1 none luks$/m);
       await Promise.resolve(session.close()).catch(() => undefined);

@@ -37,7 +37,7 @@ check_image_supports_layout() {
   if is_raid; then target_has /sbin/mdadm /usr/sbin/mdadm || missing+=("mdadm"); fi
   if ((${#CFG_LV_VG[@]} > 0)); then target_has /sbin/lvm /usr/sbin/lvm || missing+=("lvm2"); fi
   if [[ -n "$(plan_crypttab)" ]]; then
-    target_has /usr/share/initramfs-tools/hooks/cryptroot /usr/sbin/apt-get || missing+=("cryptsetup-initramfs (or apt to install it)")
+    target_has /usr/share/initramfs-tools/hooks/cryptroot /usr/bin/apt-get || missing+=("cryptsetup-initramfs (or apt to install it)")
   fi
   if ((${#missing[@]} > 0)); then
     local joined
