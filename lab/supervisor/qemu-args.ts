@@ -59,6 +59,10 @@ export function qemuArgv(launch: VmLaunch): string[] {
     "-smp", String(server.cpus),
     "-m", String(server.memoryMiB),
     "-nodefaults", "-display", "none",
+    // A VGA card nobody looks at: without any video device Debian's GRUB stops after "Welcome to
+    // GRUB!" and the installed system never boots (observed with the bookworm image; with -vga std
+    // the same disks reach sshd in about a minute). graphics=off still mirrors SeaBIOS to serial.
+    "-vga", "std",
     // strict: firmware tries only devices with a bootindex (the disks), so a blank server says
     // "No bootable device" after the disks instead of also probing a floppy.
     "-boot", "strict=on",
