@@ -188,7 +188,7 @@ describe("lab installimage (RAID1 + LVM on a QEMU server)", () => {
   it("apt-get installs dropbear-initramfs in the installed system from the local mirror", async () => {
     const apt = await run(session, sh`apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y dropbear-initramfs`, 30 * 60_000);
     if (apt.exitCode !== 0) throw new Error(`apt failed (${apt.exitCode}):\n${apt.stdout.slice(-3000)}\n${apt.stderr.slice(-3000)}`);
-    expect((await run(session, sh`dpkg-query -W -f '${"${Status}"}' dropbear-initramfs`)).stdout).toBe("install ok installed");
+    expect((await run(session, sh`dpkg-query -W -f ${"${Status}"} dropbear-initramfs`)).stdout).toBe("install ok installed");
   });
 });
 
