@@ -5,7 +5,7 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "fs";
 import { homedir } from "os";
 import { dirname, join } from "path";
-import { utils as ssh2Utils } from "ssh2";
+import { generateEd25519KeyPair } from "../providers/keys";
 import { formatPath } from "../providers/rules";
 
 export const LAB_SECRETS = {
@@ -26,7 +26,7 @@ export function labOperatorKeyPath(): string {
 export function labOperatorKey(): { privateKey: string; publicKey: string } {
   const path = labOperatorKeyPath();
   if (!existsSync(path)) {
-    const pair = ssh2Utils.generateKeyPairSync("ed25519", { comment: "hetzner-fde-lab-operator" });
+    const pair = generateEd25519KeyPair("hetzner-fde-lab-operator");
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     writeFileSync(path, pair.private, { mode: 0o600 });
     writeFileSync(`${path}.pub`, pair.public + "\n");

@@ -1,6 +1,7 @@
 // OpenSSH public key parsing and fingerprints, shared by the SSH client (SHA256 pins),
 // the Robot client (MD5 fingerprints name keys in /key and /boot/{n}/rescue) and the lab.
 import { createHash } from "crypto";
+import { utils as ssh2Utils } from "ssh2";
 
 export interface OpenSshPublicKey {
   /** Key type as written in the key line, e.g. `ssh-ed25519`. */
@@ -41,7 +42,42 @@ export function parsePublicKey(line: string): OpenSshPublicKey {
   if (innerType !== type) {
     throw new Error(`key data does not match its type: the line says "${type}", the blob says "${innerType || "<unreadable>"}"`);
   }
+  if (type === "ssh-ed25519") {
+    const keyLength = blob.length >= 4 + innerLength + 4 ? blob.readUInt32BE(4 + innerLength) : -1;
+    if (keyLength !== 32 || blob.length !== 4 + innerLength + 4 + 32) {
+      throw new Error(`expected a 32-byte ssh-ed25519 key, found ${keyLength < 0 ? "none" : `${keyLength} bytes`}: the key is truncated or was written by a broken generator; generate a new one`);
+    }
+  }
   return { type, blob, comment: rest.join(" ") };
+}
+
+export interface GeneratedKeyPair {
+  /** OpenSSH private key (`-----BEGIN OPENSSH PRIVATE KEY-----`), unencrypted. */
+  readonly private: string;
+  /** `ssh-ed25519 <base64> <comment>` */
+  readonly public: string;
+}
+
+/**
+ * A new ed25519 key pair in OpenSSH format. ssh2 1.x strips leading zero bytes from the public
+ * key, so about one key in 256 comes out 31 bytes long and OpenSSH refuses it ("error in
+ * libcrypto"); such a pair is discarded and generated again.
+ */
+export function generateEd25519KeyPair(comment: string): GeneratedKeyPair {
+  for (let attempt = 0; attempt < 16; attempt++) {
+    const pair = ssh2Utils.generateKeyPairSync("ed25519", { comment });
+    if (isWellFormedPublicKey(pair.public)) return { private: pair.private, public: pair.public };
+  }
+  throw new Error("could not generate a well-formed ed25519 key in 16 attempts; the ssh2 key generator is broken");
+}
+
+function isWellFormedPublicKey(line: string): boolean {
+  try {
+    parsePublicKey(line);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** `SHA256:<base64 without padding>`, as `ssh-keygen -lf` prints it. */

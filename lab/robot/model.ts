@@ -7,8 +7,7 @@
 import { randomBytes } from "crypto";
 import { renameSync, writeFileSync, readFileSync, existsSync, mkdirSync } from "fs";
 import { dirname } from "path";
-import { utils as ssh2Utils } from "ssh2";
-import { md5Fingerprint, parsePublicKey, sha256Fingerprint } from "../../providers/keys";
+import { generateEd25519KeyPair, md5Fingerprint, parsePublicKey, sha256Fingerprint } from "../../providers/keys";
 import type { BootArbiter, BootTarget, PowerController, PowerState, RescueHostKey } from "./power";
 import {
   BootAlreadyEnabled,
@@ -630,7 +629,7 @@ function generatePassword(): string {
 }
 
 function generateHostKey(spec: ServerSpec): RescueHostKey {
-  const pair = ssh2Utils.generateKeyPairSync("ed25519", { comment: `root@rescue-${spec.number}` });
+  const pair = generateEd25519KeyPair(`root@rescue-${spec.number}`);
   return { type: "ssh-ed25519", privateKey: pair.private, publicKey: pair.public };
 }
 

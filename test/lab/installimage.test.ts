@@ -5,8 +5,7 @@
 // The tests share one server and run in order: install, bad config (on the installed drives, so
 // "untouched" means something), reboot, apt. A crypt variant runs when HFDE_LAB_CRYPT=1.
 
-import { utils as ssh2Utils } from "ssh2";
-import { parsePublicKey, sha256Fingerprint } from "../../providers/keys";
+import { generateEd25519KeyPair, parsePublicKey, sha256Fingerprint } from "../../providers/keys";
 import { Secret } from "../../providers/secret";
 import { sh } from "../../providers/shell";
 import { connect, SshSession } from "../../providers/ssh";
@@ -78,7 +77,7 @@ describeInstall("lab installimage (RAID1 + LVM on a QEMU server)", () => {
   let server: number;
   let rescue: RescueLogin;
   let session: SshSession;
-  const hostKey = ssh2Utils.generateKeyPairSync("ed25519", { comment: "root@lab-1" });
+  const hostKey = generateEd25519KeyPair("root@lab-1");
   let diskHostKeyFingerprint = "";
 
   beforeAll(async () => {

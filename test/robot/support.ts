@@ -3,7 +3,7 @@
 import { mkdtempSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
-import { utils as ssh2Utils } from "ssh2";
+import { generateEd25519KeyPair } from "../../providers/keys";
 import { Secret } from "../../providers/secret";
 import { RobotClient, RobotClientOptions } from "../../providers/robot";
 import type { BootTarget, PowerController, PowerState } from "../../lab/robot/power";
@@ -90,7 +90,7 @@ export async function startLab(options: Partial<RobotEmulatorOptions> = {}): Pro
 }
 
 export function newPublicKey(comment = "test@host"): string {
-  return ssh2Utils.generateKeyPairSync("ed25519", { comment }).public;
+  return generateEd25519KeyPair(comment).public;
 }
 
 export function tempStateFile(): string {

@@ -9,10 +9,10 @@ import * as fs from "fs";
 import * as net from "net";
 import * as os from "os";
 import * as path from "path";
-import { utils as ssh2Utils } from "ssh2";
 import { LabConfig, LabServerConfig, parseLabConfig } from "../../lab/config";
 import { RunningLab, startLab } from "../../lab/lab";
 import { RescueAssets } from "../../lab/supervisor/supervisor";
+import { generateEd25519KeyPair } from "../../providers/keys";
 import { RobotClient } from "../../providers/robot";
 import { Secret } from "../../providers/secret";
 import { connect, SshSession, SshTarget } from "../../providers/ssh";
@@ -122,7 +122,7 @@ export async function startLabFixture(opts: LabFixtureOptions = {}): Promise<Lab
 }
 
 async function bootIntoRescue(lab: LabFixture, serverNumber: number): Promise<RescueLogin> {
-  const pair = ssh2Utils.generateKeyPairSync("ed25519", { comment: `lab-test-${serverNumber}` });
+  const pair = generateEd25519KeyPair(`lab-test-${serverNumber}`);
   const { key } = await lab.robot.ensureKey(`lab-test-${process.pid}-${Date.now()}`, pair.public);
   const armed = await lab.robot.armRescue(serverNumber, { os: "linux", authorizedKeys: [key.fingerprint] });
   if (!armed.password) throw new Error(`Robot armed rescue on ${serverNumber} without a password`);

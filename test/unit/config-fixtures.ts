@@ -1,4 +1,5 @@
 import { utils as ssh2Utils } from "ssh2";
+import { generateEd25519KeyPair } from "../../providers/keys";
 // A valid two-host stack config (as pulumi.Config hands it over: no namespace, secrets decrypted),
 // built fresh for every case so table rows can mutate it freely.
 
@@ -9,7 +10,7 @@ export const NVME_512G = 512110190592;
 export const SSD_480G = 480103981056;
 
 /** A fresh operator key per run: no private key is committed, even a test one. */
-export const OPERATOR_KEY = ssh2Utils.generateKeyPairSync("ed25519", { comment: "config-test" });
+export const OPERATOR_KEY = generateEd25519KeyPair("config-test");
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 export type Raw = Record<string, any>;

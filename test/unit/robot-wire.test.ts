@@ -2,14 +2,13 @@
 // error envelope, and normalisation of fields that flip with state. Fixtures are shaped like
 // real Robot answers (doc examples and community.hrobot fixtures).
 import { inspect } from "util";
-import { utils as ssh2Utils } from "ssh2";
 import { encodeForm, parseErrorEnvelope, unwrap, unwrapList } from "../../providers/robot/wire";
 import { read, toHostKey } from "../../providers/robot/model";
 import { formatApiErrorMessage } from "../../providers/robot/errors";
 import { formatSeconds } from "../../providers/robot/transport";
 import { parsePhpForm, formList, formScalar } from "../../lab/robot/form";
 import { validateServerSpecs, ServerSpec } from "../../lab/robot/model";
-import { parsePublicKey, sha256Fingerprint } from "../../providers/keys";
+import { generateEd25519KeyPair, parsePublicKey, sha256Fingerprint } from "../../providers/keys";
 
 // ---- fixture factories ------------------------------------------------------------------
 
@@ -154,7 +153,7 @@ describe("rescue normalisation", () => {
 });
 
 describe("host_key normalisation", () => {
-  const line = ssh2Utils.generateKeyPairSync("ed25519").public;
+  const line = generateEd25519KeyPair("").public;
   const sha = sha256Fingerprint(parsePublicKey(line));
 
   it.each<[string, unknown, { type: string; fingerprint: string }]>([
