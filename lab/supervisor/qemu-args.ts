@@ -118,7 +118,11 @@ export function diskArgs(server: LabServerConfig, disks: readonly string[], firs
   }
   return disks.flatMap((file, i) => {
     const id = `${server.disks.type}${i}`;
-    const drive = ["-drive", `file=${optValue(file)},if=none,id=${id},format=qcow2,discard=unmap`];
+    // cache=unsafe: a guest flush must not become an fsync on the shared host disk. Under load those
+    // fsyncs stalled emulated NVMe I/O past the guest's timeout, and md dropped a member mid-install.
+    // Resets go through QMP quit, which still writes QEMU's caches to the image file, so a reset
+    // loses only what the guest itself had not written, as a power cut would.
+    const drive = ["-drive", `file=${optValue(file)},if=none,id=${id},format=qcow2,discard=unmap,cache=unsafe`];
     // bootindex makes firmware try the disks in order and nothing else (no floppy, no PXE).
     const device =
       server.disks.type === "nvme"
@@ -148,7 +152,9 @@ function virtfs(dir: string, tag: string, id: string): string[] {
  * supervisor's console watch reports it, instead of rebooting into the disk and hiding it.
  */
 export function rescueCmdline(extra: readonly string[] = []): string {
-  return ["console=ttyS0,115200n8", ...extra].join(" ");
+  // An emulated NVMe command can take minutes on a loaded host; the default 30 s timeout would
+  // abort it, and md fails the member whose I/O was aborted.
+  return ["console=ttyS0,115200n8", "nvme_core.io_timeout=600", ...extra].join(" ");
 }
 
 /** QEMU splits option values at commas; a literal comma is written twice. */

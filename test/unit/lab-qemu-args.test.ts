@@ -75,13 +75,13 @@ describe("diskArgs", () => {
   it.each([
     [
       "nvme",
-      ["-drive", "file=/d0,if=none,id=nvme0,format=qcow2,discard=unmap", "-device", "nvme,drive=nvme0,serial=LAB100001N0,bootindex=0",
-       "-drive", "file=/d1,if=none,id=nvme1,format=qcow2,discard=unmap", "-device", "nvme,drive=nvme1,serial=LAB100001N1,bootindex=1"],
+      ["-drive", "file=/d0,if=none,id=nvme0,format=qcow2,discard=unmap,cache=unsafe", "-device", "nvme,drive=nvme0,serial=LAB100001N0,bootindex=0",
+       "-drive", "file=/d1,if=none,id=nvme1,format=qcow2,discard=unmap,cache=unsafe", "-device", "nvme,drive=nvme1,serial=LAB100001N1,bootindex=1"],
     ],
     [
       "sata",
-      ["-drive", "file=/d0,if=none,id=sata0,format=qcow2,discard=unmap", "-device", "ide-hd,drive=sata0,bus=ide.0,serial=LAB100001S0,bootindex=0",
-       "-drive", "file=/d1,if=none,id=sata1,format=qcow2,discard=unmap", "-device", "ide-hd,drive=sata1,bus=ide.1,serial=LAB100001S1,bootindex=1"],
+      ["-drive", "file=/d0,if=none,id=sata0,format=qcow2,discard=unmap,cache=unsafe", "-device", "ide-hd,drive=sata0,bus=ide.0,serial=LAB100001S0,bootindex=0",
+       "-drive", "file=/d1,if=none,id=sata1,format=qcow2,discard=unmap,cache=unsafe", "-device", "ide-hd,drive=sata1,bus=ide.1,serial=LAB100001S1,bootindex=1"],
     ],
   ] as const)("%s disks", (type, expected) => {
     expect(diskArgs({ ...server, disks: { count: 2, sizeGiB: 20, type } }, ["/d0", "/d1"])).toEqual(expected);

@@ -14,7 +14,18 @@ step_install_bootloader() {
     done
     remember_grub_install_devices
   fi
+  set_lab_kernel_cmdline
   in_target update-grub
+}
+
+# Lab only. A Hetzner server's remote console is KVM-over-IP; the lab's is the serial port, so the
+# kernel, the initramfs (the cryptroot passphrase prompt) and getty must also write to ttyS0.
+# The emulated NVMe can stall for minutes on a loaded host: a 30 s I/O timeout would make md
+# fail a healthy member.
+set_lab_kernel_cmdline() {
+  local grub_defaults="${RUN_TARGET}/etc/default/grub"
+  [[ -f "$grub_defaults" ]] || return 0
+  run sed -i 's|^GRUB_CMDLINE_LINUX=.*|GRUB_CMDLINE_LINUX="console=tty0 console=ttyS0,115200n8 nvme_core.io_timeout=600"|' "$grub_defaults"
 }
 
 # Later grub-pc upgrades reinstall GRUB to these drives instead of asking.
