@@ -34,10 +34,20 @@ export function checkSerial(serial: string): string | undefined {
   return `expected a disk serial as lsblk -o SERIAL prints it (1-64 of A-Z a-z 0-9 _ . : + -, e.g. S4EWNX0R123456), found "${serial}"`;
 }
 
-/** WWN as `lsblk -o WWN` prints it: `0x` + 16 or 32 hex digits (NAA), or `eui.`/`naa.` + 16 or 32 hex digits (NVMe). */
+/**
+ * WWN as `lsblk -o WWN` prints it: `0x` + 16 or 32 hex digits (NAA, SATA/SAS), or one of the
+ * forms the kernel gives NVMe namespaces (`wwid` in sysfs): `eui.`/`naa.` + 16 or 32 hex digits,
+ * `uuid.<uuid>`, or, when the drive reports no identifier, `nvme.<vid>-<serial>-<model>-<nsid>` in hex.
+ */
 export function checkWwn(wwn: string): string | undefined {
-  if (/^0x[0-9a-fA-F]{16}([0-9a-fA-F]{16})?$/.test(wwn) || /^(eui|naa)\.[0-9a-fA-F]{16}([0-9a-fA-F]{16})?$/.test(wwn)) return undefined;
-  return `expected a WWN as lsblk -o WWN prints it: 0x + 16 or 32 hex digits (e.g. 0x5000c500a1b2c3d4) or eui./naa. + 16 or 32 hex digits (e.g. eui.0025388b91d2a1b3), found "${wwn}"`;
+  const forms = [
+    /^0x[0-9a-fA-F]{16}([0-9a-fA-F]{16})?$/,
+    /^(eui|naa)\.[0-9a-fA-F]{16}([0-9a-fA-F]{16})?$/,
+    /^uuid\.[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/,
+    /^nvme\.[0-9a-fA-F]{4}-[0-9a-fA-F]{2,80}-[0-9a-fA-F]{2,160}-[0-9a-fA-F]{8}$/,
+  ];
+  if (forms.some((form) => form.test(wwn))) return undefined;
+  return `expected a WWN as lsblk -o WWN prints it: 0x + 16 or 32 hex digits (e.g. 0x5000c500a1b2c3d4), eui./naa. + 16 or 32 hex digits (e.g. eui.0025388b91d2a1b3), uuid.<uuid> or nvme.<vid>-<serial>-<model>-<nsid> (NVMe without an identifier), found "${wwn}"`;
 }
 
 /** Case-insensitive comparison key, since lsblk and the stack may differ in hex case. */

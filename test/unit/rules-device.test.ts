@@ -28,11 +28,12 @@ describe("serial and WWN", () => {
     expect(checkSerial(serial)).toMatch(/expected a disk serial/);
   });
 
-  it.each(["0x5000c500a1b2c3d4", "0x5000C500A1B2C3D40000000000000001", "eui.0025388b91d2a1b3", "naa.5000c500a1b2c3d4"])("WWN %s is accepted", (wwn) => {
+  it.each(["0x5000c500a1b2c3d4", "0x5000C500A1B2C3D40000000000000001", "eui.0025388b91d2a1b3", "naa.5000c500a1b2c3d4",
+    "uuid.3f1c2a4e-9b7d-4e21-8c55-0a1b2c3d4e5f", "nvme.1b36-4c4142313030303031-51454d55204e564d65204374726c-00000001"])("WWN %s is accepted", (wwn) => {
     expect(checkWwn(wwn)).toBeUndefined();
   });
 
-  it.each(["5000c500a1b2c3d4", "0x5000c500", "eui.xyz", "wwn-0x5000c500a1b2c3d4"])("WWN %s is refused", (wwn) => {
+  it.each(["5000c500a1b2c3d4", "0x5000c500", "eui.xyz", "wwn-0x5000c500a1b2c3d4", "uuid.not-a-uuid", "nvme.1b36-zz-51-00000001", "nvme.1b36-4c41"])("WWN %s is refused", (wwn) => {
     expect(checkWwn(wwn)).toMatch(/expected a WWN as lsblk -o WWN prints it/);
   });
 });
