@@ -6,7 +6,7 @@
 // cancellation, traffic, IPs/subnets, failover, vSwitch, firewall, storage boxes, ordering.
 import { InvalidInput, NotFound } from "./errors";
 import { PhpForm, formList, formScalar } from "./form";
-import { RobotModel, ServerSpec, StoredKey, RescueActivation, LastRescue, hostKeyFingerprint } from "./model";
+import { RobotModel, ServerSpec, StoredKey, RescueActivation, LastRescue, OtherBootType, hostKeyFingerprint } from "./model";
 
 export interface HandlerContext {
   readonly model: RobotModel;
@@ -220,6 +220,15 @@ export const deleteRescue: Handler = async (ctx) => {
   ctx.model.disarmRescue(spec);
   return ok({ rescue: rescueJson(ctx.model, spec) });
 };
+
+/** DELETE /boot/{n}/<linux|vnc|windows|plesk|cpanel> → the now inactive config. Not emulated: BOOT_DEACTIVATION_FAILED. */
+export function deleteOtherBoot(type: OtherBootType): Handler {
+  return async (ctx) => {
+    const spec = server(ctx);
+    ctx.model.disarmOtherBoot(spec, type);
+    return ok({ [type]: otherBootJson(ctx.model, spec, type) ?? { ...addressFields(spec), active: false } });
+  };
+}
 
 /**
  * GET /boot/{n}/rescue/last: the most recent activation, consumed or not, with its password and

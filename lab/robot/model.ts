@@ -201,6 +201,7 @@ export class RobotModel implements BootArbiter {
   private loginFailures = new Map<string, number[]>();
   private lockedUntil = new Map<string, number>();
   private rateLimitOverrides: Partial<Record<RateGroup, number>>;
+  private reportHostKeysOverride: boolean | undefined = undefined;
 
   constructor(options: RobotModelOptions) {
     this.options = options;
@@ -410,7 +411,12 @@ export class RobotModel implements BootArbiter {
   }
 
   reportsHostKeys(): boolean {
-    return this.options.reportHostKeys ?? true;
+    return this.reportHostKeysOverride ?? this.options.reportHostKeys ?? true;
+  }
+
+  /** Test hook: answer `host_key: []` like real Robot (false) or report the minted keys (true) from now on. */
+  setReportHostKeys(report: boolean): void {
+    this.reportHostKeysOverride = report;
   }
 
   /**
@@ -450,6 +456,14 @@ export class RobotModel implements BootArbiter {
   disarmRescue(spec: ServerSpec): void {
     this.requireBoot(spec);
     this.state(spec).rescue = null;
+    this.persist();
+  }
+
+  /** DELETE /boot/{n}/<type> for a non-rescue config: deactivates it (a no-op when it is not active). */
+  disarmOtherBoot(spec: ServerSpec, type: OtherBootType): void {
+    this.requireBoot(spec);
+    const state = this.state(spec);
+    if (state.activeOtherBoot === type) state.activeOtherBoot = null;
     this.persist();
   }
 

@@ -37,6 +37,7 @@ export const ROUTES: readonly Route[] = [
   route("POST", "/boot/{server}/rescue", h.postRescue),
   route("DELETE", "/boot/{server}/rescue", h.deleteRescue),
   route("GET", "/boot/{server}/rescue/last", h.getRescueLast),
+  ...(["linux", "vnc", "windows", "plesk", "cpanel"] as const).map((type) => route("DELETE", `/boot/{server}/${type}`, h.deleteOtherBoot(type))),
   route("GET", "/key", h.listKeys),
   route("POST", "/key", h.postKey),
   route("GET", "/key/{fingerprint}", h.getKey),

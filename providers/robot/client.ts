@@ -6,9 +6,12 @@
 import { parsePublicKey, md5Fingerprint } from "../keys";
 import { RobotErrorCode, RobotResponseError, describeRequest } from "./errors";
 import {
+  OtherBootType,
+  OTHER_BOOT_TYPES,
   ResetType,
   RobotBootConfigs,
   RobotKey,
+  RobotOtherBoot,
   RobotRescue,
   RobotReset,
   RobotResetResult,
@@ -126,6 +129,16 @@ export class RobotClient {
     return this.call("DELETE", `/boot/${serverId(server)}/rescue`, read.rescue, undefined, options);
   }
 
+  /**
+   * Deactivates a non-rescue boot configuration (Robot allows one active config per server, and an
+   * armed linux install would wipe the disks on the next boot of any kind).
+   */
+  disarmBoot(server: number, type: OtherBootType): Promise<RobotOtherBoot>;
+  disarmBoot<C extends RobotErrorCode>(server: number, type: OtherBootType, options: Accept<C>): Promise<RobotResult<RobotOtherBoot, C>>;
+  disarmBoot(server: number, type: OtherBootType, options?: Accept<RobotErrorCode>): Promise<unknown> {
+    return this.call("DELETE", `/boot/${serverId(server)}/${otherBootType(type)}`, (body) => read.otherBoot(body, type), undefined, options);
+  }
+
   /** The last rescue activation (consumed by a boot or not): where its password and host keys stay readable. */
   getLastRescue(server: number): Promise<RobotRescue>;
   getLastRescue<C extends RobotErrorCode>(server: number, options: Accept<C>): Promise<RobotResult<RobotRescue, C>>;
@@ -240,6 +253,13 @@ function serverId(server: number): number {
     throw new TypeError(`Robot server number must be a positive integer (as shown in Robot), found ${JSON.stringify(server)}`);
   }
   return server;
+}
+
+function otherBootType(type: OtherBootType): OtherBootType {
+  if (!OTHER_BOOT_TYPES.includes(type)) {
+    throw new TypeError(`Robot boot type must be one of ${OTHER_BOOT_TYPES.join(", ")} (rescue has its own methods), found ${JSON.stringify(type)}`);
+  }
+  return type;
 }
 
 const MD5_FINGERPRINT = /^([0-9a-f]{2}:){15}[0-9a-f]{2}$/;

@@ -5,7 +5,7 @@ export { RobotApiError, RobotNetworkError, RobotResponseError } from "./errors";
 export type { RobotErrorCode, RobotRequestDescription } from "./errors";
 export { DEFAULT_ROBOT_URL } from "./transport";
 export type { RobotResult, RobotWaitEvent } from "./transport";
-export { robotKeyFingerprint } from "./model";
+export { robotKeyFingerprint, OTHER_BOOT_TYPES } from "./model";
 export type {
   ResetType,
   RobotServer,
@@ -16,6 +16,7 @@ export type {
   RobotRescue,
   RobotBootConfigs,
   RobotOtherBoot,
+  OtherBootType,
   RobotKey,
   RobotKeyRef,
   RobotHostKey,

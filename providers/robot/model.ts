@@ -100,6 +100,10 @@ export interface RobotRescue {
   readonly bootTime: string | null;
 }
 
+/** Boot configurations besides rescue; an array, not a Set (closure serializer). */
+export const OTHER_BOOT_TYPES = ["linux", "vnc", "windows", "plesk", "cpanel"] as const;
+export type OtherBootType = (typeof OTHER_BOOT_TYPES)[number];
+
 /** A boot type other than rescue: only whether it is active matters to this project. */
 export interface RobotOtherBoot {
   readonly active: boolean;
@@ -358,6 +362,7 @@ export const read = {
   key: (body: unknown) => toKey(unwrap(body, "key")),
   keys: (body: unknown) => unwrapList(body, "key").map(toKey),
   wol: (body: unknown) => toWol(unwrap(body, "wol")),
+  otherBoot: (body: unknown, type: OtherBootType) => toOtherBoot(unwrap(body, type)) ?? { active: false },
 };
 
 /** MD5 fingerprint Robot uses to name a public key line (comment ignored). */

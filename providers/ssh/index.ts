@@ -4,6 +4,8 @@ export type { ConnectOptions, ConnectProgress } from "./connect";
 export { SshSession } from "./session";
 export type { ExecOptions } from "./session";
 export { probe } from "./probe";
+export { observeEndpoint } from "./observe";
+export type { EndpointObservation } from "./observe";
 export { HostKeyMismatchError, SshAuthError, SshUnreachableError, RemoteCommandError, ProbeOutputError, formatSeconds } from "./errors";
 export type { CommandResult, RemoteCommandFailure } from "./errors";
 export { validateSshTarget, assertValidSshTarget, targetAddress } from "./target";

@@ -10,6 +10,7 @@ const repo = join(__dirname, "..", "..", "..");
 const RESOURCES = [
   { file: "luks-volume", className: "LuksVolume" },
   { file: "lvm-group", className: "LvmGroup" },
+  { file: "rescue-boot", className: "RescueBoot" },
 ] as const;
 
 /** The landmarks of the skeleton, in the order they must appear in the source. */
