@@ -126,70 +126,76 @@ export interface RobotWol {
 
 // ---- raw shapes -------------------------------------------------------------------------
 
-const nullableString = z.string().nullable().optional();
-const intLike = z.union([z.number(), z.string().regex(/^\d+$/).transform(Number)]);
+// Built on each call, never held at module scope: Pulumi's closure serializer would otherwise copy
+// the schema objects into provider text and fail to `require` zod's internal files
+// ("package.json export path for zod/v4/classic/schemas.cjs not found"). Only `zod` itself is required.
+function rawShapes() {
+  const nullableString = z.string().nullable().optional();
+  const intLike = z.union([z.number(), z.string().regex(/^\d+$/).transform(Number)]);
 
-const rawServer = z.object({
-  server_ip: nullableString,
-  server_ipv6_net: nullableString,
-  server_number: intLike,
-  server_name: z.string().nullable().optional(),
-  product: z.string().nullable().optional(),
-  dc: z.string().nullable().optional(),
-  traffic: z.union([z.string(), z.number()]).nullable().optional(),
-  status: z.string().nullable().optional(),
-  cancelled: z.boolean().nullable().optional(),
-  paid_until: nullableString,
-  ip: z.array(z.string()).nullable().optional(),
-  subnet: z
-    .array(z.object({ ip: z.string(), mask: z.union([z.string(), z.number()]) }))
-    .nullable()
-    .optional(),
-  reset: z.boolean().optional(),
-  rescue: z.boolean().optional(),
-  vnc: z.boolean().optional(),
-  windows: z.boolean().optional(),
-  plesk: z.boolean().optional(),
-  cpanel: z.boolean().optional(),
-  wol: z.boolean().optional(),
-  hot_swap: z.boolean().optional(),
-});
+  const rawServer = z.object({
+    server_ip: nullableString,
+    server_ipv6_net: nullableString,
+    server_number: intLike,
+    server_name: z.string().nullable().optional(),
+    product: z.string().nullable().optional(),
+    dc: z.string().nullable().optional(),
+    traffic: z.union([z.string(), z.number()]).nullable().optional(),
+    status: z.string().nullable().optional(),
+    cancelled: z.boolean().nullable().optional(),
+    paid_until: nullableString,
+    ip: z.array(z.string()).nullable().optional(),
+    subnet: z
+      .array(z.object({ ip: z.string(), mask: z.union([z.string(), z.number()]) }))
+      .nullable()
+      .optional(),
+    reset: z.boolean().optional(),
+    rescue: z.boolean().optional(),
+    vnc: z.boolean().optional(),
+    windows: z.boolean().optional(),
+    plesk: z.boolean().optional(),
+    cpanel: z.boolean().optional(),
+    wol: z.boolean().optional(),
+    hot_swap: z.boolean().optional(),
+  });
 
-const rawReset = z.object({
-  server_ip: nullableString,
-  server_ipv6_net: nullableString,
-  server_number: intLike.optional(),
-  type: z.union([z.array(z.string()), z.string()]),
-  operating_status: nullableString,
-});
+  const rawReset = z.object({
+    server_ip: nullableString,
+    server_ipv6_net: nullableString,
+    server_number: intLike.optional(),
+    type: z.union([z.array(z.string()), z.string()]),
+    operating_status: nullableString,
+  });
 
-const rawKey = z.object({
-  name: z.string(),
-  fingerprint: z.string(),
-  type: z.string(),
-  size: intLike,
-  data: z.string().optional(),
-  created_at: z.string().nullable().optional(),
-});
+  const rawKey = z.object({
+    name: z.string(),
+    fingerprint: z.string(),
+    type: z.string(),
+    size: intLike,
+    data: z.string().optional(),
+    created_at: z.string().nullable().optional(),
+  });
 
-const rawRescue = z.object({
-  server_ip: nullableString,
-  server_ipv6_net: nullableString,
-  server_number: intLike,
-  os: z.union([z.string(), z.array(z.string())]).nullable().optional(),
-  arch: z.union([intLike, z.array(intLike)]).nullable().optional(),
-  active: z.boolean(),
-  password: nullableString,
-  authorized_key: z.array(z.unknown()).nullable().optional(),
-  host_key: z.array(z.unknown()).nullable().optional(),
-  boot_time: nullableString,
-});
+  const rawRescue = z.object({
+    server_ip: nullableString,
+    server_ipv6_net: nullableString,
+    server_number: intLike,
+    os: z.union([z.string(), z.array(z.string())]).nullable().optional(),
+    arch: z.union([intLike, z.array(intLike)]).nullable().optional(),
+    active: z.boolean(),
+    password: nullableString,
+    authorized_key: z.array(z.unknown()).nullable().optional(),
+    host_key: z.array(z.unknown()).nullable().optional(),
+    boot_time: nullableString,
+  });
 
-const rawWol = z.object({
-  server_ip: nullableString,
-  server_ipv6_net: nullableString,
-  server_number: intLike.optional(),
-});
+  const rawWol = z.object({
+    server_ip: nullableString,
+    server_ipv6_net: nullableString,
+    server_number: intLike.optional(),
+  });
+  return { rawServer, rawReset, rawKey, rawRescue, rawWol };
+}
 
 /** Parses with a zod schema; the error names every offending field path. */
 function parseShape<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
@@ -202,7 +208,7 @@ function parseShape<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
 // ---- normalisers ------------------------------------------------------------------------
 
 export function toServer(raw: unknown): RobotServer {
-  const s = parseShape(rawServer, raw, "server");
+  const s = parseShape(rawShapes().rawServer, raw, "server");
   const hasFeatures = s.reset !== undefined || s.rescue !== undefined || s.wol !== undefined;
   return {
     serverNumber: s.server_number,
@@ -233,7 +239,7 @@ export function toServer(raw: unknown): RobotServer {
 }
 
 export function toReset(raw: unknown): RobotReset {
-  const r = parseShape(rawReset, raw, "reset");
+  const r = parseShape(rawShapes().rawReset, raw, "reset");
   return {
     serverNumber: r.server_number ?? null,
     serverIp: emptyToNull(r.server_ip),
@@ -244,7 +250,7 @@ export function toReset(raw: unknown): RobotReset {
 }
 
 export function toResetResult(raw: unknown): RobotResetResult {
-  const r = parseShape(rawReset, raw, "reset");
+  const r = parseShape(rawShapes().rawReset, raw, "reset");
   return {
     serverIp: emptyToNull(r.server_ip),
     serverIpv6Net: emptyToNull(r.server_ipv6_net),
@@ -253,18 +259,18 @@ export function toResetResult(raw: unknown): RobotResetResult {
 }
 
 export function toKey(raw: unknown): RobotKey {
-  const k = parseShape(rawKey, raw, "key");
+  const k = parseShape(rawShapes().rawKey, raw, "key");
   return { ...toKeyRefFields(k), data: k.data ?? "" };
 }
 
-function toKeyRefFields(k: z.infer<typeof rawKey>): RobotKeyRef {
+function toKeyRefFields(k: z.infer<ReturnType<typeof rawShapes>["rawKey"]>): RobotKeyRef {
   return { name: k.name, fingerprint: k.fingerprint, type: k.type, size: k.size, createdAt: k.created_at ?? "" };
 }
 
 /** Rescue `authorized_key` entries are `{"key": {…}}` wrappers without `data`. */
 export function toKeyRef(raw: unknown): RobotKeyRef {
   const inner = isRecord(raw) && isRecord(raw.key) ? raw.key : raw;
-  return toKeyRefFields(parseShape(rawKey, inner, "authorized_key.key"));
+  return toKeyRefFields(parseShape(rawShapes().rawKey, inner, "authorized_key.key"));
 }
 
 /**
@@ -297,7 +303,7 @@ function normaliseFingerprint(fingerprint: string): string {
 }
 
 export function toRescue(raw: unknown): RobotRescue {
-  const r = parseShape(rawRescue, raw, "rescue");
+  const r = parseShape(rawShapes().rawRescue, raw, "rescue");
   const os = flipField(r.os);
   const arch = flipField(r.arch);
   return {
@@ -341,7 +347,7 @@ export function toBootConfigs(raw: unknown): RobotBootConfigs {
 }
 
 export function toWol(raw: unknown): RobotWol {
-  const w = parseShape(rawWol, raw, "wol");
+  const w = parseShape(rawShapes().rawWol, raw, "wol");
   return { serverNumber: w.server_number ?? null, serverIp: emptyToNull(w.server_ip), serverIpv6Net: emptyToNull(w.server_ipv6_net) };
 }
 

@@ -1,0 +1,272 @@
+// The pure parts of RescueBoot: validation, the boot plan (including when a rescue booted earlier
+// counts as this run's), the diff, the refresh classification and the no-boot update.
+import { generateEd25519KeyPair, md5Fingerprint, parsePublicKey } from "../../providers/keys";
+import type { EndpointObservation } from "../../providers/ssh";
+import {
+  BootRecord,
+  buildOutputs,
+  classifyEnvironment,
+  compareOutputs,
+  DEFAULT_SSH_MS,
+  plan,
+  planDelete,
+  RescueBootInputs,
+  RescueBootOutputs,
+  RescueBootRefusedError,
+  RescueObserved,
+  RescuePlanInput,
+  resolveInputs,
+  restate,
+  validate,
+} from "../../providers/rescue-boot";
+import { UNKNOWN } from "../../providers/resource";
+
+const KEY_A = generateEd25519KeyPair("a@test").public;
+const KEY_B = generateEd25519KeyPair("b@test").public;
+const FP_A = md5Fingerprint(parsePublicKey(KEY_A));
+const FP_B = md5Fingerprint(parsePublicKey(KEY_B));
+const RESCUE_KEY = "SHA256:" + "R".repeat(43);
+const OTHER_KEY = "SHA256:" + "S".repeat(43);
+const NOW = "2026-11-22T10:00:00.000Z";
+
+const inputs = (over: Partial<Record<keyof RescueBootInputs, unknown>> = {}): RescueBootInputs =>
+  ({ serverNumber: 100001, authorizedKeys: [KEY_A], providerVersion: "1", ...over }) as RescueBootInputs;
+
+const desired = (over: Partial<RescuePlanInput> = {}): RescuePlanInput => ({ ...resolveInputs(inputs()), bootedAfter: null, ...over });
+
+const ssh = (fingerprint: string | null, software = "OpenSSH_9.2p1"): EndpointObservation => ({
+  kind: "ssh",
+  software,
+  hostKey: fingerprint === null ? null : { type: "ssh-ed25519", base64: "AAAA", fingerprint },
+});
+const NOTHING: EndpointObservation = { kind: "none", reason: "127.0.0.1:22: ECONNREFUSED" };
+
+const observed = (over: Partial<RescueObserved> = {}): RescueObserved => ({
+  now: NOW,
+  server: { ipv4: "203.0.113.10", ipv6Net: "2a01:4f8:111:4221::", product: "EX44", datacenter: "FSN1-DC10" },
+  resetTypes: ["sw", "hw", "man", "power", "power_long"],
+  otherActiveBoots: [],
+  rescueArmed: false,
+  missingKeys: [],
+  lastRescue: null,
+  endpoint: { host: "203.0.113.10", port: 22, observation: ssh(OTHER_KEY) },
+  ...over,
+});
+
+const minutesBefore = (iso: string, minutes: number): string => new Date(Date.parse(iso) - minutes * 60_000).toISOString();
+
+describe("validate", () => {
+  it("accepts minimal inputs", () => {
+    expect(validate(inputs())).toEqual([]);
+  });
+
+  it.each<[string, Partial<Record<keyof RescueBootInputs, unknown>>, string, RegExp]>([
+    ["server number 0", { serverNumber: 0 }, "serverNumber", /positive integer\), found 0/],
+    ["fractional server number", { serverNumber: 1.5 }, "serverNumber", /positive integer/],
+    ["server number as text", { serverNumber: "100001" }, "serverNumber", /found "100001"/],
+    ["no keys", { authorizedKeys: [] }, "authorizedKeys", /at least one OpenSSH public key line.*found none/],
+    ["keys not a list", { authorizedKeys: "ssh-ed25519 AAAA" }, "authorizedKeys", /found "ssh-ed25519 AAAA"/],
+    ["malformed key", { authorizedKeys: ["ssh-ed25519 not!base64"] }, "authorizedKeys[0]", /outside base64.*paste the whole line/],
+    ["private key pasted", { authorizedKeys: ["-----BEGIN OPENSSH PRIVATE KEY-----"] }, "authorizedKeys[0]", /key type/],
+    ["same key twice (comment differs)", { authorizedKeys: [KEY_A, KEY_A.replace("a@test", "other")] }, "authorizedKeys[1]", /same key as authorizedKeys\[0\]/],
+    ["negative generation", { generation: -1 }, "generation", /integer >= 0/],
+    ["fractional generation", { generation: 0.5 }, "generation", /integer >= 0/],
+    ["unknown reset type", { resetType: "reboot" }, "resetType", /hw, sw, man.*found "reboot"/],
+    ["power reset", { resetType: "power" }, "resetType", /shuts down instead of rebooting/],
+    ["power_long reset", { resetType: "power_long" }, "resetType", /switches the server off/],
+    ["bad connect host", { connect: { host: "not a host" } }, "connect.host", /address or a host name/],
+    ["bad connect port", { connect: { port: 70000 } }, "connect.port", /70000/],
+    ["ssh timeout too short", { timeouts: { sshMs: 10 } }, "timeouts.sshMs", /between 1000 and 3600000/],
+    ["first-contact flag as text", { allowFirstContactHostKey: "yes" }, "allowFirstContactHostKey", /true or false/],
+  ])("rejects %s", (_case, over, property, reason) => {
+    const failures = validate(inputs(over));
+    expect(failures.map((f) => f.property)).toEqual([property]);
+    expect(failures[0].reason).toMatch(reason);
+  });
+
+  it("collects every failure at once", () => {
+    const failures = validate(inputs({ serverNumber: 0, authorizedKeys: [], resetType: "x", generation: -2 }));
+    expect(failures.map((f) => f.property).sort()).toEqual(["authorizedKeys", "generation", "resetType", "serverNumber"]);
+  });
+
+  it("skips values still unknown in preview", () => {
+    expect(validate(inputs({ serverNumber: UNKNOWN, authorizedKeys: UNKNOWN, resetType: UNKNOWN, connect: { host: UNKNOWN, port: UNKNOWN } }))).toEqual([]);
+    expect(validate(inputs({ authorizedKeys: [KEY_A, UNKNOWN] }))).toEqual([]);
+  });
+
+  it("fills defaults: generation 0, hw, port 22, 10 min, first contact allowed", () => {
+    expect(resolveInputs(inputs())).toEqual({
+      serverNumber: 100001,
+      authorizedKeys: [KEY_A],
+      generation: 0,
+      resetType: "hw",
+      connect: { host: null, port: 22 },
+      timeouts: { sshMs: DEFAULT_SSH_MS },
+      allowFirstContactHostKey: true,
+      providerVersion: "1",
+    });
+  });
+});
+
+describe("plan", () => {
+  const FRESH = ["armRescue", "reset", "awaitRescue"];
+
+  it.each<[string, Partial<RescueObserved>, Partial<RescuePlanInput>, string[]]>([
+    ["blank server: arm, reset, wait", {}, {}, FRESH],
+    ["missing key: register it first", { missingKeys: [FP_A] }, {}, ["registerKey", ...FRESH]],
+    ["linux install armed: disarm it first", { otherActiveBoots: ["linux"] }, {}, ["disarmBoot", ...FRESH]],
+    [
+      "rescue of the last activation still up with its key: adopt",
+      { lastRescue: { bootedAt: minutesBefore(NOW, 30), hostKeyFingerprints: [RESCUE_KEY], authorizedKeys: [FP_A] }, endpoint: { host: "h", port: 22, observation: ssh(RESCUE_KEY) } },
+      {},
+      ["awaitRescue"],
+    ],
+    [
+      "last rescue booted 1 min ago, nothing answers yet (create killed while waiting): wait, no second reset",
+      { lastRescue: { bootedAt: minutesBefore(NOW, 1), hostKeyFingerprints: [RESCUE_KEY], authorizedKeys: [FP_A] }, endpoint: { host: "h", port: 22, observation: NOTHING } },
+      {},
+      ["awaitRescue"],
+    ],
+    [
+      "last rescue booted 1 min ago but another key answers: the server is elsewhere, boot again",
+      { lastRescue: { bootedAt: minutesBefore(NOW, 1), hostKeyFingerprints: [RESCUE_KEY], authorizedKeys: [FP_A] }, endpoint: { host: "h", port: 22, observation: ssh(OTHER_KEY) } },
+      {},
+      FRESH,
+    ],
+    [
+      "last rescue booted long ago and gone: boot again",
+      { lastRescue: { bootedAt: minutesBefore(NOW, 120), hostKeyFingerprints: [RESCUE_KEY], authorizedKeys: [FP_A] }, endpoint: { host: "h", port: 22, observation: NOTHING } },
+      {},
+      FRESH,
+    ],
+    [
+      "last rescue armed with other keys: boot again",
+      { lastRescue: { bootedAt: minutesBefore(NOW, 1), hostKeyFingerprints: [RESCUE_KEY], authorizedKeys: [FP_B] }, endpoint: { host: "h", port: 22, observation: ssh(RESCUE_KEY) } },
+      {},
+      FRESH,
+    ],
+    [
+      "armed but never booted (killed between arm and reset): arm again and reset",
+      { rescueArmed: true, lastRescue: { bootedAt: null, hostKeyFingerprints: [RESCUE_KEY], authorizedKeys: [FP_A] }, endpoint: { host: "h", port: 22, observation: NOTHING } },
+      {},
+      FRESH,
+    ],
+    [
+      "update: the running rescue is the one stored (not newer): generation bump boots again",
+      { lastRescue: { bootedAt: minutesBefore(NOW, 10), hostKeyFingerprints: [RESCUE_KEY], authorizedKeys: [FP_A] }, endpoint: { host: "h", port: 22, observation: ssh(RESCUE_KEY) } },
+      { bootedAfter: minutesBefore(NOW, 10) },
+      FRESH,
+    ],
+    [
+      "update killed after its reset: the newer boot is adopted",
+      { lastRescue: { bootedAt: minutesBefore(NOW, 2), hostKeyFingerprints: [RESCUE_KEY], authorizedKeys: [FP_A] }, endpoint: { host: "h", port: 22, observation: NOTHING } },
+      { bootedAfter: minutesBefore(NOW, 10) },
+      ["awaitRescue"],
+    ],
+    [
+      "Robot gave no host key, booted 1 min ago, some sshd answers: wait and verify it (first contact)",
+      { lastRescue: { bootedAt: minutesBefore(NOW, 1), hostKeyFingerprints: [], authorizedKeys: [FP_A] }, endpoint: { host: "h", port: 22, observation: ssh(OTHER_KEY) } },
+      {},
+      ["awaitRescue"],
+    ],
+  ])("%s", (_case, obs, want, kinds) => {
+    expect(plan(observed(obs), desired(want)).map((s) => s.kind)).toEqual(kinds);
+  });
+
+  it("arms with the MD5 fingerprints of every key and resets with the chosen type once", () => {
+    const steps = plan(observed({ missingKeys: [FP_B] }), desired({ authorizedKeys: [KEY_A, KEY_B], resetType: "sw" }));
+    expect(steps).toEqual([
+      { kind: "registerKey", fingerprint: FP_B, publicKey: KEY_B },
+      { kind: "armRescue", fingerprints: [FP_A, FP_B], allowFirstContactHostKey: true },
+      { kind: "reset", resetType: "sw" },
+      { kind: "awaitRescue", host: "203.0.113.10", port: 22, pin: { source: "armed" }, allowFirstContactHostKey: true, budgetMs: DEFAULT_SSH_MS },
+    ]);
+    expect(steps.filter((s) => s.kind === "reset")).toHaveLength(1);
+  });
+
+  it("adopting pins the last activation's host keys", () => {
+    const steps = plan(
+      observed({ lastRescue: { bootedAt: minutesBefore(NOW, 3), hostKeyFingerprints: [RESCUE_KEY], authorizedKeys: [FP_A] }, endpoint: { host: "h", port: 2201, observation: ssh(RESCUE_KEY) } }),
+      desired(),
+    );
+    expect(steps).toEqual([{ kind: "awaitRescue", host: "h", port: 2201, pin: { source: "last-rescue", fingerprints: [RESCUE_KEY] }, allowFirstContactHostKey: true, budgetMs: DEFAULT_SSH_MS }]);
+  });
+
+  it("refuses a reset type the server does not offer, naming resetType and the allowed list", () => {
+    const run = () => plan(observed({ resetTypes: ["sw", "man"] }), desired());
+    expect(run).toThrow(RescueBootRefusedError);
+    expect(run).toThrow(/resetType: "hw" is not offered for server 100001; Robot allows \["sw","man"\]\. Set resetType to "sw" or "man"/);
+  });
+
+  it("refuses when Robot has no reset for the server (RESET_NOT_AVAILABLE), saying what to do", () => {
+    expect(() => plan(observed({ resetTypes: null }), desired())).toThrow(/RESET_NOT_AVAILABLE for server 100001.*Reboot it by other means/);
+  });
+
+  it("does not need a reset, so does not refuse one, when it adopts", () => {
+    const obs = observed({ resetTypes: null, lastRescue: { bootedAt: minutesBefore(NOW, 3), hostKeyFingerprints: [RESCUE_KEY], authorizedKeys: [FP_A] }, endpoint: { host: "h", port: 22, observation: ssh(RESCUE_KEY) } });
+    expect(plan(obs, desired()).map((s) => s.kind)).toEqual(["awaitRescue"]);
+  });
+
+  it("delete disarms only a rescue that is still armed", () => {
+    expect(planDelete(true)).toEqual([{ kind: "disarmRescue" }]);
+    expect(planDelete(false)).toEqual([]);
+  });
+});
+
+describe("classifyEnvironment (refresh)", () => {
+  it.each<[string, EndpointObservation, string]>([
+    ["the pinned rescue key", ssh(RESCUE_KEY), "rescue"],
+    ["a dropbear banner", ssh(OTHER_KEY, "dropbear_2022.83"), "initramfs"],
+    ["a dropbear banner whose key exchange failed", ssh(null, "dropbear"), "initramfs"],
+    ["another OpenSSH key", ssh(OTHER_KEY), "system"],
+    ["nothing", NOTHING, "unreachable"],
+  ])("%s → %s", (_case, observation, environment) => {
+    expect(classifyEnvironment(observation, [RESCUE_KEY])).toBe(environment);
+  });
+});
+
+describe("diff", () => {
+  const record: BootRecord = {
+    armedHostKeys: [RESCUE_KEY],
+    bootedAt: NOW,
+    rescueArmed: false,
+    resets: 1,
+    reached: { hostKey: { type: "ssh-ed25519", base64: parsePublicKey(KEY_B).blob.toString("base64"), fingerprint: RESCUE_KEY }, source: "robot", pinned: [RESCUE_KEY] },
+  };
+  const olds: RescueBootOutputs = buildOutputs(resolveInputs(inputs()), observed({ endpoint: { host: "127.0.0.1", port: 2201, observation: ssh(RESCUE_KEY) } }), record, NOW);
+
+  it.each<[string, Partial<Record<keyof RescueBootInputs, unknown>>, { changes: boolean; replaces?: string[] }]>([
+    ["identical inputs", {}, { changes: false }],
+    ["defaults spelled out", { generation: 0, resetType: "hw", allowFirstContactHostKey: true, timeouts: { sshMs: DEFAULT_SSH_MS }, connect: { port: 22 } }, { changes: false }],
+    ["a key's comment changed (same key)", { authorizedKeys: [KEY_A.replace("a@test", "renamed")] }, { changes: false }],
+    ["generation bumped", { generation: 1 }, { changes: true }],
+    ["a key added", { authorizedKeys: [KEY_A, KEY_B] }, { changes: true }],
+    ["reset type", { resetType: "sw" }, { changes: true }],
+    ["timeouts", { timeouts: { sshMs: 60_000 } }, { changes: true }],
+    ["first-contact flag", { allowFirstContactHostKey: false }, { changes: true }],
+    ["provider version", { providerVersion: "2" }, { changes: true }],
+    ["another server", { serverNumber: 100002 }, { changes: true, replaces: ["serverNumber"] }],
+  ])("%s", (_case, over, expected) => {
+    const result = compareOutputs(olds, inputs(over));
+    expect(result.changes).toBe(expected.changes);
+    expect(result.replaces ?? []).toEqual(expected.replaces ?? []);
+    expect(result.deleteBeforeReplace ?? false).toBe(false);
+  });
+
+  it("outputs carry a rescue profile InstallImage can take, and a known_hosts line for the port", () => {
+    expect(olds.profile).toEqual({ environment: "rescue", host: "127.0.0.1", port: 2201, user: "root", hostKeyFingerprints: [RESCUE_KEY] });
+    expect(olds.knownHosts).toEqual([`[127.0.0.1]:2201 ssh-ed25519 ${parsePublicKey(KEY_B).blob.toString("base64")}`]);
+    expect(olds.hostKeySource).toBe("robot");
+    expect(olds.bootedAt).toBe(NOW);
+    expect(JSON.stringify(olds)).not.toMatch(/password/i);
+  });
+
+  it("an update that does not boot keeps the boot's facts and moves the endpoint when connect changes", () => {
+    const moved = restate(olds, resolveInputs(inputs({ connect: { host: "198.51.100.7" }, resetType: "sw" })));
+    expect(moved.resetType).toBe("sw");
+    expect(moved.bootedAt).toBe(olds.bootedAt);
+    expect(moved.hostKeyFingerprints).toEqual(olds.hostKeyFingerprints);
+    expect(moved.profile).toEqual({ ...olds.profile, host: "198.51.100.7", port: 22 });
+    expect(moved.knownHosts[0]).toMatch(/^198\.51\.100\.7 ssh-ed25519 /);
+  });
+});
