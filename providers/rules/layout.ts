@@ -53,11 +53,21 @@ const LVM_NAME_PATTERN = /^[A-Za-z0-9+_.][A-Za-z0-9+_.-]{0,126}$/;
 // An array, not a Set: Pulumi's closure serializer copies a module-level Set as a plain object.
 const RESERVED_LV_NAMES = ["snapshot", "pvmove", ".", ".."];
 
-export function checkLayout(layout: LayoutSpec): RuleIssue[] {
+export interface LayoutRuleOptions {
+  /**
+   * true (the stack's default): / must be encrypted, so a plain /boot is always needed. false: a
+   * plain install (InstallImage's retrofit flow encrypts later); /boot is then needed only where
+   * installimage needs it (RAID 0/5/6/10, / on LVM or encrypted).
+   */
+  readonly requireEncryptedRoot?: boolean;
+}
+
+export function checkLayout(layout: LayoutSpec, options: LayoutRuleOptions = {}): RuleIssue[] {
+  const requireEncryptedRoot = options.requireEncryptedRoot ?? true;
   return [
     ...checkPartitions(layout.partitions),
     ...checkVolumes(layout),
-    ...checkBootAndRoot(layout),
+    ...checkBootAndRoot(layout, requireEncryptedRoot),
     ...checkDuplicateMounts(layout),
     ...checkCapacity(layout),
   ];
@@ -154,7 +164,7 @@ function lvmNameReason(what: string, name: string): string {
   return `expected a ${what} name of letters, digits and + _ . - (not starting with "-", at most 127, not "snapshot"/"pvmove"), found "${name}"`;
 }
 
-function checkBootAndRoot(layout: LayoutSpec): RuleIssue[] {
+function checkBootAndRoot(layout: LayoutSpec, requireEncryptedRoot: boolean): RuleIssue[] {
   const issues: RuleIssue[] = [];
   const bootIndex = layout.partitions.findIndex((p) => p.mount === "/boot");
   layout.volumes.forEach((lv, j) => {
@@ -163,7 +173,12 @@ function checkBootAndRoot(layout: LayoutSpec): RuleIssue[] {
     }
   });
   if (bootIndex < 0) {
-    if (!layout.volumes.some((lv) => lv.mount === "/boot")) {
+    if (!requireEncryptedRoot) {
+      const reason = plainBootNeededBecause(layout);
+      if (reason !== null && !layout.volumes.some((lv) => lv.mount === "/boot")) {
+        issues.push(issueAt(["partitions"], `expected a plain /boot partition, found none: ${reason}; add { mount: /boot, fs: ext4, size: 1G } first`));
+      }
+    } else if (!layout.volumes.some((lv) => lv.mount === "/boot")) {
       issues.push(issueAt(["partitions"], "expected a plain /boot partition, found none: / is encrypted, so the kernel and initramfs need an unencrypted /boot; add { mount: /boot, fs: ext4, size: 1G } first"));
     }
   } else {
@@ -176,11 +191,20 @@ function checkBootAndRoot(layout: LayoutSpec): RuleIssue[] {
       issues.push(issueAt(at("size"), `expected /boot of at least ${MIN_BOOT_MIB}M (installimage's minimum; 1G leaves room for two kernels), found ${boot.size}`));
     }
   }
-  issues.push(...checkRoot(layout));
+  issues.push(...checkRoot(layout, requireEncryptedRoot));
   return issues;
 }
 
-function checkRoot(layout: LayoutSpec): RuleIssue[] {
+/** Why installimage needs a separate /boot in a layout that need not be encrypted, or null. */
+function plainBootNeededBecause(layout: LayoutSpec): string | null {
+  if (layout.raid !== null && layout.raid.level !== 1) return `RAID ${layout.raid.level} needs one (GRUB boots from a RAID 1 /boot)`;
+  if (layout.volumes.some((lv) => lv.mount === "/")) return "/ is on LVM, which GRUB does not boot from here";
+  const root = layout.partitions.find((p) => p.mount === "/");
+  if (root?.crypt) return "/ is encrypted, so the kernel needs an unencrypted /boot";
+  return null;
+}
+
+function checkRoot(layout: LayoutSpec, requireEncryptedRoot: boolean): RuleIssue[] {
   const rootPart = layout.partitions.findIndex((p) => p.mount === "/");
   const rootLv = layout.volumes.findIndex((lv) => lv.mount === "/");
   if (rootPart < 0 && rootLv < 0) {
@@ -193,7 +217,7 @@ function checkRoot(layout: LayoutSpec): RuleIssue[] {
     issues.push(issueAt([...at, "size"], `expected / of at least ${MIN_ROOT_MIB}M (installimage's minimum), found ${spec.size}`));
   }
   const encrypted = rootLv >= 0 ? layout.partitions.some((p) => p.mount === "lvm" && p.vg === layout.volumes[rootLv].vg && p.crypt === true) : layout.partitions[rootPart].crypt === true;
-  if (!encrypted) {
+  if (!encrypted && requireEncryptedRoot) {
     const where = rootLv >= 0 ? `volume group ${layout.volumes[rootLv].vg} sits on an lvm partition without crypt: true` : "the / partition has no crypt: true";
     issues.push(issueAt(rootLv >= 0 ? ["volumes", rootLv, "vg"] : ["partitions", rootPart, "crypt"], `/ must be encrypted, but ${where}; set crypt: true on the lvm partition`));
   }

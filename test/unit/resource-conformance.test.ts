@@ -10,6 +10,7 @@ const repo = join(__dirname, "..", "..", "..");
 const RESOURCES = [
   { file: "luks-volume", className: "LuksVolume" },
   { file: "lvm-group", className: "LvmGroup" },
+  { file: "install-image", className: "InstallImage" },
   { file: "rescue-boot", className: "RescueBoot" },
 ] as const;
 

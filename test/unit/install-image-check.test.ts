@@ -1,0 +1,90 @@
+// InstallImage through the real dynamic-provider host, with no VM: the provider serializes without
+// secrets, check refuses every bad input of issue 5 by field with no SSH connection made (a trap
+// listens on the rescue port), diff over gRPC marks a layout change as a delete-first replacement,
+// and delete without allowWipe refuses without connecting.
+import * as net from "net";
+import { ProviderHarness } from "../harness/harness";
+import { checkSerializedProvider } from "../harness/leaks";
+import { generateEd25519KeyPair } from "../../providers/keys";
+import { FP, PASSPHRASE, raid1Lvm } from "./install-image-fixtures";
+
+jest.setTimeout(60_000);
+
+let trap: net.Server;
+let connections = 0;
+let h: ProviderHarness;
+const operatorKey = generateEd25519KeyPair("operator");
+
+beforeAll(async () => {
+  trap = net.createServer((socket) => {
+    connections++;
+    socket.destroy();
+  });
+  await new Promise<void>((resolve) => trap.listen(0, "127.0.0.1", resolve));
+  const port = (trap.address() as net.AddressInfo).port;
+  const { providerVersion: _v, ...args } = raid1Lvm();
+  h = await ProviderHarness.start({
+    module: "providers/install-image",
+    exportName: "InstallImage",
+    args: { ...args, rescue: { ...args.rescue, port }, partitions: [args.partitions[0], { ...args.partitions[1], crypt: true }], cryptPassphrase: PASSPHRASE },
+    secretPaths: ["cryptPassphrase"],
+    config: { "hetzner-fde:sshPrivateKey": operatorKey.private },
+    secretConfigKeys: ["hetzner-fde:sshPrivateKey"],
+  });
+});
+
+afterAll(async () => {
+  await h?.stop();
+  await new Promise((resolve) => trap?.close(resolve));
+});
+
+it("serializes the provider without the passphrase or the operator key", () => {
+  checkSerializedProvider(h.program.provider, { secrets: [...h.secrets, operatorKey.private] });
+  expect(h.secrets).toEqual([PASSPHRASE, operatorKey.private]);
+});
+
+it("check accepts the program's inputs", async () => {
+  expect((await h.check(h.urn, {}, h.inputs())).failures).toEqual([]);
+});
+
+const BAD: [string, Record<string, unknown>, string, RegExp][] = [
+  ["RAID5 with two drives", { raid: { level: 5 } }, "raid.level", /RAID 5 needs at least 3 drives/],
+  ["/boot inside LVM", { partitions: [{ mount: "lvm", vg: "vg0", size: "all", crypt: true }], logicalVolumes: [{ vg: "vg0", name: "boot", mount: "/boot", fs: "ext4", size: "1G" }, { vg: "vg0", name: "root", mount: "/", fs: "ext4", size: "all" }] }, "logicalVolumes[0].mount", /\/boot cannot be on LVM/],
+  ["all not last", { partitions: [{ mount: "lvm", vg: "vg0", size: "all", crypt: true }, { mount: "/boot", fs: "ext4", size: "1G" }] }, "partitions[0].size", /only on the last partition/],
+  ["an unknown image", { image: "Debian-buster-latest-amd64-base" }, "image", /expected one of/],
+  ["a drive listed twice", { drives: [{ path: "/dev/nvme0n1" }, { path: "/dev/nvme0n1" }] }, "drives[1].path", /listed twice/],
+  ["an esp too small", { partitions: [{ mount: "/boot/efi", fs: "esp", size: "100M" }, { mount: "/boot", fs: "ext4", size: "1G" }, { mount: "lvm", vg: "vg0", size: "all", crypt: true }] }, "partitions[0].size", /at least 256M/],
+];
+
+it.each(BAD)("check refuses %s without any SSH connection", async (_name, change, property, reason) => {
+  const before = connections;
+  const { failures } = await h.check(h.urn, {}, h.inputs(change));
+  expect(failures.map((f) => f.property)).toContain(property);
+  expect(failures.find((f) => f.property === property)?.reason).toMatch(reason);
+  expect(JSON.stringify(failures)).not.toContain(PASSPHRASE);
+  expect(connections).toBe(before);
+});
+
+it("check refuses a layout change without allowWipe over gRPC, listing what would be lost", async () => {
+  const olds = h.inputs();
+  const { failures } = await h.check(h.urn, olds, h.inputs({ image: "Debian-trixie-latest-amd64-base" }));
+  expect(failures).toEqual([{ property: "image", reason: expect.stringMatching(/destroys everything on it: drives \/dev\/nvme0n1 \(serial LAB100001N0\).*VG vg0 with LVs swap \(swap\), root \(\/\).*allowWipe: true/) }]);
+  expect(connections).toBe(0);
+});
+
+it("diff marks a layout change as a replacement with deleteBeforeReplace, a hostname change as an update", async () => {
+  const outs = { ...h.inputs(), cryptPassphrase: undefined, installId: "i", installedAt: "t", environment: "rescue", host: "h", hostKeyFingerprints: [FP], knownHosts: [], observedHostname: "lab-1", layout: { arrays: [], partitions: [], volumeGroups: [], logicalVolumes: [], os: null }, drift: [], boots: 0 };
+  delete (outs as Record<string, unknown>).cryptPassphrase;
+  const replace = await h.diff("i", outs, h.inputs({ raid: { level: 0 } }));
+  expect(replace).toMatchObject({ changes: "some", replaces: ["raid"], deleteBeforeReplace: true });
+  const update = await h.diff("i", outs, h.inputs({ hostname: "lab-2.example.com" }));
+  expect(update).toMatchObject({ changes: "some", replaces: [] });
+  expect(await h.diff("i", outs, h.inputs())).toMatchObject({ changes: "none" });
+  expect(connections).toBe(0);
+});
+
+it("delete without allowWipe refuses with a message and connects to nothing", async () => {
+  const outs = { ...h.inputs(), installId: "i", drives: raid1Lvm().drives, allowWipe: false, layout: { arrays: [], partitions: [], volumeGroups: [], logicalVolumes: [], os: null } };
+  await expect(h.delete("i", outs)).rejects.toThrow(/refusing to delete InstallImage lab-1.example.com: deleting wipes drives \/dev\/nvme0n1.*allowWipe is false/);
+  expect(connections).toBe(0);
+});

@@ -1,0 +1,301 @@
+// InstallImage's pure parts: check (every bad input named by its field, before any connection),
+// the /autosetup renderer, diff (replacement vs update), and the plan from observed facts.
+import {
+  InstallImageInputs,
+  InstallImageOutputs,
+  compareOutputs,
+  configSha256,
+  parseInstallProbe,
+  partitionDevice,
+  plan,
+  planDelete,
+  renderAutosetup,
+  validate,
+  validateReplacement,
+} from "../../providers/install-image";
+import { UNKNOWN } from "../../providers/resource";
+import { FP, PASSPHRASE, crypted, raid1Lvm, rawProbe } from "./install-image-fixtures";
+
+type Mutate = (i: Record<string, unknown>) => void;
+const part = (i: Record<string, unknown>) => i.partitions as Record<string, unknown>[];
+const lvs = (i: Record<string, unknown>) => i.logicalVolumes as Record<string, unknown>[];
+
+describe("validate", () => {
+  it("accepts the RAID1 + LVM layout, plain and crypted", () => {
+    expect(validate(raid1Lvm())).toEqual([]);
+    expect(validate(crypted())).toEqual([]);
+  });
+
+  const CASES: [string, Mutate, string, RegExp][] = [
+    ["RAID5 with two drives", (i) => (i.raid = { level: 5 }), "raid.level", /RAID 5 needs at least 3 drives, found 2/],
+    ["RAID10 with two drives", (i) => (i.raid = { level: 10 }), "raid.level", /RAID 10 needs at least 4 drives/],
+    ["unknown RAID level", (i) => (i.raid = { level: 4 }), "raid.level", /one of 0, 1, 5, 6, 10/],
+    ["no RAID with two drives", (i) => (i.raid = false), "raid", /list only the drive to install on/],
+    ["/boot inside LVM", (i) => { i.partitions = [part(i)[1]]; i.logicalVolumes = [{ vg: "vg0", name: "boot", mount: "/boot", fs: "ext4", size: "1G" }, ...lvs(i)]; }, "logicalVolumes[0].mount", /\/boot cannot be on LVM/],
+    ["all not last (partition)", (i) => (i.partitions = [{ mount: "lvm", vg: "vg0", size: "all" }, { mount: "/boot", fs: "ext4", size: "1G" }]), "partitions[0].size", /"all" is allowed only on the last partition/],
+    ["all not last (LV)", (i) => (i.logicalVolumes = [...lvs(i)].reverse()), "logicalVolumes[0].size", /only on the last volume of vg0/],
+    ["unknown image", (i) => (i.image = "Windows-2022-amd64-base"), "image", /expected one of Debian-bullseye/],
+    ["image with another archive type", (i) => (i.image = "Debian-bookworm-latest-amd64-base.tar.xz"), "image", /drop the archive suffix/],
+    ["a drive listed twice", (i) => (i.drives = [{ path: "/dev/nvme0n1" }, { path: "/dev/nvme0n1" }]), "drives[1].path", /listed twice \(also drives\[0\]\)/],
+    ["a serial listed twice", (i) => (i.drives = [{ path: "/dev/nvme0n1", serial: "X1" }, { path: "/dev/nvme1n1", serial: "X1" }]), "drives[1].serial", /also drives\[0\]'s/],
+    ["esp too small", (i) => (i.partitions = [{ mount: "/boot/efi", fs: "esp", size: "128M" }, ...part(i)]), "partitions[0].size", /at least 256M/],
+    ["esp sized all", (i) => (i.partitions = [...part(i).slice(0, 1), { mount: "/boot/efi", fs: "esp", size: "all" }]), "partitions[1].size", /cannot take "all"/],
+    ["a partition as a drive", (i) => (i.drives = [{ path: "/dev/nvme0n1p1" }, { path: "/dev/nvme1n1" }]), "drives[0].path", /expected a whole disk/],
+    ["relative drive path", (i) => (i.drives = [{ path: "sda" }, { path: "/dev/sdb" }]), "drives[0].path", /absolute device path/],
+    ["bad serial", (i) => (i.drives = [{ path: "/dev/sda", serial: "has space" }, { path: "/dev/sdb" }]), "drives[0].serial", /lsblk -o SERIAL/],
+    ["bad WWN", (i) => (i.drives = [{ path: "/dev/sda", wwn: "1234" }, { path: "/dev/sdb" }]), "drives[0].wwn", /0x \+ 16 or 32 hex/],
+    ["no drives", (i) => (i.drives = []), "drives", /at least one drive/],
+    ["no partitions", (i) => (i.partitions = []), "partitions", /installimage PARTs/],
+    ["crypt without passphrase", (i) => { part(i)[1].crypt = true; }, "cryptPassphrase", /a partition has crypt: true/],
+    ["passphrase without crypt", (i) => (i.cryptPassphrase = PASSPHRASE), "cryptPassphrase", /would be unused/],
+    ["weak passphrase", (i) => { part(i)[1].crypt = true; i.cryptPassphrase = "short"; }, "cryptPassphrase", /characters long/],
+    ["bad pbkdf", (i) => { part(i)[1].crypt = true; i.cryptPassphrase = PASSPHRASE; i.cryptPbkdf = { type: "argon2id", iterations: 1 }; }, "cryptPbkdf.iterations", /at least 4/],
+    ["bad hostname", (i) => (i.hostname = "under_score"), "hostname", /expected a host name/],
+    ["rescue profile of another environment", (i) => (i.rescue = { environment: "system", host: "127.0.0.1", port: 22, user: "root", hostKeyFingerprints: [FP] }), "rescue.environment", /expected "rescue"/],
+    ["rescue profile without fingerprints", (i) => (i.rescue = { environment: "rescue", host: "127.0.0.1", port: 22, user: "root", hostKeyFingerprints: [] }), "rescue.hostKeyFingerprints", /always verified/],
+    ["system port out of range", (i) => (i.system = { port: 70000 }), "system.port", /./],
+    ["reassemble mode", (i) => (i.reassemble = "always"), "reassemble", /never, scan, force/],
+    ["resync limit", (i) => (i.resync = { speedLimitMax: 5 }), "resync.speedLimitMax", /at least 1000/],
+    ["allowWipe not boolean", (i) => (i.allowWipe = "yes"), "allowWipe", /true or false/],
+    ["/ too small", (i) => (lvs(i)[1].size = "1G"), "logicalVolumes[1].size", /at least 1500M/],
+  ];
+
+  it.each(CASES)("refuses %s, naming %s", (_name, mutate, property, reason) => {
+    const inputs = structuredClone(raid1Lvm()) as unknown as Record<string, unknown>;
+    mutate(inputs);
+    const failures = validate(inputs as unknown as InstallImageInputs);
+    const hit = failures.find((f) => f.property === property);
+    expect({ property, found: failures.map((f) => f.property) }).toEqual({ property, found: expect.arrayContaining([property]) });
+    expect(hit?.reason).toMatch(reason);
+  });
+
+  it("never quotes the passphrase in a failure", () => {
+    const inputs = { ...crypted(), cryptPassphrase: "aaaaaaaaaaaaaaaa" };
+    const text = JSON.stringify(validate(inputs));
+    expect(text).toMatch(/cryptPassphrase/);
+    expect(text).not.toContain("aaaaaaaaaaaaaaaa");
+  });
+
+  it("skips values still unknown in preview", () => {
+    const inputs = { ...raid1Lvm(), drives: UNKNOWN, partitions: UNKNOWN, image: UNKNOWN, rescue: UNKNOWN } as unknown as InstallImageInputs;
+    expect(validate(inputs)).toEqual([]);
+  });
+
+  it("a plain install (no crypt) needs no /boot for RAID1 with / on a partition", () => {
+    const inputs: InstallImageInputs = { ...raid1Lvm(), partitions: [{ mount: "swap", fs: "swap", size: "1G" }, { mount: "/", fs: "ext4", size: "all" }], logicalVolumes: [] };
+    expect(validate(inputs)).toEqual([]);
+  });
+});
+
+describe("renderAutosetup", () => {
+  it("renders installimage's keywords in order, without any passphrase", () => {
+    expect(renderAutosetup(crypted())).toBe(
+      [
+        "# written by hetzner-fde InstallImage; do not edit: the stack renders it",
+        "DRIVE1 /dev/nvme0n1",
+        "DRIVE2 /dev/nvme1n1",
+        "SWRAID 1",
+        "SWRAIDLEVEL 1",
+        "BOOTLOADER grub",
+        "HOSTNAME lab-1.example.com",
+        "PART /boot ext4 1G",
+        "PART lvm vg0 all crypt",
+        "LV vg0 swap swap swap 1G",
+        "LV vg0 root / ext4 all",
+        "IMAGE /root/.oldroot/nfs/images/Debian-bookworm-latest-amd64-base.tar.gz",
+        "",
+      ].join("\n"),
+    );
+    expect(renderAutosetup(crypted())).not.toContain(PASSPHRASE);
+  });
+
+  it("renders a single drive without RAID and accepts the .tar.gz spelling of the image", () => {
+    const text = renderAutosetup({ ...raid1Lvm(), drives: [{ path: "/dev/sda" }], raid: false, image: "Debian-bookworm-latest-amd64-base.tar.gz" });
+    expect(text).toMatch(/^DRIVE1 \/dev\/sda\nSWRAID 0\nBOOTLOADER grub$/m);
+    expect(text).not.toMatch(/SWRAIDLEVEL|DRIVE2/);
+    expect(text).toMatch(/IMAGE \/root\/\.oldroot\/nfs\/images\/Debian-bookworm-latest-amd64-base\.tar\.gz\n$/);
+  });
+
+  it("the config hash ignores the hostname (changed in place) but not the layout", () => {
+    const base = raid1Lvm();
+    expect(configSha256({ ...base, hostname: "other" })).toBe(configSha256(base));
+    expect(configSha256({ ...base, image: "Debian-trixie-latest-amd64-base" })).not.toBe(configSha256(base));
+    expect(configSha256(crypted())).not.toBe(configSha256(base));
+  });
+
+  it.each([
+    ["/dev/nvme0n1", 2, "/dev/nvme0n1p2"],
+    ["/dev/sda", 1, "/dev/sda1"],
+    ["/dev/disk/by-id/ata-X", 3, "/dev/disk/by-id/ata-X-part3"],
+  ])("partition %s #%d is %s", (drive, n, expected) => {
+    expect(partitionDevice(drive, n)).toBe(expected);
+  });
+});
+
+function outputs(inputs: InstallImageInputs, extra: Partial<InstallImageOutputs> = {}): InstallImageOutputs {
+  const { cryptPassphrase: _omit, ...rest } = inputs;
+  return {
+    ...rest,
+    installId: "id-1",
+    installedAt: "2026-11-22T08:00:00.000Z",
+    environment: "system",
+    host: "127.0.0.1:2201",
+    hostKeyFingerprints: [FP],
+    knownHosts: [],
+    observedHostname: "lab-1",
+    layout: { arrays: [], partitions: [], volumeGroups: [], logicalVolumes: [], os: null },
+    drift: [],
+    boots: 1,
+    ...extra,
+  };
+}
+
+describe("diff (compareOutputs) and check (validateReplacement)", () => {
+  const REPLACING: [string, (i: InstallImageInputs) => InstallImageInputs, string][] = [
+    ["drives", (i) => ({ ...i, drives: [i.drives[0], { path: "/dev/nvme2n1" }] }), "drives"],
+    ["a drive's serial pin", (i) => ({ ...i, drives: [i.drives[0], { path: "/dev/nvme1n1", serial: "OTHER" }] }), "drives"],
+    ["raid level", (i) => ({ ...i, raid: { level: 0 } }), "raid"],
+    ["a partition size", (i) => ({ ...i, partitions: [{ ...i.partitions[0], size: "2G" }, i.partitions[1]] }), "partitions"],
+    ["crypt", () => crypted(), "partitions"],
+    ["an LV", (i) => ({ ...i, logicalVolumes: [{ ...i.logicalVolumes![0], size: "2G" }, i.logicalVolumes![1]] }), "logicalVolumes"],
+    ["image", (i) => ({ ...i, image: "Debian-trixie-latest-amd64-base" }), "image"],
+  ];
+
+  it.each(REPLACING)("a change of %s replaces, deleting the old install first", (_name, change, key) => {
+    const before = raid1Lvm();
+    const result = compareOutputs(outputs(before), change(before));
+    expect(result).toEqual({ changes: true, replaces: expect.arrayContaining([key]), deleteBeforeReplace: true });
+  });
+
+  it.each(REPLACING)("check refuses a change of %s without allowWipe, listing what is lost", (_name, change, key) => {
+    const before = raid1Lvm();
+    const failures = validateReplacement(before, change(before));
+    expect(failures).toHaveLength(1);
+    expect(failures[0].property).toBe(key);
+    expect(failures[0].reason).toMatch(/drives \/dev\/nvme0n1 \(serial LAB100001N0\), \/dev\/nvme1n1 \(serial LAB100001N1\)/);
+    expect(failures[0].reason).toMatch(/arrays \/dev\/md0 \(\/boot\), \/dev\/md1 \(VG vg0\)/);
+    expect(failures[0].reason).toMatch(/VG vg0 with LVs swap \(swap\), root \(\/\)/);
+    expect(failures[0].reason).toMatch(/set allowWipe: true/i);
+    expect(validateReplacement(before, { ...change(before), allowWipe: true })).toEqual([]);
+  });
+
+  it("the .tar.gz spelling of the same image is no change", () => {
+    const before = raid1Lvm();
+    expect(compareOutputs(outputs(before), { ...before, image: `${before.image}.tar.gz` })).toEqual({ changes: false });
+  });
+
+  it("no change proposes nothing; hostname, settings, a new rescue profile and drift are updates", () => {
+    const before = raid1Lvm();
+    expect(compareOutputs(outputs(before), before)).toEqual({ changes: false });
+    expect(compareOutputs(outputs(before), { ...before, hostname: "lab-2" })).toEqual({ changes: true });
+    expect(compareOutputs(outputs(before), { ...before, reassemble: "scan" })).toEqual({ changes: true });
+    expect(compareOutputs(outputs(before), { ...before, rescue: { ...before.rescue, hostKeyFingerprints: ["SHA256:" + "B".repeat(43)] } })).toEqual({ changes: true });
+    expect(compareOutputs(outputs(before, { drift: [{ kind: "degraded", array: "/dev/md1", message: "x" }] }), before)).toEqual({ changes: true });
+    expect(compareOutputs(outputs(before), { ...before, providerVersion: "2" })).toEqual({ changes: true });
+  });
+
+  it("a passphrase change alone proposes nothing (it is LuksVolume's to rotate)", () => {
+    const before = crypted();
+    expect(compareOutputs(outputs(before), { ...before, cryptPassphrase: "Another-Horse-Battery-7-staple" })).toEqual({ changes: false });
+  });
+
+  it("an unknown layout in preview is assumed to replace", () => {
+    const before = raid1Lvm();
+    expect(compareOutputs(outputs(before), { ...before, partitions: UNKNOWN } as unknown as InstallImageInputs).replaces).toEqual(["partitions"]);
+    expect(validateReplacement(before, { ...before, partitions: UNKNOWN } as unknown as InstallImageInputs)).toEqual([]);
+  });
+});
+
+describe("plan", () => {
+  const desired = raid1Lvm();
+  const sha = configSha256(desired);
+  const marker = (configSha = sha) => JSON.stringify({ installId: "id-1", configSha256: configSha, installedAt: "2026-11-22T08:00:00Z" });
+  const kinds = (steps: { kind: string }[]) => steps.map((s) => s.kind);
+
+  it("blank drives in rescue: write the config, run installimage, install the host key, mark", () => {
+    expect(kinds(plan(parseInstallProbe(rawProbe({ blank: true })), desired))).toEqual(["writeAutosetup", "runInstallimage", "installHostKey", "writeMarker"]);
+  });
+
+  it("with crypt: the passphrase is replaced and CRYPTPASSWORD scrubbed before the marker", () => {
+    expect(kinds(plan(parseInstallProbe(rawProbe({ blank: true })), crypted()))).toEqual(["writeAutosetup", "runInstallimage", "installHostKey", "replacePassphrase", "scrubSecrets", "writeMarker"]);
+  });
+
+  it("refuses drives that carry data without allowWipe, naming them; allows with allowWipe", () => {
+    const observed = parseInstallProbe(rawProbe({ marker: null }));
+    expect(() => plan(observed, desired)).toThrow(/refusing to install over data: \/dev\/nvme0n1: a dos signature, 2 partition\(s\) \(\/dev\/nvme0n1p1 linux_raid_member.*set allowWipe: true/);
+    expect(kinds(plan(observed, { ...desired, allowWipe: true }))[1]).toBe("runInstallimage");
+  });
+
+  it("data from an install this rescue boot started is ours to redo; a running installer is stopped first", () => {
+    const observed = parseInstallProbe(rawProbe({ marker: null, installerRunning: true, startedFor: sha }));
+    const steps = plan(observed, desired);
+    expect(kinds(steps)).toEqual(["stopInstaller", "writeAutosetup", "runInstallimage", "installHostKey", "writeMarker"]);
+    expect(steps[2]).toMatchObject({ kind: "runInstallimage", allowWipe: true });
+  });
+
+  it("refuses a drive whose serial does not match its pin, before anything is written", () => {
+    const observed = parseInstallProbe(rawProbe({ blank: true }));
+    const wrong = { ...desired, drives: [desired.drives[0], { path: "/dev/nvme1n1", serial: "S4EWNX0R999" }] };
+    expect(() => plan(observed, wrong)).toThrow(/\/dev\/nvme1n1 has serial "LAB100001N1", expected "S4EWNX0R999". Nothing was written/);
+  });
+
+  it("a finished install in rescue: boot check passes, then reboot (or not, with reboot: false)", () => {
+    const observed = parseInstallProbe(rawProbe({ marker: marker() }));
+    expect(kinds(plan(observed, desired))).toEqual(["reboot"]);
+    expect(plan(observed, { ...desired, reboot: false })).toEqual([]);
+    expect(kinds(plan(parseInstallProbe(rawProbe({ marker: marker(), syncAction: "resync" })), { ...desired, resync: { waitBeforeReboot: true } }))).toEqual(["waitForResync", "reboot"]);
+  });
+
+  it("leftover CRYPTPASSWORD lines are scrubbed before the reboot", () => {
+    expect(kinds(plan(parseInstallProbe(rawProbe({ marker: marker(), rescueCryptLines: 1 })), desired))).toEqual(["scrubSecrets", "reboot"]);
+  });
+
+  it.each([
+    ["GRUB missing on the second drive", { grub: [1, 0] as [number, number] }, /no GRUB boot code in the first sector of \/dev\/nvme1n1/],
+    ["mdadm.conf without md1", { mdadmConf: `ARRAY /dev/md/0 metadata=1.2 UUID=3a1b2c3d:4e5f6a7b:8c9d0e1f:12345678\n` }, /mdadm.conf lacks ARRAY lines for the assembled arrays aaaabbbb:ccccdddd:eeeeffff:00001111/],
+  ])("the boot check stops the reboot: %s", (_name, options, reason) => {
+    const observed = parseInstallProbe(rawProbe({ marker: marker(), ...options }));
+    expect(() => plan(observed, desired)).toThrow(reason);
+    expect(() => plan(observed, desired)).toThrow(/would not boot, so it was not rebooted/);
+  });
+
+  it("on the installed system: raises the resync limit while the initial sync runs, once", () => {
+    const syncing = parseInstallProbe(rawProbe({ rescue: false, marker: marker(), syncAction: "resync" }));
+    expect(plan(syncing, desired)).toEqual([{ kind: "tuneResync", speedLimitMax: 2_000_000 }]);
+    expect(plan(parseInstallProbe(rawProbe({ rescue: false, marker: marker(), syncAction: "resync", speedLimitMax: "2000000" })), desired)).toEqual([]);
+    expect(plan(parseInstallProbe(rawProbe({ rescue: false, marker: marker() })), desired, "update")).toEqual([]);
+  });
+
+  it("update: a new hostname is set on the running system, or in the root from rescue", () => {
+    const system = parseInstallProbe(rawProbe({ rescue: false, marker: marker() }));
+    expect(plan(system, { ...desired, hostname: "lab-2.example.com" }, "update")).toEqual([{ kind: "setHostname", hostname: "lab-2.example.com", root: null }]);
+    const rescue = parseInstallProbe(rawProbe({ marker: marker() }));
+    expect(plan(rescue, { ...desired, hostname: "lab-2" }, "update")).toEqual([{ kind: "setHostname", hostname: "lab-2", root: { kind: "lv", device: "/dev/vg0/root" } }]);
+  });
+
+  it("update: a stopped array is refused without reassemble, reassembled with scan, forced with force", () => {
+    const observed = parseInstallProbe(rawProbe({ rescue: false, marker: marker(), md0Stopped: true }));
+    expect(() => plan(observed, desired, "update")).toThrow(/array \/dev\/md\/0 \(UUID 3a1b2c3d:4e5f6a7b:8c9d0e1f:12345678\) fell apart.*Set reassemble: "scan"/);
+    expect(plan(observed, { ...desired, reassemble: "scan" }, "update")).toEqual([{ kind: "reassemble", arrays: [], force: false }]);
+    expect(plan(observed, { ...desired, reassemble: "force" }, "update")).toEqual([{ kind: "reassemble", arrays: [], force: true }]);
+  });
+
+  it("update: a degraded array gets its missing member back only when reassembly is allowed", () => {
+    const observed = parseInstallProbe(rawProbe({ rescue: false, marker: marker(), md1Members: [["nvme0n1p2", "0"], ["nvme1n1p2", "faulty"]], md1Degraded: "1" }));
+    expect(plan(observed, desired, "update")).toEqual([]);
+    expect(plan(observed, { ...desired, reassemble: "scan" }, "update")).toEqual([{ kind: "readdMember", array: "/dev/md1", member: "/dev/nvme1n1p2", uuid: "aaaabbbbccccddddeeeeffff00001111" }]);
+  });
+
+  it("refuses to update a host whose marker belongs to another layout", () => {
+    const observed = parseInstallProbe(rawProbe({ rescue: false, marker: marker("0".repeat(64)) }));
+    expect(() => plan(observed, desired, "update")).toThrow(/the marker belongs to another layout/);
+  });
+
+  it("delete: only from rescue, with allowWipe, on pinned drives", () => {
+    const rescue = parseInstallProbe(rawProbe({ marker: marker() }));
+    expect(kinds(planDelete(rescue, { drives: desired.drives, allowWipe: true }))).toEqual(["stopStorage", "wipeDrives"]);
+    expect(() => planDelete(rescue, { drives: desired.drives, allowWipe: false })).toThrow(/allowWipe is false/);
+    expect(() => planDelete(parseInstallProbe(rawProbe({ rescue: false, marker: marker() })), { drives: desired.drives, allowWipe: true })).toThrow(/bump RescueBoot's generation/);
+    expect(() => planDelete(rescue, { drives: [{ path: "/dev/nvme0n1", serial: "OTHER" }], allowWipe: true })).toThrow(/has serial "LAB100001N0", expected "OTHER"/);
+  });
+});
