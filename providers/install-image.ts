@@ -212,6 +212,8 @@ export interface InstallImageOutputs extends Omit<InstallImageInputs, "cryptPass
   /** The installed system's host name as found, null when it could not be read. */
   readonly observedHostname: string | null;
   readonly layout: InstalledLayout;
+  /** The arrays the install created (mdadm's UUID form), kept across reads: how a stopped array is told from none. */
+  readonly arrayUuids: string[];
   readonly drift: DriftItem[];
   /** Reboots create performed (0 with reboot: false). */
   readonly boots: number;
@@ -269,6 +271,8 @@ export interface InstallObserved {
   readonly imageFound: boolean;
   readonly imagesAvailable: string[];
   readonly speedLimitMax: number | null;
+  /** Array UUIDs the last create/read recorded (from the outputs; none on create): they tell a stopped array from none. */
+  readonly recordedArrays: string[];
 }
 
 export type InstallImageStep =
@@ -686,7 +690,7 @@ function planInstall(observed: InstallObserved, desired: InstallImageInputs, sha
 /** Hostname and arrays: what an update (or a converging create) repairs. */
 function planFixes(observed: InstallObserved, desired: InstallImageInputs): InstallImageStep[] {
   const steps: InstallImageStep[] = [];
-  const drift = driftOf(observed, desired, []);
+  const drift = driftOf(observed, desired, observed.recordedArrays);
   const broken = drift.filter((d) => d.kind === "notAssembled" || d.kind === "inactive");
   if (broken.length > 0) {
     const mode = desired.reassemble ?? "never";
@@ -767,7 +771,10 @@ export function driftOf(observed: InstallObserved, desired: Pick<InstallImageInp
   const drift: DriftItem[] = [];
   if (desired.raid) {
     const running = observed.arrays.map((a) => a.uuid);
-    const onDisk = [...new Set([...observed.superblocks.map((s) => s.uuid), ...recordedUuids.map(normalizeMdUuid)])];
+    // The arrays of this install: as recorded, else what the superblocks describe (other disks'
+    // arrays are no business of this resource once the install is recorded).
+    const recorded = recordedUuids.map(normalizeMdUuid);
+    const onDisk = recorded.length > 0 ? recorded : [...new Set(observed.superblocks.map((s) => s.uuid))];
     for (const uuid of onDisk.filter((u) => !running.includes(u))) {
       const line = observed.superblocks.find((s) => s.uuid === uuid);
       drift.push({ kind: "notAssembled", array: line?.device ?? formatMdUuid(uuid), message: `array ${line?.device ?? ""} (UUID ${formatMdUuid(uuid)}) fell apart: its members carry superblocks but it is not assembled`.replace("array  (", "array (") });
@@ -779,6 +786,8 @@ export function driftOf(observed: InstallObserved, desired: Pick<InstallImageInp
         continue;
       }
       if (!isDegraded(array)) continue;
+      // A rebuild onto every member is the cure under way, not drift (the layout shows its progress).
+      if (array.sync.action === "recover" && array.members.filter((m) => m.role === "active").length === array.raidDisks) continue;
       const active = array.members.filter((m) => m.role === "active").length;
       const faulty = array.members.filter((m) => m.role === "faulty").map((m) => m.device);
       drift.push({
@@ -1060,6 +1069,7 @@ export function parseInstallProbe(json: unknown): InstallObserved {
     imageFound: raw.imageFound === true,
     imagesAvailable: b64(raw.images).split("\n").filter((l) => l.trim() !== ""),
     speedLimitMax: /^\d+$/.test(raw.speedLimitMax?.trim() ?? "") ? Number(raw.speedLimitMax.trim()) : null,
+    recordedArrays: [],
   };
 }
 
@@ -1137,19 +1147,21 @@ async function followInstaller(ctx: InstallContext): Promise<void> {
   let offset = 0;
   let partial = "";
   for (;;) {
+    // Exit code and liveness first, output second: when the exit code is there, the output read
+    // after it is complete.
     const result = await ctx.session.exec(sh`W=${WORK_DIR}
-tail -c +${offset + 1} "$W/log" 2>/dev/null | head -c 65536
-p=$(cat "$W/pid" 2>/dev/null); alive=dead; [ -n "$p" ] && kill -0 "$p" 2>/dev/null && alive=run
-printf '\\036%s\\036%s' "$(cat "$W/rc" 2>/dev/null)" "$alive"`);
-    const parts = result.stdout.split("\u001e");
-    const alive = parts.pop() ?? "";
-    const rc = (parts.pop() ?? "").trim();
-    const chunk = parts.join("\u001e");
-    offset += Buffer.byteLength(chunk, "utf8");
+rc=$(cat "$W/rc" 2>/dev/null); p=$(cat "$W/pid" 2>/dev/null); alive=dead; [ -n "$p" ] && kill -0 "$p" 2>/dev/null && alive=run
+printf '%s\\036%s\\036' "$rc" "$alive"
+tail -c +${offset + 1} "$W/log" 2>/dev/null | head -c 65536`);
+    const [rcText = "", alive = "", ...rest] = result.stdout.split("\u001e");
+    const rc = rcText.trim();
+    const chunk = rest.join("\u001e");
+    const bytes = Buffer.byteLength(chunk, "utf8");
+    offset += bytes;
     const lines = (partial + chunk).split("\n");
     partial = lines.pop() ?? "";
     for (const line of lines) if (line.trim() !== "") ctx.progress(`installimage: ${line}`);
-    if (chunk.length >= 65536) continue; // more output is waiting
+    if (bytes >= 65536) continue; // more output is waiting
     if (rc !== "") {
       if (partial.trim() !== "") ctx.progress(`installimage: ${partial}`);
       if (rc === "0") return;
@@ -1194,7 +1206,11 @@ async function scrubSecrets(ctx: InstallContext, step: Extract<InstallImageStep,
   const known = [ctx.oneTimePassphrase, ctx.passphrase].filter((s): s is Secret => s !== null);
   const files = sh`${AUTOSETUP} ${DEBUG_FILE} "$M/installimage.conf" "$M/installimage.debug" ${`${WORK_DIR}/log`}`;
   // Then prove it: neither passphrase is left in any of them (patterns on stdin, names printed, never lines).
-  const verify = known.length === 0 ? sh`true` : sh`if grep -a -l -F -f - ${files} 2>/dev/null; then echo "a passphrase is still in the files above" >&2; exit 3; fi`;
+  const verify =
+    known.length === 0
+      ? sh`true`
+      : sh`set --; for f in ${files}; do if [ -f "$f" ]; then set -- "$@" "$f"; fi; done
+if [ $# -gt 0 ] && grep -a -l -F -f - "$@"; then echo "a passphrase is still in the files above" >&2; exit 3; fi`;
   await ctx.session.exec(
     sh`${mountRoot(step.root)}
 for f in ${files}; do if [ -f "$f" ]; then sed -i '/CRYPTPASSWORD/d' "$f"; fi; done
@@ -1387,7 +1403,7 @@ export function outputsFrom(inputs: InstallImageInputs | InstallImageOutputs, ob
   const endpoint = systemEndpoint(inputs);
   const keys = observed.root?.hostKeys.map((line) => parsePublicKey(line)) ?? [];
   const marker = observed.root?.marker ?? null;
-  const previousUuids = at.previous?.layout.arrays.map((a) => a.uuid) ?? [];
+  const arrayUuids = at.previous && at.previous.arrayUuids?.length > 0 ? at.previous.arrayUuids : observed.arrays.map((a) => formatMdUuid(a.uuid));
   return jsonSafe(
     {
       ...inputsOf(inputs),
@@ -1399,7 +1415,8 @@ export function outputsFrom(inputs: InstallImageInputs | InstallImageOutputs, ob
       knownHosts: keys.length > 0 ? keys.map((k) => knownHostsLine(endpoint.host, endpoint.port, k)) : at.previous?.knownHosts ?? [],
       observedHostname: observed.root?.hostname ?? at.previous?.observedHostname ?? null,
       layout: layoutOf(observed, inputs.drives),
-      drift: driftOf(observed, inputs, previousUuids),
+      arrayUuids,
+      drift: driftOf(observed, inputs, at.previous ? arrayUuids : []),
       boots: at.boots,
     },
     "outputs",
@@ -1511,7 +1528,8 @@ class InstallImageProvider implements pulumi.dynamic.ResourceProvider<InstallIma
     let lastObserved: InstallObserved | null = null;
     try {
       for (let round = 1; round <= MAX_ROUNDS; round++) {
-        const observed = await runStep(ctx, "probe", () => probe(ctx, inputs));
+        const probed = await runStep(ctx, "probe", () => probe(ctx, inputs));
+        const observed = { ...probed, recordedArrays: olds?.arrayUuids ?? [] };
         const todo = plan(observed, inputs, mode);
         if (todo.length === 0) return outputsFrom(inputs, observed, { environment: observed.environment, host: ctx.host, boots, previous: olds });
         lastObserved = observed;
@@ -1622,11 +1640,12 @@ export class InstallImage extends pulumi.dynamic.Resource {
   declare readonly knownHosts: pulumi.Output<string[]>;
   declare readonly observedHostname: pulumi.Output<string | null>;
   declare readonly layout: pulumi.Output<InstalledLayout>;
+  declare readonly arrayUuids: pulumi.Output<string[]>;
   declare readonly drift: pulumi.Output<DriftItem[]>;
   declare readonly boots: pulumi.Output<number>;
 
   constructor(name: string, args: InstallImageArgs, opts?: pulumi.CustomResourceOptions) {
-    const outputs = { installId: undefined, installedAt: undefined, environment: undefined, host: undefined, hostKeyFingerprints: undefined, knownHosts: undefined, observedHostname: undefined, layout: undefined, drift: undefined, boots: undefined };
+    const outputs = { installId: undefined, installedAt: undefined, environment: undefined, host: undefined, hostKeyFingerprints: undefined, knownHosts: undefined, observedHostname: undefined, layout: undefined, arrayUuids: undefined, drift: undefined, boots: undefined };
     super(provider, name, { ...args, providerVersion: PROVIDER_VERSION, ...outputs }, opts, "hetzner-fde", "InstallImage");
   }
 }

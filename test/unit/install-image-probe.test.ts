@@ -76,6 +76,17 @@ describe("driftOf", () => {
     expect(driftOf(parseInstallProbe(rawProbe({ rescue: false, syncAction: "resync" })), desired, [])).toEqual([]);
   });
 
+  it("a rebuild onto every member is healing, not drift", () => {
+    const observed = parseInstallProbe(rawProbe({ rescue: false, syncAction: "recover", md1Degraded: "1" }));
+    expect(driftOf(observed, desired, [])).toEqual([]);
+  });
+
+  it("once recorded, only the recorded arrays count: a foreign disk's superblocks are not drift", () => {
+    const observed = { ...parseInstallProbe(rawProbe({ rescue: false })), superblocks: parseArrayLines(`ARRAY /dev/md/9 UUID=${"1".repeat(32)}\n`) };
+    expect(driftOf(observed, desired, [MD0_UUID, MD1_UUID])).toEqual([]);
+    expect(driftOf(observed, desired, []).map((d) => d.kind)).toEqual(["notAssembled"]);
+  });
+
   it("a recorded array that vanished without a superblock trace is still reported", () => {
     const observed = { ...parseInstallProbe(rawProbe({ rescue: false, md0Stopped: true })), superblocks: [] };
     expect(driftOf(observed, desired, [MD0_UUID]).map((d) => d.kind)).toEqual(["notAssembled"]);

@@ -144,6 +144,7 @@ function outputs(inputs: InstallImageInputs, extra: Partial<InstallImageOutputs>
     knownHosts: [],
     observedHostname: "lab-1",
     layout: { arrays: [], partitions: [], volumeGroups: [], logicalVolumes: [], os: null },
+    arrayUuids: [],
     drift: [],
     boots: 1,
     ...extra,

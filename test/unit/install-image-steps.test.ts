@@ -1,0 +1,93 @@
+// Every shell text InstallImage's steps send is valid bash (bash -n), built with sh`` quoting, and
+// free of secrets: the host key, the one-time and the real passphrase travel on stdin only.
+import { execFileSync } from "child_process";
+import { InstallContext, InstallImageStep, steps } from "../../providers/install-image";
+import { Secret } from "../../providers/secret";
+import { ShellCommand } from "../../providers/shell";
+import { PASSPHRASE, raid1Lvm } from "./install-image-fixtures";
+
+interface Sent {
+  readonly text: string;
+  readonly stdin: string | null;
+}
+
+function fakeContext(sent: Sent[]): InstallContext {
+  const session = {
+    exec: async (command: ShellCommand, options: { stdin?: Secret | string } = {}) => {
+      const stdin = options.stdin === undefined ? null : typeof options.stdin === "string" ? options.stdin : options.stdin.reveal();
+      sent.push({ text: command.text, stdin });
+      // Enough for each step's loop to finish at once: installimage exited 0, one keyslot opens, no resync.
+      const stdout = /kill -0/.test(command.text) ? "0\u001erun\u001e" : /--test-passphrase/.test(command.text) ? "" : "";
+      return { exitCode: 0, stdout, stderr: /--test-passphrase/.test(command.text) ? "Key slot 0 unlocked." : "", durationMs: 1 };
+    },
+  };
+  return {
+    resource: "InstallImage",
+    host: "test",
+    secrets: [],
+    session: session as unknown as InstallContext["session"],
+    hostKey: { private: new Secret("-----BEGIN OPENSSH PRIVATE KEY-----\nHOSTKEYSECRET\n-----END OPENSSH PRIVATE KEY-----\n"), public: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl root@lab-1" },
+    oneTimePassphrase: new Secret("OneTimeSecretXyz123"),
+    passphrase: new Secret(PASSPHRASE),
+    pbkdf: { type: "argon2id", memoryKiB: 32768, iterations: 4 },
+    installId: "id-1",
+    progress: () => undefined,
+    pollMs: 1,
+  };
+}
+
+const lv = { kind: "lv", device: "/dev/vg0/root" } as const;
+const cryptPart = { kind: "part", device: "/dev/md1", crypt: true } as const;
+const drives = raid1Lvm().drives;
+
+const STEPS: InstallImageStep[] = [
+  { kind: "stopInstaller" },
+  { kind: "writeAutosetup", text: "DRIVE1 /dev/nvme0n1\n", crypt: true },
+  { kind: "runInstallimage", drives, configSha256: "abc", allowWipe: false },
+  { kind: "runInstallimage", drives: [{ path: "/dev/sda", wwn: "0x5000c500a1b2c3d4" }], configSha256: "abc", allowWipe: true },
+  { kind: "installHostKey", root: lv },
+  { kind: "installHostKey", root: cryptPart },
+  { kind: "replacePassphrase", devices: ["/dev/md1"] },
+  { kind: "scrubSecrets", root: lv },
+  { kind: "writeMarker", root: lv, configSha256: "abc" },
+  { kind: "setHostname", hostname: "lab-2.example.com", root: null },
+  { kind: "setHostname", hostname: "lab-2", root: lv },
+  { kind: "reassemble", arrays: ["/dev/md0"], force: true },
+  { kind: "readdMember", array: "/dev/md1", member: "/dev/nvme1n1p2", uuid: "aaaabbbbccccddddeeeeffff00001111" },
+  { kind: "waitForResync", speedLimitMax: 2000000 },
+  { kind: "tuneResync", speedLimitMax: 2000000 },
+  { kind: "reboot" },
+  { kind: "stopStorage", drives },
+  { kind: "wipeDrives", drives },
+];
+
+describe.each(STEPS.map((step) => [step.kind, step] as const))("step %s", (_kind, step) => {
+  const sent: Sent[] = [];
+  beforeAll(async () => {
+    const apply = steps[step.kind] as (ctx: InstallContext, step: InstallImageStep) => Promise<void>;
+    await apply(fakeContext(sent), step);
+  });
+
+  it("sends only text bash can parse", () => {
+    expect(sent.length).toBeGreaterThan(0);
+    for (const { text } of sent) execFileSync("bash", ["-n", "-c", text], { stdio: "pipe" });
+  });
+
+  it("never puts a secret into command text", () => {
+    for (const { text } of sent) {
+      expect(text).not.toContain("HOSTKEYSECRET");
+      expect(text).not.toContain("OneTimeSecretXyz123");
+      expect(text).not.toContain(PASSPHRASE);
+    }
+  });
+});
+
+it("the secrets reach the host on stdin: the host key, and CRYPTPASSWORD appended to /autosetup", async () => {
+  const sent: Sent[] = [];
+  const ctx = fakeContext(sent);
+  await steps.writeAutosetup(ctx, { kind: "writeAutosetup", text: "DRIVE1 /dev/nvme0n1\n", crypt: true });
+  await steps.installHostKey(ctx, { kind: "installHostKey", root: lv });
+  expect(sent[0].stdin).toBe("DRIVE1 /dev/nvme0n1\nCRYPTPASSWORD OneTimeSecretXyz123\n");
+  expect(sent[1].stdin).toContain("HOSTKEYSECRET");
+  expect(sent[1].text).toContain("ssh-ed25519 AAAAC3");
+});
