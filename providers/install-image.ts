@@ -701,7 +701,9 @@ function planFixes(observed: InstallObserved, desired: InstallImageInputs): Inst
     return steps; // members and hostname are judged again once the arrays are back
   }
   if ((desired.reassemble ?? "never") !== "never") {
-    for (const array of observed.arrays.filter(isDegraded)) {
+    // An array already rebuilding is left alone: its new member is not "active" yet, and removing
+    // it to add it again would restart the rebuild forever.
+    for (const array of observed.arrays.filter((a) => isDegraded(a) && a.sync.action !== "recover")) {
       const index = Number(/(\d+)$/.exec(array.device)?.[1] ?? -1);
       if (!desired.raid || index < 0 || index >= desired.partitions.length) continue;
       const active = array.members.filter((m) => m.role === "active").map((m) => m.device);
@@ -923,8 +925,10 @@ printf ',"luks":['`,
 r=${root.device}
 if [ ${root.kind === "part" && root.crypt ? "yes" : "no"} = yes ]; then r="/dev/mapper/luks-$(blkid -p -s UUID -o value "$r" 2>/dev/null)"; fi
 R=''; mounted=''
+# Mounted already (as / on the installed system)? Matched by major:minor, whatever the path spelling.
+mnt() { mm=$(lsblk -dn -o MAJ:MIN "$1" 2>/dev/null | tr -d ' '); [ -n "$mm" ] && findmnt -rn -o TARGET,MAJ:MIN | awk -v m="$mm" '$2 == m {print $1; exit}'; }
 if [ -b "$r" ]; then
-  R=$(findmnt -n -o TARGET -S "$r" 2>/dev/null | head -n1)
+  R=$(mnt "$r")
   if [ -z "$R" ]; then
     mkdir -p "$W/probe-root"
     case "$(blkid -p -s TYPE -o value "$r" 2>/dev/null)" in ext*) o=ro,noload ;; xfs) o=ro,norecovery ;; *) o=ro ;; esac
@@ -940,7 +944,7 @@ else printf ',"root":null'; fi
 [ -n "$mounted" ] && umount "$W/probe-root"
 e=${esp ?? ""}; printf ',"espLoader":'
 if [ -n "$e" ] && [ -d /sys/firmware/efi ] && [ -b "$e" ]; then
-  E=$(findmnt -n -o TARGET -S "$e" 2>/dev/null | head -n1); em=''
+  E=$(mnt "$e"); em=''
   if [ -z "$E" ]; then mkdir -p "$W/probe-esp"; mount -o ro "$e" "$W/probe-esp" 2>/dev/null && E="$W/probe-esp" && em=1; fi
   if [ -n "$E" ] && [ -f "$E/EFI/BOOT/BOOTX64.EFI" ]; then printf true; else printf false; fi
   [ -n "$em" ] && umount "$W/probe-esp"
@@ -1303,7 +1307,7 @@ async function stopStorage(ctx: InstallContext, step: Extract<InstallImageStep, 
 for round in 1 2 3 4 5; do
   lsblk -n -r -o PATH,TYPE,MOUNTPOINT $ds 2>/dev/null | tac | while read -r p ty mp; do
     case "$mp" in "") ;; "[SWAP]") swapoff "$p" 2>/dev/null ;; *) umount "$p" 2>/dev/null ;; esac
-    case "$ty" in lvm) dmsetup remove "$p" 2>/dev/null ;; crypt) cryptsetup close "$p" 2>/dev/null ;; raid*) mdadm --stop "$p" >/dev/null 2>&1 ;; esac
+    case "$ty" in lvm) lvchange -an "$p" 2>/dev/null || dmsetup remove "$p" 2>/dev/null ;; crypt) cryptsetup close "$p" 2>/dev/null ;; raid*) mdadm --stop "$p" >/dev/null 2>&1 ;; esac
   done
 done
 left=$(lsblk -n -r -o PATH,TYPE $ds 2>/dev/null | awk '$2 != "disk" && $2 != "part"' | sort -u)

@@ -287,6 +287,11 @@ describe("plan", () => {
     expect(plan(observed, { ...desired, reassemble: "scan" }, "update")).toEqual([{ kind: "readdMember", array: "/dev/md1", member: "/dev/nvme1n1p2", uuid: "aaaabbbbccccddddeeeeffff00001111" }]);
   });
 
+  it("update: an array already rebuilding is left alone (its new member is not active yet)", () => {
+    const observed = parseInstallProbe(rawProbe({ rescue: false, marker: marker(), md1Members: [["nvme0n1p2", "0"], ["nvme1n1p2", "spare"]], md1Degraded: "1", syncAction: "recover" }));
+    expect(plan(observed, { ...desired, reassemble: "force" }, "update")).toEqual([]);
+  });
+
   it("refuses to update a host whose marker belongs to another layout", () => {
     const observed = parseInstallProbe(rawProbe({ rescue: false, marker: marker("0".repeat(64)) }));
     expect(() => plan(observed, desired, "update")).toThrow(/the marker belongs to another layout/);

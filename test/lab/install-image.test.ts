@@ -1,0 +1,317 @@
+// InstallImage on a lab server, through the real dynamic-provider host (the harness), from a blank
+// server in rescue to an installed RAID1 + LVM host, then drift, updates, delete and the crypt variant.
+// One fixture and one server; the scenarios build on each other the way an operator's successive
+// runs do, so each installimage run (5–8 min under TCG) is shared:
+//   1. a create killed during installimage, then a create that starts over and installs (reboot,
+//      pinned key), read, a second identical up;
+//   2. drift on the running system (failed member, removed member, stopped array) and reassembly;
+//   3. a hostname update; leak greps;
+//   4. delete refused without allowWipe; with allowWipe from a fresh rescue it wipes the drives;
+//   5. crypt on the wiped drives: passphrase handling, then the console's cryptroot prompt.
+// The phase timings are printed for bench/RESULTS.md.
+import { ProviderHarness, Props } from "../harness/harness";
+import { assertNoSecrets } from "../harness/leaks";
+import type { ConnectionProfile } from "../../providers/host-access";
+import { Secret } from "../../providers/secret";
+import { sh, ShellCommand } from "../../providers/shell";
+import { connect, SshSession } from "../../providers/ssh";
+import { LabFixture, RescueLogin, startLabFixture } from "../support/lab";
+
+jest.setTimeout(60 * 60_000);
+
+const SMALL_DISKS = { server: { disks: { count: 2, sizeGiB: 6, type: "nvme" as const } } };
+const PASSPHRASE = "Lab-Crypt-Horse-Battery-7-staple";
+// Cheap KDF for the lab (argon2id at 32 MiB, 4 passes); the defaults are a unit-test matter.
+const CHEAP_PBKDF = { type: "argon2id", memoryKiB: 32768, iterations: 4 };
+
+const timings: [string, number][] = [];
+const timed = async <T>(phase: string, fn: () => Promise<T>): Promise<T> => {
+  const started = Date.now();
+  try {
+    return await fn();
+  } finally {
+    timings.push([phase, Date.now() - started]);
+  }
+};
+
+async function waitFor(what: string, test: () => boolean, timeoutMs: number): Promise<void> {
+  const started = Date.now();
+  while (!test()) {
+    if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+}
+
+describe("lab: InstallImage", () => {
+  let lab: LabFixture;
+  let server: number;
+  let login: RescueLogin;
+  let h: ProviderHarness | undefined;
+
+  beforeAll(async () => {
+    lab = await startLabFixture(SMALL_DISKS);
+    server = lab.server().number;
+    login = await timed("rescue boot (reset → SSH)", () => lab.bootIntoRescue(server));
+  });
+
+  afterAll(async () => {
+    await h?.stop();
+    process.stdout.write(`InstallImage lab phases:\n${timings.map(([phase, ms]) => `  ${(ms / 1000).toFixed(1).padStart(7)} s  ${phase}`).join("\n")}\n`);
+    await lab?.close();
+  });
+
+  const rescueProfile = (current: RescueLogin): ConnectionProfile => ({
+    environment: "rescue",
+    host: "127.0.0.1",
+    port: lab.server().sshPort,
+    user: "root",
+    hostKeyFingerprints: [...current.hostKeyFingerprints],
+  });
+
+  const layout = (current: RescueLogin): Props => ({
+    rescue: rescueProfile(current),
+    drives: [
+      { path: "/dev/nvme0n1", serial: `LAB${server}N0` },
+      { path: "/dev/nvme1n1", serial: `LAB${server}N1` },
+    ],
+    raid: { level: 1 },
+    partitions: [
+      { mount: "/boot", fs: "ext4", size: "1G" },
+      { mount: "lvm", vg: "vg0", size: "all" },
+    ],
+    logicalVolumes: [
+      { vg: "vg0", name: "swap", mount: "swap", fs: "swap", size: "512M" },
+      { vg: "vg0", name: "root", mount: "/", fs: "ext4", size: "all" },
+    ],
+    image: "Debian-bookworm-latest-amd64-base",
+    hostname: "lab-1.example.com",
+    // Under TCG a resync running through the first boot stalls the emulated NVMe (test/lab/installimage.test.ts).
+    resync: { waitBeforeReboot: true },
+  });
+
+  const startHarness = (args: Props, current: RescueLogin, secretPaths: string[] = []) =>
+    ProviderHarness.start({
+      module: "providers/install-image",
+      exportName: "InstallImage",
+      args,
+      secretPaths,
+      config: { "hetzner-fde:sshPrivateKey": current.privateKey.reveal(), "hetzner-fde:installImagePollMs": "2000" },
+      secretConfigKeys: ["hetzner-fde:sshPrivateKey"],
+      callTimeoutMs: 50 * 60_000,
+    });
+
+  const outputs = (): Props => {
+    const entry = h?.state.resources.get(h.urn);
+    if (!entry) throw new Error("no InstallImage in the harness state");
+    return entry.plainOutputs;
+  };
+
+  /** A session to the installed system, its host key pinned to the fingerprints in the outputs. */
+  const system = async (): Promise<SshSession> =>
+    connect(
+      { host: "127.0.0.1", port: lab.server().sshPort, user: "root", privateKey: login.privateKey, hostKey: { expect: outputs().hostKeyFingerprints as string[] }, label: "installed lab-1" },
+      { budgetMs: 120_000 },
+    );
+
+  const run = async (session: SshSession, command: ShellCommand, timeoutMs = 600_000): Promise<string> => (await session.exec(command, { timeoutMs })).stdout;
+
+  const onSystem = async (command: ShellCommand, timeoutMs?: number): Promise<string> => {
+    const session = await system();
+    try {
+      return await run(session, command, timeoutMs);
+    } finally {
+      await session.close();
+    }
+  };
+
+  const drift = (): { kind: string; message: string }[] => outputs().drift as { kind: string; message: string }[];
+
+  it("a create killed during installimage starts over on the next up, installs RAID1 + LVM, reboots, and the system answers with the pinned key", async () => {
+    const first = await startHarness(layout(login), login);
+    const killed = first.up().then(
+      () => null,
+      (error: unknown) => error,
+    );
+    await waitFor("installimage to reach extract_image", () => /installimage: step (9|1\d)\/16/.test(first.logs), 20 * 60_000);
+    first.killHost();
+    expect(await killed).toBeInstanceOf(Error);
+    await first.stop();
+
+    h = await startHarness(layout(login), login);
+    const bootsBefore = lab.supervisor.bootHistory(server).length;
+    const result = await timed("create (probe → installimage → host key → marker → boot check → resync → reboot → sshd)", () => h!.up());
+    expect(result.op).toBe("create");
+    // The killed run's installimage was still running on the rescue: stopped, then a fresh run from step 1.
+    expect(h.logs).toMatch(/step 1\/\d+ stopInstaller/);
+    expect(h.logs).toMatch(/installimage: step 1\/16 stop_storage/);
+    expect(h.logs).toMatch(/installimage: step 16\/16 finish/);
+    expect(h.logs).toMatch(/step \d+\/\d+ reboot done/);
+    for (const match of h.logs.matchAll(/step (?:\d+\/\d+ )?(\w+) done in ([\d.]+m?s)/g)) process.stdout.write(`  step ${match[1]}: ${match[2]}\n`);
+
+    const outs = outputs();
+    expect(outs.environment).toBe("system");
+    expect(outs.boots).toBe(1);
+    expect(lab.supervisor.bootHistory(server).length).toBe(bootsBefore + 1);
+    expect(lab.supervisor.currentBoot(server)?.mode).toBe("disk");
+    expect(outs.hostKeyFingerprints).toEqual([expect.stringMatching(/^SHA256:/)]);
+    expect(outs.knownHosts).toEqual([expect.stringMatching(new RegExp(`^\\[127\\.0\\.0\\.1\\]:${lab.server().sshPort} ssh-ed25519 `))]);
+
+    // An independent connection pinned to the output fingerprint: the installed system, its only host key ours.
+    const facts = await onSystem(sh`hostname; findmnt -no SOURCE /; ls /etc/ssh/ | grep '^ssh_host_'; cat /etc/hetzner-fde/install-image.json; cat /proc/mdstat`);
+    expect(facts).toMatch(/^lab-1$/m);
+    expect(facts).toMatch(/^\/dev\/mapper\/vg0-root$/m);
+    expect(facts.match(/^ssh_host_\S+$/gm)).toEqual(["ssh_host_ed25519_key", "ssh_host_ed25519_key.pub"]);
+    expect(facts).toContain(`"installId":"${outs.installId}"`);
+  });
+
+  it("read matches the inputs, and a second identical up proposes no change", async () => {
+    const read = await timed("refresh (read)", () => h!.refresh());
+    expect(read?.id).toBe(outputs().installId);
+    const outs = outputs();
+    expect(outs.environment).toBe("system");
+    const installed = outs.layout as { arrays: { device: string; level: number; members: string[]; degraded: boolean }[]; logicalVolumes: { name: string }[]; os: { versionId: string } };
+    expect(installed.arrays.map((a) => [a.device, a.level, [...a.members].sort(), a.degraded])).toEqual([
+      ["/dev/md0", 1, ["/dev/nvme0n1p1", "/dev/nvme1n1p1"], false],
+      ["/dev/md1", 1, ["/dev/nvme0n1p2", "/dev/nvme1n1p2"], false],
+    ]);
+    expect(installed.logicalVolumes.map((lv) => lv.name).sort()).toEqual(["root", "swap"]);
+    expect(installed.os.versionId).toBe("12");
+    expect(outs.observedHostname).toBe("lab-1");
+    expect(drift()).toEqual([]);
+    const again = await h!.up();
+    expect(again.op).toBe("same");
+    expect(again.diff).toMatchObject({ changes: "none", replaces: [] });
+  });
+
+  it("drift: a failed member, then a removed one, are read back; an up with reassemble: scan re-adds it", async () => {
+    await onSystem(sh`mdadm /dev/md0 --fail /dev/nvme1n1p1`);
+    await h!.refresh();
+    expect(drift()).toEqual([expect.objectContaining({ kind: "degraded", message: expect.stringMatching(/\/dev\/md0 is degraded: 1 of 2 members active, failed: \/dev\/nvme1n1p1/) })]);
+    expect((await h!.preview(h!.urn, h!.inputs())).diff?.changes).toBe("some");
+
+    await onSystem(sh`mdadm /dev/md0 --remove /dev/nvme1n1p1`);
+    await h!.refresh();
+    expect(drift()).toEqual([expect.objectContaining({ kind: "degraded", message: expect.stringMatching(/\/dev\/md0 is degraded: 1 of 2 members active, a member is missing/) })]);
+
+    const update = await timed("update: re-add a removed member", () => h!.up(h!.inputs({ reassemble: "scan" })));
+    expect(update.op).toBe("update");
+    expect(h!.logs).toMatch(/step \d+\/\d+ readdMember done/);
+    await onSystem(sh`mdadm --wait /dev/md0 || true`);
+    await h!.refresh();
+    expect(drift()).toEqual([]);
+    expect(await onSystem(sh`mdadm --detail /dev/md0`)).toMatch(/Active Devices : 2/);
+  });
+
+  it("drift: a stopped array is read back as fallen apart; an up with reassemble: scan assembles it", async () => {
+    await onSystem(sh`umount /boot && mdadm --stop /dev/md0`);
+    await h!.refresh();
+    expect(drift()).toEqual([expect.objectContaining({ kind: "notAssembled", message: expect.stringMatching(/fell apart/) })]);
+    const update = await timed("update: reassemble a stopped array", () => h!.up(h!.inputs({ reassemble: "scan" })));
+    expect(update.op).toBe("update");
+    expect(h!.logs).toMatch(/step \d+\/\d+ reassemble done/);
+    expect(drift()).toEqual([]);
+    expect(await onSystem(sh`mount /boot && findmnt -no SOURCE /boot`)).toMatch(/^\/dev\/md/);
+  });
+
+  it("a hostname change is an update in place; the next identical up is a no-op", async () => {
+    const news = h!.inputs({ reassemble: "scan", hostname: "lab-2.example.com" });
+    expect((await h!.up(news)).op).toBe("update");
+    expect(outputs().observedHostname).toBe("lab-2");
+    expect(await onSystem(sh`hostname; cat /etc/hostname; grep '^127.0.1.1' /etc/hosts`)).toBe("lab-2\nlab-2\n127.0.1.1 lab-2.example.com lab-2\n");
+    expect((await h!.up(news)).op).toBe("same");
+  });
+
+  it("state and logs carry no secret: not the operator key, not the installed host's private key", () => {
+    assertNoSecrets("state", h!.state.text(), [login.privateKey]);
+    assertNoSecrets("logs", h!.logs, [login.privateKey]);
+    expect(h!.state.text()).not.toMatch(/PRIVATE KEY/);
+    expect(h!.logs).not.toMatch(/PRIVATE KEY/);
+  });
+
+  it("delete without allowWipe refuses; with allowWipe, from a fresh rescue, it wipes exactly the configured drives", async () => {
+    await expect(h!.destroy()).rejects.toThrow(/refusing to delete InstallImage lab-2.example.com: deleting wipes drives \/dev\/nvme0n1 \(serial LAB\d+N0\).*allowWipe is false/);
+    expect(await onSystem(sh`hostname`)).toBe("lab-2\n"); // untouched
+
+    login = await timed("rescue boot for delete", () => lab.bootIntoRescue(server));
+    await h!.configure({ "hetzner-fde:sshPrivateKey": login.privateKey.reveal(), "hetzner-fde:installImagePollMs": "2000" });
+    // The new rescue profile is stored by an update that touches no host (delete gets the stored outputs).
+    expect((await h!.up(h!.inputs({ reassemble: "scan", hostname: "lab-2.example.com", rescue: rescueProfile(login), allowWipe: true }))).op).toBe("update");
+    await timed("delete (stop storage, wipe)", () => h!.destroy());
+    await lab.withRescue(
+      server,
+      async (session) => {
+        const left = await run(session, sh`lsblk -n -r -o NAME,TYPE /dev/nvme0n1 /dev/nvme1n1; wipefs -n /dev/nvme0n1 /dev/nvme1n1; mdadm --examine --scan; cat /proc/mdstat | grep '^md' || true`);
+        expect(left.trim()).toBe("nvme0n1 disk\nnvme1n1 disk");
+      },
+      login,
+    );
+    await h!.stop();
+    h = undefined;
+  });
+
+  it("crypt: installimage's one-time passphrase is replaced and gone everywhere, the real one never touches a file, argv or log; the reboot stops at the cryptroot prompt", async () => {
+    const passphrase = new Secret(PASSPHRASE);
+    const args = {
+      ...layout(login),
+      partitions: [
+        { mount: "/boot", fs: "ext4", size: "1G" },
+        { mount: "lvm", vg: "vg0", size: "all", crypt: true },
+      ],
+      cryptPassphrase: PASSPHRASE,
+      cryptPbkdf: CHEAP_PBKDF,
+      reboot: false,
+    };
+    // Watch argv of every process, and keep what /autosetup said (to learn the one-time passphrase).
+    await lab.withRescue(
+      server,
+      (session) =>
+        session.exec(
+          sh`setsid sh -c 'while :; do cat /proc/[0-9]*/cmdline 2>/dev/null | tr "\\000" " "; echo; grep -h CRYPTPASSWORD /autosetup >> /root/autosetup.snap 2>/dev/null; sleep 0.5; done' >/root/argv.log 2>&1 </dev/null & echo $! > /root/sampler.pid`,
+        ),
+      login,
+    );
+    h = await startHarness(args, login, ["cryptPassphrase"]);
+    const result = await timed("create with crypt (reboot: false)", () => h!.up());
+    expect(result.op).toBe("create");
+    expect(outputs().environment).toBe("rescue");
+    expect(h.logs).toMatch(/step \d+\/\d+ replacePassphrase done/);
+    expect(h.logs).toMatch(/step \d+\/\d+ scrubSecrets done/);
+
+    await lab.withRescue(
+      server,
+      async (session) => {
+        await run(session, sh`kill $(cat /root/sampler.pid)`);
+        const snap = await run(session, sh`sort -u /root/autosetup.snap`);
+        const oneTimeLine = /^CRYPTPASSWORD (\S+)$/m.exec(snap);
+        expect(oneTimeLine).not.toBeNull();
+        const oneTime = new Secret(oneTimeLine![1]);
+        // Neither passphrase in any file installimage or we wrote, on the rescue and on the installed disk.
+        const files = sh`/autosetup /root/debug.txt /run/hetzner-fde-install/log /mnt/installimage.conf /mnt/installimage.debug /mnt/etc/crypttab /root/argv.log`;
+        await run(session, sh`mount /dev/vg0/root /mnt`);
+        try {
+          for (const secret of [passphrase, oneTime]) {
+            const hits = await session.exec(sh`grep -a -l -F -f - ${files} || true`, { stdin: `${secret.reveal()}\n` });
+            expect(hits.stdout).toBe("");
+          }
+          expect(await run(session, sh`cat /autosetup /root/debug.txt /mnt/installimage.conf /mnt/installimage.debug 2>/dev/null | grep -c CRYPTPASSWORD || true`)).toBe("0\n");
+          expect(await run(session, sh`ls /mnt/installimage.conf /mnt/installimage.debug`)).toMatch(/installimage\.conf/);
+          expect(await run(session, sh`cat /mnt/etc/crypttab`)).toMatch(/^luks-([0-9a-f-]{36}) UUID=\1 none luks$/m);
+        } finally {
+          await run(session, sh`umount /mnt`);
+        }
+        // One keyslot left; the real passphrase opens it, the one-time one opens nothing.
+        const metadata = JSON.parse(await run(session, sh`cryptsetup luksDump --dump-json-metadata /dev/md1`)) as { keyslots: Record<string, unknown> };
+        expect(Object.keys(metadata.keyslots)).toHaveLength(1);
+        expect((await session.exec(sh`cryptsetup open --test-passphrase --key-file=- /dev/md1`, { stdin: passphrase, okExitCodes: [0, 1, 2] })).exitCode).toBe(0);
+        expect((await session.exec(sh`cryptsetup open --test-passphrase --key-file=- /dev/md1`, { stdin: oneTime, okExitCodes: [0, 1, 2] })).exitCode).toBe(2);
+        assertNoSecrets("state", h!.state.text(), [passphrase, oneTime, login.privateKey]);
+        assertNoSecrets("logs", h!.logs, [passphrase, oneTime, login.privateKey]);
+        // Reboot: the installed system must stop in its initramfs, asking for the passphrase.
+        await run(session, sh`sync; setsid sh -c 'sleep 1; reboot' </dev/null >/dev/null 2>&1 &`);
+      },
+      login,
+    );
+    const prompt = await timed("crypt: reboot to the cryptroot prompt", () => lab.supervisor.waitForConsole(server, /Please unlock disk luks-[0-9a-f-]+/, 10 * 60_000));
+    expect(prompt[0]).toMatch(/Please unlock disk luks-/);
+  });
+});
