@@ -1112,7 +1112,8 @@ async function writeAutosetup(ctx: InstallContext, step: Extract<InstallImageSte
   if (step.crypt && !ctx.oneTimePassphrase) throw new Error("the layout encrypts, but no one-time passphrase was made for installimage");
   // The one-time passphrase goes in on stdin: it is never part of a command line.
   const text = step.crypt && ctx.oneTimePassphrase ? `${step.text}CRYPTPASSWORD ${ctx.oneTimePassphrase.reveal()}\n` : step.text;
-  await ctx.session.exec(sh`umask 077 && cat > ${AUTOSETUP}`, { stdin: new Secret(text) });
+  // Removed first: `cat >` into an existing file would keep that file's (maybe wider) mode.
+  await ctx.session.exec(sh`rm -f ${AUTOSETUP} && umask 077 && cat > ${AUTOSETUP}`, { stdin: new Secret(text) });
 }
 
 /** Pin checks and the data guard, on the host, right before installimage is started. */
@@ -1267,9 +1268,13 @@ async function waitForResync(ctx: InstallContext, step: Extract<InstallImageStep
   await ctx.session.exec(sh`echo ${step.speedLimitMax} > ${file}`);
   try {
     for (;;) {
-      const state = await ctx.session.exec(sh`for a in /sys/block/md*/md; do n=$(basename "$(dirname "$a")"); printf '%s %s %s %s\\n' "$n" "$(cat "$a/sync_action")" "$(cat "$a/sync_completed")" "$(cat "$a/sync_speed")"; done`);
-      const busy = state.stdout.split("\n").filter((l) => /\S+ (resync|recover|check|repair)\b/.test(l));
-      if (busy.length === 0) return;
+      // /proc/mdstat as well: an array whose resync waits behind another's (resync=DELAYED) may read idle in sysfs.
+      const state = await ctx.session.exec(sh`for a in /sys/block/md*/md; do n=$(basename "$(dirname "$a")"); printf '%s %s %s %s\\n' "$n" "$(cat "$a/sync_action")" "$(cat "$a/sync_completed")" "$(cat "$a/sync_speed")"; done
+grep -c -E 'resync|recovery' /proc/mdstat || true`);
+      const lines = state.stdout.trim().split("\n");
+      const pending = Number(lines.pop() ?? "0");
+      const busy = lines.filter((l) => /\S+ (resync|recover|check|repair)\b/.test(l));
+      if (busy.length === 0 && !(pending > 0)) return;
       ctx.progress(`resync (speed_limit_max ${step.speedLimitMax}): ${busy.map((l) => describeSyncLine(l)).join("; ")}`);
       await new Promise((resolve) => setTimeout(resolve, ctx.pollMs * 3));
     }
