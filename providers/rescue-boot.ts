@@ -302,17 +302,23 @@ export function keyFingerprints(keys: readonly string[]): string[] {
  * is adopted rather than reset again: a create killed after its reset must not reset twice.
  */
 export function plan(observed: RescueObserved, desired: RescuePlanInput): RescueStep[] {
-  const awaitRescue = (pin: HostKeyPin): RescueStep => ({
+  const awaitRescue = (pin: HostKeyPin, budgetMs: number): RescueStep => ({
     kind: "awaitRescue",
     host: observed.endpoint.host,
     port: observed.endpoint.port,
     pin,
     allowFirstContactHostKey: desired.allowFirstContactHostKey,
-    budgetMs: desired.timeouts.sshMs,
+    budgetMs,
   });
   const fingerprints = keyFingerprints(desired.authorizedKeys);
-  if (adoptableRescue(observed, desired, fingerprints) !== null) {
-    return [awaitRescue({ source: "last-rescue", fingerprints: observed.lastRescue!.hostKeyFingerprints })];
+  const adoptable = adoptableRescue(observed, desired, fingerprints);
+  if (adoptable !== null) {
+    const last = observed.lastRescue!;
+    // A boot still coming up gets only what is left of its budget: if it never comes (the server
+    // was reset to disk meanwhile), the next run is past the window and boots afresh.
+    const leftMs = desired.timeouts.sshMs - (Date.parse(observed.now) - Date.parse(last.bootedAt!));
+    const budgetMs = adoptable === "up" ? desired.timeouts.sshMs : Math.max(MIN_SSH_MS, leftMs);
+    return [awaitRescue({ source: "last-rescue", fingerprints: last.hostKeyFingerprints }, budgetMs)];
   }
   const refusal = resetRefusal(observed, desired);
   if (refusal !== null) throw new RescueBootRefusedError(refusal);
@@ -322,7 +328,7 @@ export function plan(observed: RescueObserved, desired: RescuePlanInput): Rescue
     ...observed.otherActiveBoots.map((bootType): RescueStep => ({ kind: "disarmBoot", bootType })),
     { kind: "armRescue", fingerprints, allowFirstContactHostKey: desired.allowFirstContactHostKey },
     { kind: "reset", resetType: desired.resetType },
-    awaitRescue({ source: "armed" }),
+    awaitRescue({ source: "armed" }, desired.timeouts.sshMs),
   ];
 }
 

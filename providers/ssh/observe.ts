@@ -17,7 +17,9 @@ export type EndpointObservation =
     }
   | { readonly kind: "none"; readonly reason: string };
 
-const DEFAULT_OBSERVE_TIMEOUT_MS = 10_000;
+// An sshd sends its identification at once; a port that accepts TCP and stays silent (QEMU's
+// slirp forward to a guest without a network stack, a firewall) is not worth a longer wait.
+const DEFAULT_OBSERVE_TIMEOUT_MS = 5_000;
 
 /**
  * Connects to `host:port`, reads the identification string and the host key, and disconnects by

@@ -5,7 +5,7 @@
 // Plus the unauthenticated endpoint look refresh uses, against a real OpenSSH sshd.
 import * as net from "net";
 import { ProviderHarness, Props } from "../harness/harness";
-import { assertNoSecrets } from "../harness/leaks";
+import { assertNoSecrets, checkSerializedProvider } from "../harness/leaks";
 import { RecordingPower } from "../robot/support";
 import { startSshd, SshdFixture } from "../support/sshd";
 import { generateEd25519KeyPair } from "../../providers/keys";
@@ -89,6 +89,13 @@ describe("RescueBoot against the Robot emulator (no VM)", () => {
     expect(trapConnections).toBe(0);
   });
 
+  it("serializes a provider that holds no credential and requires only allowed packages (zod by its main entry)", async () => {
+    const h = await startHarness({ serverNumber: 1001 });
+    const modules = checkSerializedProvider(h.program.provider, { secrets: [PASSWORD, operator.private] });
+    expect(modules).toContain("zod");
+    expect(modules.filter((m) => m.startsWith("zod/"))).toEqual([]);
+  });
+
   it("wrong Robot credentials: one 401, not retried, with a message that says what to do and no password", async () => {
     const wrong = "not-the-robot-password";
     const h = await startHarness({ serverNumber: 1001 }, wrong);
@@ -128,6 +135,8 @@ describe("RescueBoot against the Robot emulator (no VM)", () => {
     expect(failure?.message).toMatch(/RescueBoot step awaitRescue on 1001 failed after .*: ssh to 127\.0\.0\.1:\d+ not reachable/);
     expect(h.logs).toMatch(/step 5\/5 awaitRescue/);
     expect(resetsOf(1001)).toBe(resetsBefore + 1);
+    await h.stop(); // logs are complete once the host stopped
+    expect(h.logs).toMatch(/\[RescueBoot 1001 ssh\] waiting for ssh on 127\.0\.0\.1:\d+ \(attempt 1, [\d.]+ s of 2 s\): ECONNREFUSED/);
     expect(h.logs).toMatch(/\[RescueBoot 1001\] Robot rate limit on POST \/reset\/1001: waiting \d+(\.\d)? s \(retry 1 of 3\)/);
     expect(h.logs).toMatch(/step 2\/5 disarmBoot/);
     const resetPosts = emulator.model.requests.filter((r) => r.method === "POST" && r.path === "/reset/1001");

@@ -192,6 +192,14 @@ describe("plan", () => {
     expect(steps).toEqual([{ kind: "awaitRescue", host: "h", port: 2201, pin: { source: "last-rescue", fingerprints: [RESCUE_KEY] }, allowFirstContactHostKey: true, budgetMs: DEFAULT_SSH_MS }]);
   });
 
+  it("waits for a boot still coming up only for what is left of its SSH budget", () => {
+    const steps = plan(
+      observed({ lastRescue: { bootedAt: minutesBefore(NOW, 4), hostKeyFingerprints: [RESCUE_KEY], authorizedKeys: [FP_A] }, endpoint: { host: "h", port: 22, observation: NOTHING } }),
+      desired(),
+    );
+    expect(steps).toEqual([expect.objectContaining({ kind: "awaitRescue", budgetMs: DEFAULT_SSH_MS - 4 * 60_000 })]);
+  });
+
   it("refuses a reset type the server does not offer, naming resetType and the allowed list", () => {
     const run = () => plan(observed({ resetTypes: ["sw", "man"] }), desired());
     expect(run).toThrow(RescueBootRefusedError);
