@@ -517,7 +517,9 @@ async function awaitRescue(ctx: RescueContext, step: Extract<RescueStep, { kind:
       hostKey: pinned.length > 0 ? { expect: pinned } : { acceptNew: true },
       label: `rescue ${step.host}:${step.port}`,
     },
-    { budgetMs: step.budgetMs, logger, attemptTimeoutMs: 20_000 },
+    // A booting server drops SYNs without a reset, and a TCP connect then waits out the kernel's SYN
+    // backoff (1, 2, 4, 8, 16 s…) even after sshd is up; a fresh dial every 10 s gets in sooner.
+    { budgetMs: step.budgetMs, logger, attemptTimeoutMs: 10_000 },
   );
   try {
     const observed = session.observedHostKey;

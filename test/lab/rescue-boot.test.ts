@@ -186,6 +186,25 @@ describe("lab: RescueBoot", () => {
     });
   });
 
+  it("the server reset to disk while the rescue boots: the run fails after its SSH budget, and the re-run boots afresh", async () => {
+    const quick = h.inputs({ generation: 4, timeouts: { sshMs: 45_000 } });
+    const before = resets();
+    const running = h.up(quick).then(() => null, (err: Error) => err);
+    const deadline = Date.now() + 120_000;
+    while (resets() === before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    // Behind Robot's back, as a power glitch or a watchdog would: the server boots its blank disks.
+    await lab.supervisor.reset(server, { kind: "disk" });
+    const failure = await running;
+    expect(failure?.message).toMatch(/RescueBoot step awaitRescue on 100001 failed after .*not reachable/);
+    expect(resets()).toBe(before + 1);
+
+    // Same inputs again: that boot is older than the budget and nothing answers, so it is not awaited again.
+    expect((await h.up(quick)).op).toBe("update");
+    await collectRescuePassword();
+    expect(resets()).toBe(before + 2);
+    expect(await hostnameVia(outputs().profile)).toBe("rescue");
+  });
+
   it("refresh after the server rebooted to its (blank) disks reports unreachable and proposes no change", async () => {
     const stored = current();
     const session = await connect(
@@ -202,7 +221,7 @@ describe("lab: RescueBoot", () => {
     expect(read.props.rescueArmed).toBe(false);
     // Everything the boot established is kept: leaving rescue is not drift.
     for (const key of ["hostKeyFingerprints", "bootedAt", "profile", "knownHosts", "generation"]) expect(read.props[key]).toEqual(stored.plainOutputs[key]);
-    const diff = await h.diff(read.id, read.props, h.inputs({ generation: 3 }));
+    const diff = await h.diff(read.id, read.props, h.inputs({ generation: 4, timeouts: { sshMs: 45_000 } }));
     expect(diff.changes).toBe("none");
   });
 
@@ -223,14 +242,15 @@ describe("lab: RescueBoot", () => {
     // First harness: create (with the key upload), the generation bump, and the killed run.
     expect(killed.logs).toMatch(/\[RescueBoot 100001\] step 1\/4 registerKey[\s\S]*step 3\/4 reset done[\s\S]*step 4\/4 awaitRescue done/);
     expect(resetSteps(killed.logs)).toHaveLength(3);
-    // Second harness: the adopting re-run and the refused strict run sent none; first contact one.
-    expect(resetSteps(h.logs)).toHaveLength(1);
+    // Second harness: the adopting re-run and the refused strict run sent none; first contact one,
+    // the run whose boot was cut short one, its re-run one.
+    expect(resetSteps(h.logs)).toHaveLength(3);
     expect(h.logs).toMatch(/adopting the rescue booted at \S+: it was armed with these keys after \S+, so no reset is sent/);
     expect(h.logs).toMatch(/trusted ssh-ed25519 SHA256:\S+ on first contact, for this rescue boot only \(hostKeySource: first-contact\)/);
   });
 
   it("no Robot password, SSH private key or rescue root password in state or logs", async () => {
-    expect(rescuePasswords.length).toBeGreaterThanOrEqual(4);
+    expect(rescuePasswords.length).toBeGreaterThanOrEqual(5);
     const secrets = [...h.secrets, lab.config.robot.password, operator.private, ...rescuePasswords];
     expect(h.secrets).toContain(lab.config.robot.password);
     for (const [i, run] of [...earlier, { state: h.state.text(), logs: h.logs }].entries()) {
