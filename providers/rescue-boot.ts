@@ -132,7 +132,8 @@ export interface RescueObserved {
   readonly missingKeys: string[];
   /** The latest rescue activation, consumed by a boot or not; null when there never was one. */
   readonly lastRescue: LastRescueFacts | null;
-  readonly endpoint: { readonly host: string; readonly port: number; readonly observation: EndpointObservation };
+  /** observation null: not looked at, because no rescue of the last activation has booted that could be adopted. */
+  readonly endpoint: { readonly host: string; readonly port: number; readonly observation: EndpointObservation | null };
 }
 
 export interface LastRescueFacts {
@@ -343,6 +344,7 @@ export function adoptableRescue(observed: RescueObserved, desired: RescuePlanInp
   if (desired.bootedAfter !== null && !(Date.parse(last.bootedAt) > Date.parse(desired.bootedAfter))) return null;
   if (!fingerprints.every((fp) => last.authorizedKeys.includes(fp))) return null;
   const seen = observed.endpoint.observation;
+  if (seen === null) return null;
   const presented = seen.kind === "ssh" ? seen.hostKey : null;
   if (presented !== null && last.hostKeyFingerprints.includes(presented.fingerprint)) return "up";
   const ageMs = Date.parse(observed.now) - Date.parse(last.bootedAt);
@@ -429,7 +431,8 @@ export async function probe(ctx: RescueContext, subject: RescueDesired): Promise
   if (host === null) {
     throw new RescueBootRefusedError(`connect.host: server ${n} has no main IPv4 in Robot (IPv6 only); set connect.host to the address its rescue answers on`);
   }
-  const observation = await observeEndpoint(host, subject.connect.port);
+  // Only a booted rescue can be adopted; otherwise the look is skipped (a silent port costs seconds).
+  const observation = last.ok && last.value.bootTime !== null ? await observeEndpoint(host, subject.connect.port) : null;
   const storedFingerprints = stored.map((key: RobotKey) => key.fingerprint);
   return {
     now: new Date().toISOString(),

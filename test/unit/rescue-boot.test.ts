@@ -200,6 +200,10 @@ describe("plan", () => {
     expect(steps).toEqual([expect.objectContaining({ kind: "awaitRescue", budgetMs: DEFAULT_SSH_MS - 4 * 60_000 })]);
   });
 
+  it("without a booted last rescue the endpoint was not looked at, and a fresh boot is planned", () => {
+    expect(plan(observed({ endpoint: { host: "h", port: 22, observation: null } }), desired()).map((s) => s.kind)).toEqual(["armRescue", "reset", "awaitRescue"]);
+  });
+
   it("refuses a reset type the server does not offer, naming resetType and the allowed list", () => {
     const run = () => plan(observed({ resetTypes: ["sw", "man"] }), desired());
     expect(run).toThrow(RescueBootRefusedError);
