@@ -95,7 +95,7 @@ describe("lab: InstallImage", () => {
       exportName: "InstallImage",
       args,
       secretPaths,
-      config: { "hetzner-fde:sshPrivateKey": current.privateKey.reveal(), "hetzner-fde:installImagePollMs": "2000" },
+      config: { "hetzner-fde:sshPrivateKey": current.privateKey.reveal() },
       secretConfigKeys: ["hetzner-fde:sshPrivateKey"],
       callTimeoutMs: 50 * 60_000,
     });
@@ -233,7 +233,7 @@ describe("lab: InstallImage", () => {
     expect(await onSystem(sh`hostname`)).toBe("lab-2\n"); // untouched
 
     login = await timed("rescue boot for delete", () => lab.bootIntoRescue(server));
-    await h!.configure({ "hetzner-fde:sshPrivateKey": login.privateKey.reveal(), "hetzner-fde:installImagePollMs": "2000" });
+    await h!.configure({ "hetzner-fde:sshPrivateKey": login.privateKey.reveal() });
     // The new rescue profile is stored by an update that touches no host (delete gets the stored outputs).
     expect((await h!.up(h!.inputs({ reassemble: "scan", hostname: "lab-2.example.com", rescue: rescueProfile(login), allowWipe: true }))).op).toBe("update");
     await timed("delete (stop storage, wipe)", () => h!.destroy());
