@@ -114,7 +114,9 @@ describe("lab: RescueBoot", () => {
   });
 
   it("refresh in rescue reports the rescue environment and proposes no change", async () => {
+    const started = Date.now();
     const read = await h.refresh();
+    process.stdout.write(`RescueBoot refresh (one unauthenticated SSH look + one Robot GET): ${Date.now() - started} ms\n`);
     expect(read?.props.environment).toBe("rescue");
     expect(read?.props.rescueArmed).toBe(false);
     expect(read?.props.hostKeyFingerprints).toEqual(outputs().hostKeyFingerprints);
