@@ -35,10 +35,8 @@ function raid1LvmConfig(extra: string[] = []): string {
   ].join("\n");
 }
 
-// The post-install hook as hetzner-fde uses it: install a pre-generated host key (so it can be
-// pinned before the first boot) and point apt at this fixture's mirror (its port is per-test;
-// the image's sources.list names the default lab port).
-function postInstallScript(hostKey: { private: string; public: string }, aptSource: string): string {
+// The post-install hook: install a pre-generated host key, so it can be pinned before the first boot.
+function postInstallScript(hostKey: { private: string; public: string }): string {
   return [
     "#!/bin/sh",
     "set -eu",
@@ -48,7 +46,6 @@ function postInstallScript(hostKey: { private: string; public: string }, aptSour
     "KEY",
     `echo '${hostKey.public.trim()}' >/etc/ssh/ssh_host_ed25519_key.pub`,
     "chmod 644 /etc/ssh/ssh_host_ed25519_key.pub",
-    `echo '${aptSource}' >/etc/apt/sources.list`,
     "echo post-install-ran >/root/post-install.marker",
     "",
   ].join("\n");
@@ -93,7 +90,7 @@ describe("lab installimage (RAID1 + LVM on a QEMU server)", () => {
     const aptSource = (await run(session, sh`cat /etc/apt/sources.list`)).stdout.trim();
     expect(aptSource).toMatch(/^deb .*http:\/\/10\.0\.2\.2:\d+\/debian bookworm main$/);
     await writeFile(session, "/root/raid1-lvm.conf", raid1LvmConfig());
-    await writeFile(session, "/root/post-install", postInstallScript(hostKey, aptSource), "700");
+    await writeFile(session, "/root/post-install", postInstallScript(hostKey), "700");
 
     const install = await run(session, sh`${INSTALLIMAGE} -a -c /root/raid1-lvm.conf -x /root/post-install`, INSTALL_TIMEOUT_MS);
     const debug = (await run(session, sh`cat /root/debug.txt`)).stdout;
@@ -111,6 +108,7 @@ describe("lab installimage (RAID1 + LVM on a QEMU server)", () => {
          echo "--sshd"; grep '^PermitRootLogin' /mnt/etc/ssh/sshd_config
          echo "--files"; ls /mnt/installimage.conf /mnt/installimage.debug /mnt/root/post-install.marker /mnt/boot/grub/grub.cfg /mnt/boot/initrd.img-*
          echo "--hostname"; cat /mnt/etc/hostname
+         echo "--apt"; cat /mnt/etc/apt/sources.list
          umount /mnt/boot /mnt
          for d in /dev/nvme0n1 /dev/nvme1n1; do echo "$d mbr=$(dd if=$d bs=512 count=1 2>/dev/null | grep -c -a GRUB)"; done`,
     );
@@ -138,6 +136,9 @@ describe("lab installimage (RAID1 + LVM on a QEMU server)", () => {
     expect(out).toMatch(/\/mnt\/installimage\.conf/);
     expect(out).toMatch(/\/mnt\/root\/post-install\.marker/);
     expect(out.split("--hostname\n")[1].split("\n")[0]).toBe("lab-1");
+    // The image names the lab mirror's default port; installimage points it at this lab's mirror.
+    const mirrorUrl = aptSource.match(/http:\/\/10\.0\.2\.2:\d+\/debian/)?.[0];
+    expect(out.split("--apt\n")[1]).toContain(`${mirrorUrl} bookworm`);
     expect(out).toMatch(/\/dev\/nvme0n1 mbr=1/);
     expect(out).toMatch(/\/dev\/nvme1n1 mbr=1/);
     expect(debug).toMatch(/update-initramfs -u -k all/);

@@ -10,7 +10,20 @@ step_configure_system() {
   plan_fstab >"${RUN_TARGET}/etc/fstab"
   write_crypttab
   write_mdadm_conf
+  point_apt_at_rescue_mirror
   install_unlock_support
+}
+
+# Lab only. The images name the lab mirror at its default port; a lab started on other ports (the
+# tests isolate theirs) serves it elsewhere, and the rescue's sources name this boot's mirror.
+# Only URLs of a lab mirror (the slirp gateway 10.0.2.2) are rewritten; anything else is the image's.
+point_apt_at_rescue_mirror() {
+  local mirror file
+  mirror=$(grep -o -m1 'http://10\.0\.2\.2:[0-9]*/debian' /etc/apt/sources.list 2>/dev/null) || return 0
+  for file in "${RUN_TARGET}/etc/apt/sources.list" "${RUN_TARGET}"/etc/apt/sources.list.d/*.list "${RUN_TARGET}"/etc/apt/sources.list.d/*.sources; do
+    [[ -f "$file" ]] || continue
+    run sed -i "s|http://10\.0\.2\.2:[0-9]*/debian|${mirror}|g" "$file"
+  done
 }
 
 # Images ship without a machine-id (every server would share it otherwise).
