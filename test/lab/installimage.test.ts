@@ -9,6 +9,7 @@ import { generateEd25519KeyPair, parsePublicKey, sha256Fingerprint } from "../..
 import { Secret } from "../../providers/secret";
 import { sh } from "../../providers/shell";
 import { connect, SshSession } from "../../providers/ssh";
+import { raid1LvmAutosetup } from "../support/autosetup-fixtures";
 import { LabFixture, RescueLogin, startLabFixture } from "../support/lab";
 
 jest.setTimeout(45 * 60_000);
@@ -18,21 +19,7 @@ const IMAGE = "/root/images/Debian-bookworm-latest-amd64-base.tar.gz";
 const INSTALL_TIMEOUT_MS = 30 * 60_000;
 
 function raid1LvmConfig(extra: string[] = []): string {
-  return [
-    "DRIVE1 /dev/nvme0n1",
-    "DRIVE2 /dev/nvme1n1",
-    "SWRAID 1",
-    "SWRAIDLEVEL 1",
-    "BOOTLOADER grub",
-    "HOSTNAME lab-1.example.com",
-    "PART /boot ext4 1G",
-    "PART lvm vg0 all",
-    "LV vg0 swap swap swap 1G",
-    "LV vg0 root / ext4 all",
-    `IMAGE ${IMAGE}`,
-    ...extra,
-    "",
-  ].join("\n");
+  return raid1LvmAutosetup(IMAGE, extra);
 }
 
 // The post-install hook: install a pre-generated host key, so it can be pinned before the first boot.

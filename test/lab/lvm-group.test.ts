@@ -239,11 +239,13 @@ describe("lab: LvmGroup", () => {
       await wipeDisks();
     });
 
-    it("the dynamic-provider host killed mid-create (after the first LV exists)", async () => {
+    // Starts a create, waits until `reached` holds on the host, interrupts it with `interrupt`, and
+    // expects a fresh provider host to converge to the full layout.
+    const interruptAndRerun = async (reached: string, interrupt: (first: ProviderHarness) => Promise<void>): Promise<void> => {
       const first = await startHarness(killArgs);
       const creating = first.up().catch((error: Error) => error);
-      await waitOnHost("lvs vg0/a");
-      first.killHost();
+      await waitOnHost(reached);
+      await interrupt(first);
       expect(await creating).toBeInstanceOf(Error);
       await first.stop();
       const second = await startHarness(killArgs);
@@ -252,42 +254,27 @@ describe("lab: LvmGroup", () => {
       } finally {
         await second.stop();
       }
+    };
+
+    it("the dynamic-provider host killed mid-create (after the first LV exists)", async () => {
+      await interruptAndRerun("lvs vg0/a", async (first) => first.killHost());
     });
 
     it("the SSH connection dropped mid-create (after vgcreate)", async () => {
-      const first = await startHarness(killArgs);
-      const creating = first.up().catch((error: Error) => error);
-      await waitOnHost("vgs vg0");
       // Kill every other root SSH session's sshd: the provider's connection drops wherever it is.
-      await onHost(
-        "anc=' '; p=$$; while [ \"$p\" -gt 1 ]; do anc=\"$anc$p \"; p=$(ps -o ppid= -p \"$p\" | tr -d ' '); done; " +
-          "for s in $(pgrep -f 'sshd: root@notty'); do case \"$anc\" in *\" $s \"*) ;; *) kill -9 \"$s\" ;; esac; done; true",
-      );
-      const error = await creating;
-      expect(error).toBeInstanceOf(Error);
-      await first.stop();
-      const second = await startHarness(killArgs);
-      try {
-        await expectConverged(second);
-      } finally {
-        await second.stop();
-      }
+      await interruptAndRerun("vgs vg0", async () => {
+        await onHost(
+          "anc=' '; p=$$; while [ \"$p\" -gt 1 ]; do anc=\"$anc$p \"; p=$(ps -o ppid= -p \"$p\" | tr -d ' '); done; " +
+            "for s in $(pgrep -f 'sshd: root@notty'); do case \"$anc\" in *\" $s \"*) ;; *) kill -9 \"$s\" ;; esac; done; true",
+        );
+      });
     });
 
     it("the VM reset mid-create (after the first LV exists); the re-run activates the VG and finishes", async () => {
-      const first = await startHarness(killArgs);
-      const creating = first.up().catch((error: Error) => error);
-      await waitOnHost("lvs vg0/a");
-      login = await lab.bootIntoRescue(server); // arms rescue and resets the server under the running create
-      expect(await creating).toBeInstanceOf(Error);
-      await first.stop();
-      const second = await startHarness(killArgs);
-      try {
-        await expectConverged(second);
-        expect(await onHost("cat /proc/cmdline")).toBeTruthy();
-      } finally {
-        await second.stop();
-      }
+      // Arms rescue and resets the server under the running create.
+      await interruptAndRerun("lvs vg0/a", async () => {
+        login = await lab.bootIntoRescue(server);
+      });
     });
   });
 });

@@ -6,6 +6,7 @@ import { spawnSync } from "child_process";
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join, resolve } from "path";
+import { raid1LvmAutosetup } from "../support/autosetup-fixtures";
 
 // Tests run from dist/test/unit; the script lives in the source tree.
 const INSTALLIMAGE = resolve(__dirname, "../../../lab/installimage/installimage");
@@ -32,19 +33,7 @@ beforeAll(() => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function raid1Lvm(): string {
-  return [
-    "DRIVE1 /dev/nvme0n1",
-    "DRIVE2 /dev/nvme1n1",
-    "SWRAID 1",
-    "SWRAIDLEVEL 1",
-    "BOOTLOADER grub",
-    "HOSTNAME lab-1.example.com",
-    "PART /boot ext4 1G",
-    "PART lvm vg0 all",
-    "LV vg0 swap swap swap 2G",
-    "LV vg0 root / ext4 all",
-    `IMAGE ${image}`,
-  ].join("\n");
+  return raid1LvmAutosetup(image).trimEnd();
 }
 
 function edit(config: string, replacements: Array<[RegExp, string]>): string {
@@ -109,7 +98,7 @@ describe("installimage validation rejects bad configs with exit 1 and the reason
     ["hostname missing", () => edit(raid1Lvm(), [[/HOSTNAME .*\n/, ""]]), /ERROR: HOSTNAME: expected 'HOSTNAME <name>' in the config or -n <name>, found neither/, {}],
     ["LV without its PART lvm", () => raid1Lvm() + "\nLV vg1 data /srv ext4 1G", /ERROR: LV vg1\/data \(line 12\): expected a 'PART lvm vg1 <size\|all>' line for its volume group, found none/, {}],
     ["BOOTLOADER lilo", () => edit(raid1Lvm(), [[/BOOTLOADER grub/, "BOOTLOADER lilo"]]), /ERROR: BOOTLOADER: expected 'grub'.*found 'lilo'/, {}],
-    ["LVs larger than their VG", () => edit(raid1Lvm(), [[/LV vg0 swap swap swap 2G/, "LV vg0 swap swap swap 30G"]]), /ERROR: LV vg0: expected the LVs of vg0 to fit in about \d+ MiB, found 30720 MiB/, {}],
+    ["LVs larger than their VG", () => edit(raid1Lvm(), [[/LV vg0 swap swap swap 1G/, "LV vg0 swap swap swap 30G"]]), /ERROR: LV vg0: expected the LVs of vg0 to fit in about \d+ MiB, found 30720 MiB/, {}],
     ["partitions larger than the drive", () => edit(raid1Lvm(), [[/PART lvm vg0 all/, "PART lvm vg0 25G"]]), /ERROR: PART: expected the partitions to fit on the smallest drive \(\/dev\/nvme0n1, 20480 MiB\)/, {}],
     ["UEFI machine without an esp", () => raid1Lvm(), /this machine boots with UEFI: expected 'PART \/boot\/efi esp 256M'/, { firmware: "uefi" }],
     ["malformed PART", () => edit(raid1Lvm(), [[/PART \/boot ext4 1G/, "PART /boot ext4"]]), /ERROR: PART: expected 'PART <mount\|lvm\|swap> <fs\|vg> <size\|all> \[crypt\]', found 'PART \/boot ext4' on line 7/, {}],
