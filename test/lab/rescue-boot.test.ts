@@ -123,6 +123,20 @@ describe("lab: RescueBoot", () => {
     expect((await h.up()).op).toBe("same");
   });
 
+  it("another key or reset type is an in-place update that boots nothing and keeps the profile", async () => {
+    const before = outputs();
+    const extra = generateEd25519KeyPair("second@rescue-boot-test").public;
+    const news = h.inputs({ authorizedKeys: [operator.public, extra], resetType: "sw" });
+    expect((await h.preview(h.urn, news)).diff?.changes).toBe("some");
+    expect((await h.up(news)).op).toBe("update");
+    const after = outputs();
+    expect(resets()).toBe(1);
+    expect(after.authorizedKeys).toEqual([operator.public, extra]);
+    expect(after.resetType).toBe("sw");
+    for (const key of ["profile", "bootedAt", "hostKeyFingerprints", "knownHosts"]) expect(after[key]).toEqual(before[key]);
+    expect((await h.up(news)).op).toBe("same");
+  });
+
   it("a generation bump boots rescue afresh with exactly one more reset: new host key, new bootedAt", async () => {
     const before = outputs();
     const started = Date.now();
@@ -244,6 +258,7 @@ describe("lab: RescueBoot", () => {
     // First harness: create (with the key upload), the generation bump, and the killed run.
     expect(killed.logs).toMatch(/\[RescueBoot 100001\] step 1\/4 registerKey[\s\S]*step 3\/4 reset done[\s\S]*step 4\/4 awaitRescue done/);
     expect(resetSteps(killed.logs)).toHaveLength(3);
+    expect(killed.logs).toMatch(/\[RescueBoot 100001\] authorizedKeys changed: the running rescue keeps its keys; they take effect on the next rescue boot \(bump generation to boot now\)/);
     // Second harness: the adopting re-run and the refused strict run sent none; first contact one,
     // the run whose boot was cut short one, its re-run one.
     expect(resetSteps(h.logs)).toHaveLength(3);
