@@ -152,9 +152,11 @@ function virtfs(dir: string, tag: string, id: string): string[] {
  * supervisor's console watch reports it, instead of rebooting into the disk and hiding it.
  */
 export function rescueCmdline(extra: readonly string[] = []): string {
-  // An emulated NVMe command can take minutes on a loaded host; the default 30 s timeout would
-  // abort it, and md fails the member whose I/O was aborted.
-  return ["console=ttyS0,115200n8", "nvme_core.io_timeout=600", ...extra].join(" ");
+  // An emulated NVMe command can take a minute or more on a loaded host, and QEMU 7.2's NVMe under
+  // TCG occasionally never completes one (seen once: jbd2 blocked, "I/O … timeout, aborting").
+  // 90 s leaves slow commands time to finish, while a lost one is retried after the kernel's
+  // abort-then-reset (2 × 90 s) instead of hanging the guest for 2 × 600 s.
+  return ["console=ttyS0,115200n8", "nvme_core.io_timeout=90", ...extra].join(" ");
 }
 
 /** QEMU splits option values at commas; a literal comma is written twice. */
