@@ -43,6 +43,7 @@ import {
   runPlan,
   runStep,
   StepContext,
+  withSecretInputs,
 } from "./resource";
 import { checkCipher, checkPbkdf, checkSerial, checkWwn, PbkdfSettings, PBKDF_TYPES, passphraseWeaknesses, RuleIssue } from "./rules";
 import { redact, Secret } from "./secret";
@@ -1197,7 +1198,7 @@ export class LuksVolume extends pulumi.dynamic.Resource {
   declare readonly headerBackupPath: pulumi.Output<string>;
 
   constructor(name: string, args: LuksVolumeArgs, opts?: pulumi.CustomResourceOptions) {
-    const props = { ...args, providerVersion: PROVIDER_VERSION, uuid: undefined, observed: undefined, environment: undefined };
+    const props = { ...withSecretInputs(args, SECRET_INPUTS), providerVersion: PROVIDER_VERSION, uuid: undefined, observed: undefined, environment: undefined };
     super(provider, name, props, { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), ...SECRET_INPUTS] }, "hetzner-fde", "LuksVolume");
   }
 }

@@ -271,3 +271,16 @@ function clean(value: unknown, path: string): unknown {
 function unsafe(path: string, found: string, fix: string): Error {
   return new Error(`${path} is ${found}, which cannot cross the provider's gRPC Struct conversion; ${fix}`);
 }
+
+/**
+ * Program side: `args` with the values at `keys` wrapped in `pulumi.secret`. The engine stores a
+ * resource's inputs as given, so a passphrase passed as a plain string (not read with
+ * `config.requireSecret`) would otherwise land in the state file in clear text.
+ */
+export function withSecretInputs<T extends object>(args: T, keys: readonly (keyof T & string)[]): T {
+  const wrapped = { ...args } as Record<string, unknown>;
+  for (const key of keys) {
+    if (wrapped[key] !== undefined) wrapped[key] = pulumi.secret(wrapped[key]);
+  }
+  return wrapped as T;
+}

@@ -1,0 +1,40 @@
+// A passphrase handed to a resource as a plain string (say, read with config.require instead of
+// config.requireSecret) must still be registered as a secret input, because the engine stores
+// inputs as given and the state file would otherwise hold it in clear text.
+import { isSecretWrapper } from "./program-runner";
+import { ProviderHarness } from "./harness";
+
+const PASSPHRASE = "Plain-string-passphrase-4711!";
+const EXTRA = "second-Plain-passphrase-0815!";
+const PROFILE = { environment: "rescue", host: "127.0.0.1", port: 22, user: "root", hostKeyFingerprints: ["SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU"] };
+
+const cases: Array<{ name: string; module: string; exportName: string; args: Record<string, unknown>; secretKeys: string[] }> = [
+  {
+    name: "LuksVolume",
+    module: "providers/luks-volume",
+    exportName: "LuksVolume",
+    args: { profiles: [PROFILE], device: "/dev/md1", mapperName: "cryptroot", passphrase: PASSPHRASE, extraPassphrases: [EXTRA] },
+    secretKeys: ["passphrase", "extraPassphrases"],
+  },
+];
+
+describe.each(cases)("$name registers its secret inputs as secrets even when given plain strings", ({ module, exportName, args, secretKeys }) => {
+  let h: ProviderHarness;
+
+  beforeAll(async () => {
+    h = await ProviderHarness.start({ module, exportName, args, secretPaths: [] });
+  });
+
+  afterAll(async () => {
+    await h?.stop();
+  });
+
+  it.each(secretKeys)("%s", (key) => {
+    expect(isSecretWrapper(h.program.inputs[key])).toBe(true);
+  });
+
+  it("leaves the other inputs plain", () => {
+    const plainKeys = Object.keys(args).filter((key) => !secretKeys.includes(key));
+    for (const key of plainKeys) expect(isSecretWrapper(h.program.inputs[key])).toBe(false);
+  });
+});
