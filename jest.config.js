@@ -1,6 +1,12 @@
 // Tests run on the tsc output in dist/: Pulumi's closure serializer and the dynamic-provider
 // host must see the same CommonJS modules a real `pulumi up` sees, not a jest transform.
-const common = { testEnvironment: "node", rootDir: __dirname, roots: ["<rootDir>/dist/test"] };
+const common = {
+  testEnvironment: "node",
+  rootDir: __dirname,
+  roots: ["<rootDir>/dist/test"],
+  // Stops provider hosts and lab servers a test file left running, so jest always exits.
+  setupFilesAfterEnv: ["<rootDir>/dist/test/support/after-each-file.js"],
+};
 
 module.exports = {
   projects: [

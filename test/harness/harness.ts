@@ -37,6 +37,7 @@ import type * as structTypes from "google-protobuf/google/protobuf/struct_pb";
 import type * as provrpcTypes from "@pulumi/pulumi/proto/provider_grpc_pb";
 import type * as provTypes from "@pulumi/pulumi/proto/provider_pb";
 import type * as statusTypes from "@pulumi/pulumi/proto/status_pb";
+import { track, untrack } from "../support/leftovers";
 import type { ProgramMessage, ProgramReply, ProgramRequest } from "./program-runner";
 import { isSecretWrapper } from "./program-runner";
 
@@ -213,8 +214,14 @@ export class ProviderHarness {
     const { child, port } = await startHost(wire.hostEntry, output);
     const client = new wire.provrpc.ResourceProviderClient(`127.0.0.1:${port}`, wire.grpc.credentials.createInsecure());
     const h = new ProviderHarness(wire, child, client, program, opts, output);
+    track(h, `provider host for ${opts.exportName}`, () => h.stop());
     if (opts.configure !== false) await h.configure(opts.config);
     return h;
+  }
+
+  /** Whether the dynamic-provider host process is still alive. */
+  get hostRunning(): boolean {
+    return this.host.exitCode === null && this.host.signalCode === null;
   }
 
   /** URN of the resource the program constructed. */
@@ -398,6 +405,7 @@ export class ProviderHarness {
 
   /** Stops the host. `logs` is complete only after this: its stdout can trail the gRPC replies. */
   async stop(): Promise<void> {
+    untrack(this);
     this.client.close();
     if (this.host.exitCode !== null || this.host.signalCode !== null) return;
     await new Promise<void>((resolve) => {

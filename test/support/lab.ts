@@ -16,6 +16,7 @@ import { generateEd25519KeyPair } from "../../providers/keys";
 import { RobotClient } from "../../providers/robot";
 import { Secret } from "../../providers/secret";
 import { connect, SshSession, SshTarget } from "../../providers/ssh";
+import { track, untrack } from "./leftovers";
 
 export interface LabFixtureOptions {
   /** Number of servers (100001, 100002, …). Default 1. */
@@ -113,11 +114,16 @@ export async function startLabFixture(opts: LabFixtureOptions = {}): Promise<Lab
       }
     },
     close: async () => {
+      if (closed) return;
+      closed = true;
+      untrack(fixture);
       process.removeListener("exit", killVms);
       await lab.close();
       if (!(opts.keepState ?? process.env.HFDE_KEEP_LAB === "1")) fs.rmSync(stateDir, { recursive: true, force: true });
     },
   };
+  let closed = false;
+  track(fixture, "lab fixture", () => fixture.close());
   return fixture;
 }
 
