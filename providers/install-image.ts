@@ -913,7 +913,8 @@ for a in /sys/block/md*/md; do
   [ -d "$a" ] || continue
   n=$(basename "$(dirname "$a")"); dev=/dev/$n
   rd() { cat "$a/$1" 2>/dev/null | head -n1; }
-  printf '%s{"device":"%s","export":"%s","arrayState":"%s","degraded":"%s","syncAction":"%s","syncCompleted":"%s","syncSpeed":"%s","raidDisks":"%s"}' "$sep" "$dev" "$(mdadm --detail --export "$dev" 2>/dev/null | t1)" "$(rd array_state)" "$(rd degraded)" "$(rd sync_action)" "$(rd sync_completed)" "$(rd sync_speed)" "$(rd raid_disks)"
+  devs=$(for m in "$a"/dev-*; do [ -d "$m" ] && printf '%s %s %s\\n' "\${m##*/dev-}" "$(cat "$m/state" 2>/dev/null)" "$(cat "$m/slot" 2>/dev/null)"; done | t1)
+  printf '%s{"device":"%s","export":"%s","devs":"%s","arrayState":"%s","degraded":"%s","syncAction":"%s","syncCompleted":"%s","syncSpeed":"%s","raidDisks":"%s"}' "$sep" "$dev" "$(mdadm --detail --export "$dev" 2>/dev/null | t1)" "$devs" "$(rd array_state)" "$(rd degraded)" "$(rd sync_action)" "$(rd sync_completed)" "$(rd sync_speed)" "$(rd raid_disks)"
   sep=,
 done
 printf '],"examine":"%s","blkid":"%s"' "$(mdadm --examine --scan 2>/dev/null | t1)" "$(blkid -o export 2>/dev/null | t1)"
@@ -966,7 +967,7 @@ export interface RawInstallProbe {
   rescue: boolean;
   firmware: "bios" | "uefi";
   drives: { path: string; exists: boolean; grub?: number; wipefs?: string; lsblk?: unknown }[];
-  arrays: { device: string; export: string; arrayState: string; degraded: string; syncAction: string; syncCompleted: string; syncSpeed: string; raidDisks: string }[];
+  arrays: { device: string; export: string; devs?: string; arrayState: string; degraded: string; syncAction: string; syncCompleted: string; syncSpeed: string; raidDisks: string }[];
   examine: string;
   blkid: string;
   vgs: { report: Array<{ vg?: Array<Record<string, string>> }> };
@@ -1025,7 +1026,7 @@ export function parseInstallProbe(json: unknown): InstallObserved {
       inactiveArrays.push(a.device);
       continue;
     }
-    arrays.push(parseMdArray(a.device, text, a));
+    arrays.push(parseMdArray(a.device, text, { ...a, devs: b64(a.devs) }));
   }
   const rootRaw = raw.root;
   const markerText = rootRaw ? b64(rootRaw.marker) : "";

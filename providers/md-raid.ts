@@ -64,6 +64,12 @@ export interface MdSysfs {
   readonly syncCompleted: string;
   readonly syncSpeed: string;
   readonly raidDisks: string;
+  /**
+   * One line per member from md's `dev-NAME` directories: `<name> <state> <slot>`, e.g.
+   * `nvme1n1p1 faulty none`. The kernel's own view; preferred over mdadm's export, which leaves
+   * out a member that failed (observed with mdadm 4.2).
+   */
+  readonly devs?: string;
 }
 
 /** `mdadm --detail --export /dev/mdX` (KEY=value lines) → map. */
@@ -92,6 +98,8 @@ export function parseMdArray(device: string, exportText: string, sysfs: MdSysfs)
     if (/^\d+$/.test(role)) members.push({ device: dev, role: "active", slot: Number(role) });
     else members.push({ device: dev, role: role === "faulty" ? "faulty" : "spare", slot: null });
   }
+  const fromSysfs = parseMemberStates(sysfs.devs ?? "");
+  if (fromSysfs.length > 0) members.splice(0, members.length, ...fromSysfs);
   members.sort((a, b) => a.device.localeCompare(b.device));
   const levelMatch = /^raid(\d+)$/.exec(kv.MD_LEVEL ?? "");
   return {
@@ -104,6 +112,22 @@ export function parseMdArray(device: string, exportText: string, sysfs: MdSysfs)
     missingMembers: toInt(sysfs.degraded) ?? 0,
     sync: parseSync(sysfs),
   };
+}
+
+/**
+ * `<name> <state> <slot>` lines (md's dev-NAME/state and dev-NAME/slot) → members. A failed member is
+ * `faulty`; one with a slot is active (in sync, or being rebuilt into that slot); else a spare.
+ */
+export function parseMemberStates(text: string): MdMember[] {
+  return text
+    .split("\n")
+    .map((line) => line.trim().split(/\s+/))
+    .filter((fields) => fields.length >= 2 && fields[0] !== "")
+    .map(([name, state, slot = "none"]) => {
+      const device = `/dev/${name}`;
+      if (state.split(",").includes("faulty")) return { device, role: "faulty" as const, slot: null };
+      return /^\d+$/.test(slot) ? { device, role: "active" as const, slot: Number(slot) } : { device, role: "spare" as const, slot: null };
+    });
 }
 
 /** sync_action + sync_completed ("523776 / 6141952" or "none") + sync_speed → progress. */

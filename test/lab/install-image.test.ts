@@ -68,6 +68,16 @@ describe("lab: InstallImage", () => {
     hostKeyFingerprints: [...current.hostKeyFingerprints],
   });
 
+  /** A fresh rescue boot for the same operator key (bootIntoRescue would make a new one). */
+  const rebootIntoRescue = async (current: RescueLogin): Promise<RescueLogin> => {
+    const { key } = await lab.robot.ensureKey(`install-image-${process.pid}`, current.publicKey);
+    const armed = await lab.robot.armRescue(server, { os: "linux", authorizedKeys: [key.fingerprint] });
+    const started = Date.now();
+    await lab.robot.reset(server, "hw");
+    await lab.waitForSsh(server);
+    return { ...current, hostKeyFingerprints: armed.hostKeys.map((k) => k.fingerprint), password: armed.password ?? current.password, bootToSshMs: Date.now() - started };
+  };
+
   const layout = (current: RescueLogin): Props => ({
     rescue: rescueProfile(current),
     drives: [
@@ -232,8 +242,7 @@ describe("lab: InstallImage", () => {
     await expect(h!.destroy()).rejects.toThrow(/refusing to delete InstallImage lab-2.example.com: deleting wipes drives \/dev\/nvme0n1 \(serial LAB\d+N0\).*allowWipe is false/);
     expect(await onSystem(sh`hostname`)).toBe("lab-2\n"); // untouched
 
-    login = await timed("rescue boot for delete", () => lab.bootIntoRescue(server));
-    await h!.configure({ "hetzner-fde:sshPrivateKey": login.privateKey.reveal() });
+    login = await timed("rescue boot for delete", () => rebootIntoRescue(login));
     // The new rescue profile is stored by an update that touches no host (delete gets the stored outputs).
     expect((await h!.up(h!.inputs({ reassemble: "scan", hostname: "lab-2.example.com", rescue: rescueProfile(login), allowWipe: true }))).op).toBe("update");
     await timed("delete (stop storage, wipe)", () => h!.destroy());

@@ -3,7 +3,7 @@
 // parsers read what mdadm and sysfs print.
 import { execFileSync } from "child_process";
 import { driftOf, outputsFrom, parseInstallProbe, probeScript } from "../../providers/install-image";
-import { bootProblems, isDegraded, normalizeMdUuid, parseArrayLines, parseMdArray, parseSync, uuidReferences } from "../../providers/md-raid";
+import { bootProblems, isDegraded, normalizeMdUuid, parseArrayLines, parseMdArray, parseMemberStates, parseSync, uuidReferences } from "../../providers/md-raid";
 import { MD0_UUID, MD1_UUID, raid1Lvm, rawProbe } from "./install-image-fixtures";
 
 describe("probe script", () => {
@@ -106,6 +106,19 @@ describe("md-raid parsers", () => {
     ]);
     expect(isDegraded(array)).toBe(true);
     expect(isDegraded(parseMdArray("/dev/md0", `MD_LEVEL=raid1\nMD_UUID=${MD0_UUID}\nMD_DEVICE_dev_sda1_ROLE=0\nMD_DEVICE_dev_sdb1_ROLE=1\n`, sysfs))).toBe(false);
+  });
+
+  it("prefers md's own member list: a failed member mdadm's export leaves out is still seen as faulty", () => {
+    const exported = `MD_LEVEL=raid1\nMD_UUID=${MD0_UUID}\nMD_DEVICE_dev_nvme0n1p1_ROLE=0\nMD_DEVICE_dev_nvme0n1p1_DEV=/dev/nvme0n1p1\n`;
+    const array = parseMdArray("/dev/md0", exported, { ...sysfs, degraded: "1", devs: "nvme0n1p1 in_sync 0\nnvme1n1p1 faulty none\n" });
+    expect(array.members).toEqual([
+      { device: "/dev/nvme0n1p1", role: "active", slot: 0 },
+      { device: "/dev/nvme1n1p1", role: "faulty", slot: null },
+    ]);
+    expect(parseMemberStates("sdc1 spare none\nsdb1 spare 1\n")).toEqual([
+      { device: "/dev/sdc1", role: "spare", slot: null },
+      { device: "/dev/sdb1", role: "active", slot: 1 },
+    ]);
   });
 
   it.each([
