@@ -34,6 +34,13 @@ const timed = async <T>(phase: string, fn: () => Promise<T>): Promise<T> => {
   }
 };
 
+/** The provider's step timings and installimage's own per-step table, from the harness logs (for bench/RESULTS.md). */
+function printStepTimings(label: string, logs: string): void {
+  const steps = [...logs.matchAll(/step (?:\d+\/\d+ )?(\w+) done in ([\d.]+m?s)/g)].map((m) => `  ${m[1]}: ${m[2]}`);
+  const installimage = [...logs.matchAll(/installimage:\s+(\d+s\s+\w+)/g)].map((m) => `    ${m[1]}`);
+  process.stdout.write(`${label} steps:\n${steps.join("\n")}\n  installimage timings:\n${installimage.join("\n")}\n`);
+}
+
 async function waitFor(what: string, test: () => boolean, timeoutMs: number): Promise<void> {
   const started = Date.now();
   while (!test()) {
@@ -156,7 +163,7 @@ describe("lab: InstallImage", () => {
     expect(h.logs).toMatch(/installimage: step 1\/16 stop_storage/);
     expect(h.logs).toMatch(/installimage: step 16\/16 finish/);
     expect(h.logs).toMatch(/step \d+\/\d+ reboot done/);
-    for (const match of h.logs.matchAll(/step (?:\d+\/\d+ )?(\w+) done in ([\d.]+m?s)/g)) process.stdout.write(`  step ${match[1]}: ${match[2]}\n`);
+    printStepTimings("create", h.logs);
 
     const outs = outputs();
     expect(outs.environment).toBe("system");
@@ -283,6 +290,7 @@ describe("lab: InstallImage", () => {
     const result = await timed("create with crypt (reboot: false)", () => h!.up());
     expect(result.op).toBe("create");
     expect(outputs().environment).toBe("rescue");
+    printStepTimings("create with crypt", h.logs);
     expect(h.logs).toMatch(/step \d+\/\d+ replacePassphrase done/);
     expect(h.logs).toMatch(/step \d+\/\d+ scrubSecrets done/);
 
