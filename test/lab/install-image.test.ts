@@ -257,7 +257,7 @@ describe("lab: InstallImage", () => {
       server,
       async (session) => {
         const left = await run(session, sh`lsblk -n -r -o NAME,TYPE /dev/nvme0n1 /dev/nvme1n1; wipefs -n /dev/nvme0n1 /dev/nvme1n1; mdadm --examine --scan; cat /proc/mdstat | grep '^md' || true`);
-        expect(left.trim()).toBe("nvme0n1 disk\nnvme1n1 disk");
+        expect(left.trim().split("\n").sort()).toEqual(["nvme0n1 disk", "nvme1n1 disk"]); // lsblk's order varies
       },
       login,
     );
@@ -286,6 +286,7 @@ describe("lab: InstallImage", () => {
         ),
       login,
     );
+    await h?.stop(); // left running when the delete test failed
     h = await startHarness(args, login, ["cryptPassphrase"]);
     const result = await timed("create with crypt (reboot: false)", () => h!.up());
     expect(result.op).toBe("create");
