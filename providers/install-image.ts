@@ -48,6 +48,7 @@ import {
   providerVersionChanged,
   runPlan,
   runStep,
+  withSecretInputs,
 } from "./resource";
 import { checkDiskPath, checkSerial, checkWwn, normalizeWwn } from "./rules/device";
 import { formatPath } from "./rules/issue";
@@ -1656,6 +1657,6 @@ export class InstallImage extends pulumi.dynamic.Resource {
 
   constructor(name: string, args: InstallImageArgs, opts?: pulumi.CustomResourceOptions) {
     const outputs = { installId: undefined, installedAt: undefined, environment: undefined, host: undefined, hostKeyFingerprints: undefined, knownHosts: undefined, observedHostname: undefined, layout: undefined, arrayUuids: undefined, drift: undefined, boots: undefined };
-    super(provider, name, { ...args, providerVersion: PROVIDER_VERSION, ...outputs }, opts, "hetzner-fde", "InstallImage");
+    super(provider, name, { ...withSecretInputs(args, ["cryptPassphrase"]), providerVersion: PROVIDER_VERSION, ...outputs }, opts, "hetzner-fde", "InstallImage");
   }
 }

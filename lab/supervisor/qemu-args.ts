@@ -152,11 +152,11 @@ function virtfs(dir: string, tag: string, id: string): string[] {
  * supervisor's console watch reports it, instead of rebooting into the disk and hiding it.
  */
 export function rescueCmdline(extra: readonly string[] = []): string {
-  // An emulated NVMe command can take a minute or more on a loaded host, and QEMU 7.2's NVMe under
-  // TCG occasionally never completes one (seen once: jbd2 blocked, "I/O … timeout, aborting").
-  // 90 s leaves slow commands time to finish, while a lost one is retried after the kernel's
-  // abort-then-reset (2 × 90 s) instead of hanging the guest for 2 × 600 s.
-  return ["console=ttyS0,115200n8", "nvme_core.io_timeout=90", ...extra].join(" ");
+  // Emulated NVMe stalls under host load (observed: 217 s and ~230 s with two VMs on two cores), and
+  // the kernel's answer to a timeout is abort, then a controller reset that fails while QEMU is
+  // still stalled, and the disk vanishes. 300 s rides out the stalls seen; a command QEMU really
+  // loses is then retried after abort+reset (2 × 300 s) rather than never.
+  return ["console=ttyS0,115200n8", "nvme_core.io_timeout=300", ...extra].join(" ");
 }
 
 /** QEMU splits option values at commas; a literal comma is written twice. */

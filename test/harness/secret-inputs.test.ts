@@ -16,6 +16,22 @@ const cases: Array<{ name: string; module: string; exportName: string; args: Rec
     args: { profiles: [PROFILE], device: "/dev/md1", mapperName: "cryptroot", passphrase: PASSPHRASE, extraPassphrases: [EXTRA] },
     secretKeys: ["passphrase", "extraPassphrases"],
   },
+  {
+    name: "InstallImage",
+    module: "providers/install-image",
+    exportName: "InstallImage",
+    args: {
+      rescue: PROFILE,
+      drives: [{ path: "/dev/nvme0n1" }, { path: "/dev/nvme1n1" }],
+      raid: { level: 1 },
+      partitions: [{ mount: "/boot", fs: "ext4", size: "1G" }, { mount: "lvm", vg: "vg0", size: "all", crypt: true }],
+      logicalVolumes: [{ vg: "vg0", name: "root", mount: "/", fs: "ext4", size: "all" }],
+      image: "Debian-bookworm-latest-amd64-base",
+      hostname: "host-1",
+      cryptPassphrase: PASSPHRASE,
+    },
+    secretKeys: ["cryptPassphrase"],
+  },
 ];
 
 describe.each(cases)("$name registers its secret inputs as secrets even when given plain strings", ({ module, exportName, args, secretKeys }) => {

@@ -25,7 +25,7 @@ step_install_bootloader() {
 set_lab_kernel_cmdline() {
   local grub_defaults="${RUN_TARGET}/etc/default/grub"
   [[ -f "$grub_defaults" ]] || return 0
-  run sed -i 's|^GRUB_CMDLINE_LINUX=.*|GRUB_CMDLINE_LINUX="console=tty0 console=ttyS0,115200n8 nvme_core.io_timeout=90"|' "$grub_defaults"
+  run sed -i 's|^GRUB_CMDLINE_LINUX=.*|GRUB_CMDLINE_LINUX="console=tty0 console=ttyS0,115200n8 nvme_core.io_timeout=300"|' "$grub_defaults"
 }
 
 # Later grub-pc upgrades reinstall GRUB to these drives instead of asking.
