@@ -12,6 +12,7 @@
 import { ProviderHarness, Props } from "../harness/harness";
 import { assertNoSecrets } from "../harness/leaks";
 import type { ConnectionProfile } from "../../providers/host-access";
+import { generateEd25519KeyPair } from "../../providers/keys";
 import { Secret } from "../../providers/secret";
 import { sh, ShellCommand } from "../../providers/shell";
 import { connect, SshSession } from "../../providers/ssh";
@@ -55,10 +56,52 @@ describe("lab: InstallImage", () => {
   let login: RescueLogin;
   let h: ProviderHarness | undefined;
 
+  /** The profile RescueBoot handed out for the first rescue boot (and that boot's login): the creates on it take it verbatim. */
+  let rescueBootProfile: ConnectionProfile | undefined;
+  let rescueBootLogin: RescueLogin | undefined;
+
+  // As a stack does it: RescueBoot brings the blank server into rescue and its `profile` output is
+  // InstallImage's `rescue` input.
+  const rescueThroughRescueBoot = async (): Promise<RescueLogin> => {
+    const operator = generateEd25519KeyPair("operator@install-image-test");
+    const started = Date.now();
+    const rescueBoot = await ProviderHarness.start({
+      module: "providers/rescue-boot",
+      exportName: "RescueBoot",
+      args: { serverNumber: server, authorizedKeys: [operator.public], connect: { host: "127.0.0.1", port: lab.server().sshPort } },
+      config: {
+        "hetzner-fde:sshPrivateKey": operator.private,
+        "hetzner-fde:robotUrl": lab.robotUrl,
+        "hetzner-fde:robotUser": lab.config.robot.user,
+        "hetzner-fde:robotPassword": lab.config.robot.password,
+      },
+      secretConfigKeys: ["hetzner-fde:sshPrivateKey", "hetzner-fde:robotPassword"],
+      callTimeoutMs: 900_000,
+    });
+    try {
+      expect((await rescueBoot.up()).op).toBe("create");
+      const outs = rescueBoot.state.resources.get(rescueBoot.urn)!.plainOutputs as Props & { profile: ConnectionProfile };
+      rescueBootProfile = outs.profile;
+      expect(rescueBootProfile).toMatchObject({ environment: "rescue", host: "127.0.0.1", port: lab.server().sshPort, user: "root" });
+      rescueBootLogin = {
+        serverNumber: server,
+        privateKey: new Secret(operator.private),
+        publicKey: operator.public,
+        hostKeyFingerprints: [...rescueBootProfile.hostKeyFingerprints],
+        // RescueBoot never returns the rescue's root password; this test logs in by key only.
+        password: new Secret(""),
+        bootToSshMs: Date.now() - started,
+      };
+      return rescueBootLogin;
+    } finally {
+      await rescueBoot.stop();
+    }
+  };
+
   beforeAll(async () => {
     lab = await startLabFixture(SMALL_DISKS);
     server = lab.server().number;
-    login = await timed("rescue boot (reset → SSH)", () => lab.bootIntoRescue(server));
+    login = await timed("rescue boot through RescueBoot (reset → verified SSH)", rescueThroughRescueBoot);
   });
 
   afterAll(async () => {
@@ -67,7 +110,8 @@ describe("lab: InstallImage", () => {
     await lab?.close();
   });
 
-  const rescueProfile = (current: RescueLogin): ConnectionProfile => ({
+  const rescueProfile = (current: RescueLogin): ConnectionProfile =>
+    current === rescueBootLogin && rescueBootProfile ? rescueBootProfile : ({
     environment: "rescue",
     host: "127.0.0.1",
     port: lab.server().sshPort,
