@@ -6,8 +6,10 @@
 //
 // The operator's SSH private key is not a resource input: it comes from the stack config through the
 // provider's `configure` (`hetzner-fde:sshPrivateKey`), which keeps it out of every resource's state.
+import { parsePublicKey } from "./keys";
 import type { CheckFailure } from "./resource";
 import { checkEndpointAddress, checkPort, checkSha256Fingerprint } from "./rules/network";
+import { checkResetType, checkServerNumber } from "./rules/robot";
 import type { Secret } from "./secret";
 import { connect, ConnectOptions, SshSession } from "./ssh";
 import type { HostKeyMismatchError } from "./ssh";
@@ -22,6 +24,20 @@ export interface ConnectionProfile {
   readonly user: string;
   /** SHA256 fingerprints (`ssh-keygen -lf` form) this environment's sshd or dropbear presents. */
   readonly hostKeyFingerprints: readonly string[];
+  /** Rescue profiles from RescueBoot: how to boot this rescue again through Robot, so a resource that
+   *  finds it gone (InstallImage's delete, on a host that runs its installed system) can boot one. */
+  readonly robot?: RescueRecipe;
+}
+
+/** RescueBoot's inputs that a fresh boot of the same rescue needs (address and port are the profile's). */
+export interface RescueRecipe {
+  readonly serverNumber: number;
+  /** OpenSSH public key lines to arm the rescue with (the operator's key among them). */
+  readonly authorizedKeys: readonly string[];
+  readonly resetType: string;
+  readonly allowFirstContactHostKey: boolean;
+  /** How long to wait from the reset until the rescue's sshd answers. */
+  readonly sshMs: number;
 }
 
 /** The stack config key `configure` reads the operator's private key from. */
@@ -58,7 +74,33 @@ function validateProfile(profile: Partial<ConnectionProfile>, at: string): Check
   } else {
     fingerprints.forEach((fp, j) => fail(`hostKeyFingerprints[${j}]`, typeof fp === "string" ? checkSha256Fingerprint(fp) : `expected "SHA256:…", found ${JSON.stringify(fp)}`));
   }
+  if (profile.robot !== undefined && profile.robot !== null) failures.push(...validateRecipe(profile.robot, `${at}.robot`));
   return failures;
+}
+
+function validateRecipe(recipe: Partial<RescueRecipe>, at: string): CheckFailure[] {
+  if (typeof recipe !== "object") return [{ property: at, reason: `expected RescueBoot's recipe {serverNumber, authorizedKeys, resetType, allowFirstContactHostKey, sshMs}, found ${JSON.stringify(recipe)}` }];
+  const failures: CheckFailure[] = [];
+  const fail = (field: string, reason: string | undefined) => reason && failures.push({ property: `${at}.${field}`, reason });
+  fail("serverNumber", checkServerNumber(recipe.serverNumber));
+  fail("resetType", typeof recipe.resetType === "string" ? checkResetType(recipe.resetType) : `expected a Robot reset type ("hw", "sw" or "man"), found ${JSON.stringify(recipe.resetType)}`);
+  fail("allowFirstContactHostKey", typeof recipe.allowFirstContactHostKey === "boolean" ? undefined : `expected true or false, found ${JSON.stringify(recipe.allowFirstContactHostKey)}`);
+  const ms = recipe.sshMs;
+  fail("sshMs", typeof ms === "number" && Number.isInteger(ms) && ms > 0 ? undefined : `expected milliseconds (a positive integer), found ${JSON.stringify(ms)}`);
+  const keys = recipe.authorizedKeys;
+  if (!Array.isArray(keys) || keys.length === 0) fail("authorizedKeys", `expected at least one OpenSSH public key line, found ${JSON.stringify(keys)}`);
+  else keys.forEach((line, i) => fail(`authorizedKeys[${i}]`, keyProblem(line)));
+  return failures;
+}
+
+function keyProblem(line: unknown): string | undefined {
+  if (typeof line !== "string") return `expected an OpenSSH public key line, found ${JSON.stringify(line)}`;
+  try {
+    parsePublicKey(line);
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ensureKey, retireKey } from "./cryptsetup";
 import { keepErrorMessage } from "./errors";
-import { ConnectionProfile, openFirstReachable, validateProfiles } from "./host-access";
+import { ConnectionProfile, openFirstReachable, ReachedHost, SSH_PRIVATE_KEY_CONFIG, validateProfiles } from "./host-access";
 import { generateEd25519KeyPair, knownHostsLine, parsePublicKey, sha256Fingerprint } from "./keys";
 import {
   ArrayLine,
@@ -60,7 +60,8 @@ import { PASSPHRASE_RULE, passphraseWeaknesses } from "./rules/passphrase";
 import { RAID_LEVELS, RaidLevel, minDrivesFor } from "./rules/size";
 import { redact, Secret } from "./secret";
 import { ShellCommand, joinShell, sh } from "./shell";
-import { SshSession, connect, probe as runProbe } from "./ssh";
+import { bootRescue, desiredFromRecipe, MISSING_ROBOT_ACCESS, RescueDesired, rescueContext, RobotAccess, robotAccessFromConfig } from "./rescue-boot";
+import { EndpointObservation, SshSession, connect, observeEndpoint, probe as runProbe } from "./ssh";
 
 // ---------------------------------------------------------------------------------------------
 // Constants (declared first: the closure serializer cannot resolve a const used above its declaration)
@@ -1351,11 +1352,55 @@ export const steps = {
   wipeDrives,
 };
 
+/** Where the host was when delete looked at the rescue profile's address (no login). */
+export type Whereabouts =
+  | { readonly kind: "rescue" | "system" | "unreachable" }
+  | { readonly kind: "unknown-key"; readonly fingerprint: string };
+
+export function whereaboutsOf(observation: EndpointObservation, props: Pick<InstallImageOutputs, "rescue" | "hostKeyFingerprints">): Whereabouts {
+  if (observation.kind === "none" || observation.hostKey === null) return { kind: "unreachable" };
+  const fingerprint = observation.hostKey.fingerprint;
+  if (props.rescue.hostKeyFingerprints.includes(fingerprint)) return { kind: "rescue" };
+  if (props.hostKeyFingerprints.includes(fingerprint)) return { kind: "system" };
+  return { kind: "unknown-key", fingerprint };
+}
+
+/** How delete gets to a rescue to wipe from: the stored one while it answers, else a fresh boot through Robot. */
+export type WipeAccess =
+  | { readonly kind: "storedRescue" }
+  | { readonly kind: "bootRescue"; readonly desired: RescueDesired; readonly bootedAfter: string | null; readonly why: string };
+
+export function planWipeAccess(
+  whereabouts: Whereabouts,
+  props: Pick<InstallImageOutputs, "rescue" | "installedAt" | "providerVersion">,
+  robotConfigured: boolean,
+): WipeAccess {
+  if (whereabouts.kind === "rescue") return { kind: "storedRescue" };
+  const { host, port } = props.rescue;
+  const why =
+    whereabouts.kind === "unknown-key" ? `${host}:${port} presents ${whereabouts.fingerprint}, neither the stored rescue's key nor the installed system's`
+    : whereabouts.kind === "system" ? `the host runs its installed system (${host}:${port} presents its pinned key)`
+    : `nothing answers SSH on ${host}:${port} (powered off, or waiting in its initramfs)`;
+  const recipe = props.rescue.robot;
+  if (recipe === undefined || recipe === null) {
+    throw new InstallImageRefusal(
+      `wiping needs the rescue system, but ${why}, and the stored rescue profile carries no Robot recipe to boot one (it did not come from RescueBoot). ` +
+        "Pass RescueBoot's profile as `rescue` and run up (this stores it), or boot rescue yourself and store its profile, then destroy again. Nothing was written",
+    );
+  }
+  if (!robotConfigured) {
+    throw new InstallImageRefusal(`wiping needs the rescue system, but ${why}, and booting one needs Robot: ${MISSING_ROBOT_ACCESS}. Nothing was written`);
+  }
+  // A rescue booted after the install is one an earlier, killed delete asked for: adopted, not reset again.
+  const bootedAfter = props.installedAt !== "" ? props.installedAt : null;
+  return { kind: "bootRescue", desired: desiredFromRecipe(recipe, { host, port }, props.providerVersion), bootedAfter, why };
+}
+
 /** Delete with allowWipe: only from rescue, only the configured drives, matched by their pins. */
 export function planDelete(observed: InstallObserved, olds: Pick<InstallImageOutputs, "drives" | "allowWipe">): InstallImageStep[] {
   if (olds.allowWipe !== true) throw new InstallImageRefusal("allowWipe is false");
   if (observed.environment !== "rescue") {
-    throw new InstallImageRefusal(`wiping needs the rescue system, but the host runs its installed system (${observed.hostname}); bump RescueBoot's generation, run up, then destroy again`);
+    throw new InstallImageRefusal(`wiping needs the rescue system, but the host runs its installed system (${observed.hostname}); run destroy again (it boots rescue through Robot when the host is not in it)`);
   }
   const pins = pinMismatches(olds.drives, observed.drives);
   if (pins.length > 0) throw new InstallImageRefusal(`refusing to wipe: ${pins.join("; ")}. Nothing was written`);
@@ -1443,12 +1488,15 @@ const MAX_ROUNDS = 6;
 class InstallImageProvider implements pulumi.dynamic.ResourceProvider<InstallImageInputs, InstallImageOutputs> {
   // From the stack config in configure; never in a resource's inputs or state.
   private privateKey: Secret | undefined = undefined;
+  // Only delete uses Robot: to boot rescue when the host is not in it.
+  private robot: RobotAccess | null = null;
   // Test hook: how often installimage's output is polled.
   private pollMs = 5000;
 
   async configure(req: pulumi.dynamic.ConfigureRequest): Promise<void> {
-    const key = req.config.get("sshPrivateKey");
+    const key = req.config.get(SSH_PRIVATE_KEY_CONFIG);
     if (key !== undefined) this.privateKey = new Secret(key);
+    this.robot = robotAccessFromConfig((name) => req.config.get(name));
     const poll = req.config.get("installImagePollMs");
     if (poll !== undefined) this.pollMs = Number(poll);
   }
@@ -1505,15 +1553,7 @@ class InstallImageProvider implements pulumi.dynamic.ResourceProvider<InstallIma
       );
     }
     const key = this.requireKey();
-    let reached;
-    try {
-      reached = await openFirstReachable([props.rescue], key);
-    } catch (error) {
-      throw new InstallImageRefusal(
-        `wiping needs the rescue system, which did not answer with its pinned key (${error instanceof Error ? error.message : String(error)}). ` +
-          "Bump RescueBoot's generation so a fresh rescue boots, run up (this stores the new profile), then destroy again",
-      );
-    }
+    const reached = await this.rescueToWipeFrom(props, key);
     const ctx = this.context(reached.session, `${reached.profile.host}:${reached.profile.port}`, null, null, props);
     try {
       const observed = await runStep(ctx, "probe", () => probe(ctx, props));
@@ -1521,6 +1561,17 @@ class InstallImageProvider implements pulumi.dynamic.ResourceProvider<InstallIma
     } finally {
       await reached.session.close();
     }
+  }
+
+  /** The stored rescue while it still runs; otherwise a fresh rescue booted through Robot with RescueBoot's steps. */
+  private async rescueToWipeFrom(props: InstallImageOutputs, key: Secret): Promise<ReachedHost> {
+    const whereabouts = whereaboutsOf(await observeEndpoint(props.rescue.host, props.rescue.port), props);
+    const access = planWipeAccess(whereabouts, props, this.robot !== null);
+    if (access.kind === "storedRescue") return openFirstReachable([props.rescue], key);
+    const ctx = rescueContext(this.robot!, key, access.desired.serverNumber, `InstallImage ${props.hostname}`);
+    ctx.report(`wiping needs the rescue system, but ${access.why}: booting rescue through Robot (server ${access.desired.serverNumber}, reset "${access.desired.resetType}")`);
+    const booted = await bootRescue(ctx, access.desired, access.bootedAfter);
+    return openFirstReachable([booted.profile], key);
   }
 
   /** Probe, plan, apply until the plan is empty, following the host through its reboot. */

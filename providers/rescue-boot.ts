@@ -11,7 +11,7 @@
 
 import * as pulumi from "@pulumi/pulumi";
 import { keepErrorMessage } from "./errors";
-import { ConnectionProfile, Environment, SSH_PRIVATE_KEY_CONFIG } from "./host-access";
+import { ConnectionProfile, Environment, RescueRecipe, SSH_PRIVATE_KEY_CONFIG } from "./host-access";
 import { knownHostsLine, md5Fingerprint, parsePublicKey } from "./keys";
 import { createLogger } from "./log";
 import {
@@ -27,10 +27,12 @@ import {
   StepContext,
 } from "./resource";
 import { DEFAULT_ROBOT_URL, OTHER_BOOT_TYPES, OtherBootType, ResetType, RobotClient, RobotKey, RobotRescue } from "./robot";
-import { checkEndpointAddress, checkPort } from "./rules";
+import { checkEndpointAddress, checkPort, checkResetType, checkServerNumber, REBOOTING_RESET_TYPES } from "./rules";
 import { redact, Secret } from "./secret";
 import { sh } from "./shell";
 import { connect, EndpointObservation, observeEndpoint, ObservedHostKey } from "./ssh";
+
+export { checkResetType, checkServerNumber, REBOOTING_RESET_TYPES };
 
 // ---------------------------------------------------------------------------------------------
 // Types
@@ -192,9 +194,6 @@ export class RescueBootRefusedError extends Error {
 
 export const DEFAULT_RESET_TYPE = "hw";
 export const DEFAULT_SSH_MS = 10 * 60_000;
-/** Reset types that reboot a running server; the others switch it off (power, power_long). */
-export const REBOOTING_RESET_TYPES = ["hw", "sw", "man"];
-export const ALL_RESET_TYPES = ["sw", "hw", "man", "power", "power_long"];
 export const INSTALLIMAGE_PATH = "/root/.oldroot/nfs/install/installimage";
 const MIN_SSH_MS = 1000;
 const MAX_SSH_MS = 60 * 60_000;
@@ -248,18 +247,6 @@ export function validate(inputs: RescueBootInputs): CheckFailure[] {
     fail("allowFirstContactHostKey", `expected true or false, found ${JSON.stringify(inputs.allowFirstContactHostKey)}`);
   }
   return failures;
-}
-
-export function checkServerNumber(value: unknown): string | undefined {
-  if (typeof value === "number" && Number.isInteger(value) && value > 0) return undefined;
-  return `expected the server number shown in Robot (a positive integer), found ${JSON.stringify(value)}`;
-}
-
-export function checkResetType(type: string): string | undefined {
-  if (REBOOTING_RESET_TYPES.includes(type)) return undefined;
-  if (type === "power") return `"power" presses the power button: a running server shuts down instead of rebooting into rescue; use "hw" (default), "sw" or "man"`;
-  if (type === "power_long") return `"power_long" switches the server off; use "hw" (default), "sw" or "man"`;
-  return `expected one of the Robot reset types that reboot a server: ${REBOOTING_RESET_TYPES.join(", ")} (default "hw"), found ${JSON.stringify(type)}`;
 }
 
 function validateAuthorizedKeys(keys: unknown): CheckFailure[] {
@@ -561,6 +548,60 @@ export const module = { validate: validateInputs, plan, probe, steps } satisfies
 export const ROBOT_URL_CONFIG = "robotUrl";
 export const ROBOT_USER_CONFIG = "robotUser";
 export const ROBOT_PASSWORD_CONFIG = "robotPassword";
+export const MISSING_ROBOT_ACCESS =
+  `no Robot webservice credentials; set them with \`pulumi config set ${ROBOT_USER_CONFIG} '#ws+XXXXXXXX'\` and \`pulumi config set --secret ${ROBOT_PASSWORD_CONFIG}\``;
+
+/** Robot webservice credentials from the stack config (never inputs, so never state). */
+export interface RobotAccess {
+  readonly user: string;
+  readonly password: Secret;
+  readonly url: string;
+}
+
+/** Reads the Robot credentials a provider's `configure` gets; null while user or password is unset. */
+export function robotAccessFromConfig(get: (key: string) => string | undefined): RobotAccess | null {
+  const user = get(ROBOT_USER_CONFIG);
+  const password = get(ROBOT_PASSWORD_CONFIG);
+  if (user === undefined || password === undefined) return null;
+  const url = get(ROBOT_URL_CONFIG);
+  return { user, password: new Secret(password), url: url !== undefined && url !== "" ? url : DEFAULT_ROBOT_URL };
+}
+
+/** The context RescueBoot's steps run in; `label` names who asked (RescueBoot, or InstallImage's delete). */
+export function rescueContext(access: RobotAccess, privateKey: Secret, serverNumber: number, label: string): RescueContext {
+  const secrets = [privateKey, access.password];
+  const report = (message: string): void => {
+    pulumi.log.info(redact(`[${label}] ${message}`, secrets));
+  };
+  const robot = new RobotClient({ user: access.user, password: access.password, baseUrl: access.url, onWait: (event) => report(event.message) });
+  return {
+    resource: "RescueBoot",
+    host: String(serverNumber),
+    secrets,
+    robot,
+    serverNumber,
+    privateKey,
+    report,
+    record: { armedHostKeys: null, bootedAt: null, rescueArmed: null, resets: 0, reached: null },
+  };
+}
+
+/**
+ * Probe, plan and run one rescue boot; returns what RescueBoot outputs. RescueBoot's create and
+ * update use it, and so does InstallImage's delete when the host no longer runs its rescue.
+ * `bootedAfter`: a rescue of the last activation booted after this instant counts as this run's.
+ */
+export async function bootRescue(ctx: RescueContext, desired: RescueDesired, bootedAfter: string | null): Promise<RescueBootOutputs> {
+  const observed = await runStep(ctx, "probe", () => probe(ctx, desired));
+  const planned = plan(observed, { ...desired, bootedAfter });
+  if (planned.every((step) => step.kind === "awaitRescue")) ctx.report(`adopting the rescue booted at ${observed.lastRescue?.bootedAt}: it was armed with these keys${bootedAfter ? ` after ${bootedAfter}` : ""}, so no reset is sent`);
+  await runPlan(ctx, planned, steps);
+  const bootedAt = ctx.record.bootedAt ?? observed.lastRescue?.bootedAt ?? observed.now;
+  if (ctx.record.reached?.source === "first-contact") {
+    ctx.report(`Robot reported no host key: trusted ${ctx.record.reached.hostKey.type} ${ctx.record.reached.hostKey.fingerprint} on first contact, for this rescue boot only (hostKeySource: first-contact)`);
+  }
+  return buildOutputs(desired, observed, ctx.record, bootedAt);
+}
 
 export function buildOutputs(desired: RescueDesired, observed: RescueObserved, record: BootRecord, bootedAt: string): RescueBootOutputs {
   const reached = record.reached;
@@ -580,7 +621,7 @@ export function buildOutputs(desired: RescueDesired, observed: RescueObserved, r
       serverIpv6Net: observed.server.ipv6Net,
       product: observed.server.product,
       datacenter: observed.server.datacenter,
-      profile: { environment: "rescue" as const, host, port, user: "root", hostKeyFingerprints: reached.pinned },
+      profile: { environment: "rescue" as const, host, port, user: "root", hostKeyFingerprints: reached.pinned, robot: recipeOf(desired) },
       environment: "rescue" as const,
       rescueArmed: record.rescueArmed ?? observed.rescueArmed,
     },
@@ -594,7 +635,27 @@ export function restate(olds: RescueBootOutputs, desired: RescueDesired): Rescue
   const port = desired.connect.port;
   const moved = host !== olds.host || port !== olds.port;
   const knownHosts = moved ? olds.knownHosts.map((line) => `${port === 22 ? host : `[${host}]:${port}`} ${line.split(" ").slice(1).join(" ")}`) : olds.knownHosts;
-  return jsonSafe({ ...olds, ...desired, host, port, knownHosts, profile: { ...olds.profile, host, port } }, "outputs");
+  return jsonSafe({ ...olds, ...desired, host, port, knownHosts, profile: { ...olds.profile, host, port, robot: recipeOf(desired) } }, "outputs");
+}
+
+/** What the profile carries so another resource can boot this rescue again (InstallImage's delete). */
+export function recipeOf(desired: RescueDesired): RescueRecipe {
+  const { serverNumber, authorizedKeys, resetType, allowFirstContactHostKey } = desired;
+  return { serverNumber, authorizedKeys, resetType, allowFirstContactHostKey, sshMs: desired.timeouts.sshMs };
+}
+
+/** The desired state of a fresh boot from a profile's recipe, dialling the profile's address. */
+export function desiredFromRecipe(recipe: RescueRecipe, endpoint: { host: string; port: number }, providerVersion: string): RescueDesired {
+  return {
+    serverNumber: recipe.serverNumber,
+    authorizedKeys: [...recipe.authorizedKeys],
+    generation: 0,
+    resetType: recipe.resetType,
+    connect: { host: endpoint.host, port: endpoint.port },
+    timeouts: { sshMs: recipe.sshMs },
+    allowFirstContactHostKey: recipe.allowFirstContactHostKey,
+    providerVersion,
+  };
 }
 
 function inputsOf(outs: RescueBootOutputs): RescueDesired {
@@ -608,19 +669,12 @@ function inputsOf(outs: RescueBootOutputs): RescueDesired {
 class RescueBootProvider implements pulumi.dynamic.ResourceProvider<RescueBootInputs, RescueBootOutputs> {
   // From the stack config in configure; never in a resource's inputs or state.
   private privateKey: Secret | undefined = undefined;
-  private robotUser: string | undefined = undefined;
-  private robotPassword: Secret | undefined = undefined;
-  private robotUrl: string = DEFAULT_ROBOT_URL;
+  private robot: RobotAccess | null = null;
 
   async configure(req: pulumi.dynamic.ConfigureRequest): Promise<void> {
     const key = req.config.get(SSH_PRIVATE_KEY_CONFIG);
     if (key !== undefined) this.privateKey = new Secret(key);
-    const user = req.config.get(ROBOT_USER_CONFIG);
-    if (user !== undefined) this.robotUser = user;
-    const password = req.config.get(ROBOT_PASSWORD_CONFIG);
-    if (password !== undefined) this.robotPassword = new Secret(password);
-    const url = req.config.get(ROBOT_URL_CONFIG);
-    if (url !== undefined && url !== "") this.robotUrl = url;
+    this.robot = robotAccessFromConfig((name) => req.config.get(name));
   }
 
   async check(_olds: RescueBootInputs, news: RescueBootInputs): Promise<pulumi.dynamic.CheckResult<RescueBootInputs>> {
@@ -632,7 +686,8 @@ class RescueBootProvider implements pulumi.dynamic.ResourceProvider<RescueBootIn
   }
 
   async create(inputs: RescueBootInputs): Promise<pulumi.dynamic.CreateResult<RescueBootOutputs>> {
-    const outs = await this.boot(resolveInputs(inputs), null);
+    const desired = resolveInputs(inputs);
+    const outs = await bootRescue(this.context(desired.serverNumber), desired, null);
     return { id: String(outs.serverNumber), outs };
   }
 
@@ -644,7 +699,7 @@ class RescueBootProvider implements pulumi.dynamic.ResourceProvider<RescueBootIn
       ctx.report("authorizedKeys changed: the running rescue keeps its keys; they take effect on the next rescue boot (bump generation to boot now)");
     }
     if (!reasons.includes("generation")) return { outs: restate(olds, desired) };
-    return { outs: await this.boot(desired, olds.bootedAt) };
+    return { outs: await bootRescue(ctx, desired, olds.bootedAt) };
   }
 
   async read(id: string, props?: RescueBootOutputs): Promise<pulumi.dynamic.ReadResult<RescueBootOutputs>> {
@@ -662,42 +717,10 @@ class RescueBootProvider implements pulumi.dynamic.ResourceProvider<RescueBootIn
     await runPlan(ctx, planDelete(rescue.ok && rescue.value.active), steps);
   }
 
-  private async boot(desired: RescueDesired, bootedAfter: string | null): Promise<RescueBootOutputs> {
-    const ctx = this.context(desired.serverNumber);
-    const observed = await runStep(ctx, "probe", () => probe(ctx, desired));
-    const planned = plan(observed, { ...desired, bootedAfter });
-    if (planned.every((step) => step.kind === "awaitRescue")) ctx.report(`adopting the rescue booted at ${observed.lastRescue?.bootedAt}: it was armed with these keys${bootedAfter ? ` after ${bootedAfter}` : ""}, so no reset is sent`);
-    await runPlan(ctx, planned, steps);
-    const bootedAt = ctx.record.bootedAt ?? observed.lastRescue?.bootedAt ?? observed.now;
-    if (ctx.record.reached?.source === "first-contact") {
-      ctx.report(`Robot reported no host key: trusted ${ctx.record.reached.hostKey.type} ${ctx.record.reached.hostKey.fingerprint} on first contact, for this rescue boot only (hostKeySource: first-contact)`);
-    }
-    return buildOutputs(desired, observed, ctx.record, bootedAt);
-  }
-
   private context(serverNumber: number): RescueContext {
     if (this.privateKey === undefined) throw new Error(`RescueBoot: no SSH private key; set it with \`pulumi config set --secret ${SSH_PRIVATE_KEY_CONFIG} < key-file\``);
-    if (this.robotUser === undefined || this.robotPassword === undefined) {
-      throw new Error(
-        `RescueBoot: no Robot webservice credentials; set them with \`pulumi config set ${ROBOT_USER_CONFIG} '#ws+XXXXXXXX'\` and \`pulumi config set --secret ${ROBOT_PASSWORD_CONFIG}\``,
-      );
-    }
-    const secrets = [this.privateKey, this.robotPassword];
-    const label = `RescueBoot ${serverNumber}`;
-    const report = (message: string): void => {
-      pulumi.log.info(redact(`[${label}] ${message}`, secrets));
-    };
-    const robot = new RobotClient({ user: this.robotUser, password: this.robotPassword, baseUrl: this.robotUrl, onWait: (event) => report(event.message) });
-    return {
-      resource: "RescueBoot",
-      host: String(serverNumber),
-      secrets,
-      robot,
-      serverNumber,
-      privateKey: this.privateKey,
-      report,
-      record: { armedHostKeys: null, bootedAt: null, rescueArmed: null, resets: 0, reached: null },
-    };
+    if (this.robot === null) throw new Error(`RescueBoot: ${MISSING_ROBOT_ACCESS}`);
+    return rescueContext(this.robot, this.privateKey, serverNumber, `RescueBoot ${serverNumber}`);
   }
 }
 

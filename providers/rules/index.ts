@@ -10,3 +10,4 @@ export * from "./cron";
 export * from "./image";
 export * from "./layout";
 export * from "./ssh-key";
+export * from "./robot";

@@ -8,6 +8,7 @@ import * as os from "os";
 import * as path from "path";
 import { ENCRYPTED, PartialCreateFailure, ProviderCallError, ProviderHarness, UNKNOWN } from "./harness";
 import { assertNoSecrets, checkSerializedProvider } from "./leaks";
+import { PROVIDER_VERSION } from "../../providers/resource";
 // Only a constant; the resource itself is constructed in the program runner, outside jest.
 import { EMBEDDED_CREDENTIAL } from "./fixtures/leaky-marker";
 
@@ -63,13 +64,13 @@ describe("provider methods over gRPC", () => {
     expect(cr.id).toBe(fileAt("a"));
     expect(fs.readFileSync(fileAt("a"), "utf8")).toBe("one");
     expect(fs.statSync(fileAt("a")).mode & 0o777).toBe(0o640); // Configure reached the provider
-    expect(cr.outs).toMatchObject({ path: fileAt("a"), content: "one", tokenSha256: sha256(TOKEN), providerVersion: "1" });
+    expect(cr.outs).toMatchObject({ path: fileAt("a"), content: "one", tokenSha256: sha256(TOKEN), providerVersion: PROVIDER_VERSION });
     expect(cr.outs).not.toHaveProperty("token");
 
     expect(await h.diff(cr.id, cr.outs, chk.inputs)).toEqual({ changes: "none", replaces: [], deleteBeforeReplace: false });
     expect(await h.diff(cr.id, cr.outs, { ...chk.inputs, content: "two" })).toEqual({ changes: "some", replaces: [], deleteBeforeReplace: false });
     expect(await h.diff(cr.id, cr.outs, { ...chk.inputs, token: "rotated" })).toMatchObject({ changes: "some", replaces: [] });
-    expect(await h.diff(cr.id, cr.outs, { ...chk.inputs, providerVersion: "2" })).toMatchObject({ changes: "some" });
+    expect(await h.diff(cr.id, cr.outs, { ...chk.inputs, providerVersion: `${PROVIDER_VERSION}-next` })).toMatchObject({ changes: "some" });
     expect(await h.diff(cr.id, cr.outs, { ...chk.inputs, path: fileAt("b") })).toEqual({
       changes: "some",
       replaces: ["path"],

@@ -6,7 +6,8 @@
 //      pinned key), read, a second identical up;
 //   2. drift on the running system (failed member, removed member, stopped array) and reassembly;
 //   3. a hostname update; leak greps;
-//   4. delete refused without allowWipe; with allowWipe from a fresh rescue it wipes the drives;
+//   4. delete refused without allowWipe; with allowWipe, on the installed system, it boots rescue
+//      through Robot itself (killed after the reset, the re-run adopts that boot) and wipes the drives;
 //   5. crypt on the wiped drives: passphrase handling, then the console's cryptroot prompt.
 // The phase timings are printed for bench/RESULTS.md.
 import { ProviderHarness, Props } from "../harness/harness";
@@ -16,7 +17,7 @@ import { generateEd25519KeyPair } from "../../providers/keys";
 import { Secret } from "../../providers/secret";
 import { sh, ShellCommand } from "../../providers/shell";
 import { connect, SshSession } from "../../providers/ssh";
-import { LabFixture, RescueLogin, startLabFixture } from "../support/lab";
+import { LabFixture, labStackConfig, RescueLogin, startLabFixture, startRescueBootHarness } from "../support/lab";
 
 jest.setTimeout(60 * 60_000);
 
@@ -65,19 +66,7 @@ describe("lab: InstallImage", () => {
   const rescueThroughRescueBoot = async (): Promise<RescueLogin> => {
     const operator = generateEd25519KeyPair("operator@install-image-test");
     const started = Date.now();
-    const rescueBoot = await ProviderHarness.start({
-      module: "providers/rescue-boot",
-      exportName: "RescueBoot",
-      args: { serverNumber: server, authorizedKeys: [operator.public], connect: { host: "127.0.0.1", port: lab.server().sshPort } },
-      config: {
-        "hetzner-fde:sshPrivateKey": operator.private,
-        "hetzner-fde:robotUrl": lab.robotUrl,
-        "hetzner-fde:robotUser": lab.config.robot.user,
-        "hetzner-fde:robotPassword": lab.config.robot.password,
-      },
-      secretConfigKeys: ["hetzner-fde:sshPrivateKey", "hetzner-fde:robotPassword"],
-      callTimeoutMs: 900_000,
-    });
+    const rescueBoot = await startRescueBootHarness(lab, server, operator);
     try {
       expect((await rescueBoot.up()).op).toBe("create");
       const outs = rescueBoot.state.resources.get(rescueBoot.urn)!.plainOutputs as Props & { profile: ConnectionProfile };
@@ -119,15 +108,13 @@ describe("lab: InstallImage", () => {
     hostKeyFingerprints: [...current.hostKeyFingerprints],
   });
 
-  /** A fresh rescue boot for the same operator key (bootIntoRescue would make a new one). */
-  const rebootIntoRescue = async (current: RescueLogin): Promise<RescueLogin> => {
-    const { key } = await lab.robot.ensureKey(`install-image-${process.pid}`, current.publicKey);
-    const armed = await lab.robot.armRescue(server, { os: "linux", authorizedKeys: [key.fingerprint] });
-    const started = Date.now();
-    await lab.robot.reset(server, "hw");
-    await lab.waitForSsh(server);
-    return { ...current, hostKeyFingerprints: armed.hostKeys.map((k) => k.fingerprint), password: armed.password ?? current.password, bootToSshMs: Date.now() - started };
+  /** The login for the rescue the server runs now (booted by InstallImage's delete): its host key as Robot armed it. */
+  const currentRescue = async (current: RescueLogin): Promise<RescueLogin> => {
+    const last = await lab.robot.getLastRescue(server);
+    return { ...current, hostKeyFingerprints: last.hostKeys.map((k) => k.fingerprint), password: last.password ?? current.password };
   };
+
+  const resets = (): number => lab.emulator.model.resets.filter((r) => r.server === server).length;
 
   const layout = (current: RescueLogin): Props => ({
     rescue: rescueProfile(current),
@@ -156,8 +143,8 @@ describe("lab: InstallImage", () => {
       exportName: "InstallImage",
       args,
       secretPaths,
-      config: { "hetzner-fde:sshPrivateKey": current.privateKey.reveal() },
-      secretConfigKeys: ["hetzner-fde:sshPrivateKey"],
+      // Robot credentials too: delete boots rescue through Robot when the host runs its installed system.
+      ...labStackConfig(lab, current.privateKey.reveal()),
       callTimeoutMs: 50 * 60_000,
     });
 
@@ -289,14 +276,38 @@ describe("lab: InstallImage", () => {
     expect(h!.logs).not.toMatch(/PRIVATE KEY/);
   });
 
-  it("delete without allowWipe refuses; with allowWipe, from a fresh rescue, it wipes exactly the configured drives", async () => {
+  it("delete without allowWipe refuses; with allowWipe, on the installed system, it boots rescue through Robot itself (a run killed after its reset is re-run without a second reset) and wipes exactly the configured drives", async () => {
     await expect(h!.destroy()).rejects.toThrow(/refusing to delete InstallImage lab-2.example.com: deleting wipes drives \/dev\/nvme0n1 \(serial LAB\d+N0\).*allowWipe is false/);
     expect(await onSystem(sh`hostname`)).toBe("lab-2\n"); // untouched
 
-    login = await timed("rescue boot for delete", () => rebootIntoRescue(login));
-    // The new rescue profile is stored by an update that touches no host (delete gets the stored outputs).
-    expect((await h!.up(h!.inputs({ reassemble: "scan", hostname: "lab-2.example.com", rescue: rescueProfile(login), allowWipe: true }))).op).toBe("update");
-    await timed("delete (stop storage, wipe)", () => h!.destroy());
+    // allowWipe is stored by an update that touches no host; the stored rescue profile is RescueBoot's, long gone.
+    expect((await h!.up(h!.inputs({ reassemble: "scan", hostname: "lab-2.example.com", allowWipe: true }))).op).toBe("update");
+    const stored = h!.state.resources.get(h!.urn)!;
+    expect((stored.plainOutputs.rescue as ConnectionProfile).robot).toMatchObject({ serverNumber: server, resetType: "hw" });
+    const resetsBefore = resets();
+
+    // The first destroy is killed as soon as Robot has taken its reset.
+    const killed = h!.destroy().then(
+      () => null,
+      (error: unknown) => error,
+    );
+    await timed("delete: installed system → Robot reset", () => waitFor("the reset", () => resets() > resetsBefore, 300_000));
+    h!.killHost();
+    expect(await killed).toBeInstanceOf(Error);
+    await h!.stop();
+    expect(h!.logs).toMatch(/wiping needs the rescue system, but the host runs its installed system \(127\.0\.0\.1:\d+ presents its pinned key\): booting rescue through Robot \(server \d+, reset "hw"\)/);
+    const killedLogs = h!.logs;
+
+    // The re-run (same stored outputs) adopts the rescue that reset is booting, and wipes from it.
+    h = await startHarness(stored.plainInputs, login);
+    await timed("delete re-run (adopt that rescue boot, stop storage, wipe)", () => h!.delete(stored.id, stored.plainOutputs));
+    expect(resets()).toBe(resetsBefore + 1);
+    expect(h.logs).toMatch(/adopting the rescue booted at .* so no reset is sent/);
+    expect(h.logs).toMatch(/step 2\/2 wipeDrives done/);
+    expect(lab.supervisor.currentBoot(server)?.mode).toBe("rescue");
+    for (const text of [killedLogs, h.logs, h.state.text()]) assertNoSecrets("delete logs and state", text, [login.privateKey, new Secret(lab.config.robot.password)]);
+
+    login = await currentRescue(login);
     await lab.withRescue(
       server,
       async (session) => {
@@ -305,7 +316,7 @@ describe("lab: InstallImage", () => {
       },
       login,
     );
-    await h!.stop();
+    await h.stop();
     h = undefined;
   });
 

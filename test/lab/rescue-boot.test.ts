@@ -10,7 +10,7 @@ import type { ConnectionProfile } from "../../providers/host-access";
 import { Secret } from "../../providers/secret";
 import { sh } from "../../providers/shell";
 import { connect } from "../../providers/ssh";
-import { LabFixture, startLabFixture } from "../support/lab";
+import { LabFixture, startLabFixture, startRescueBootHarness } from "../support/lab";
 
 jest.setTimeout(900_000);
 
@@ -25,20 +25,7 @@ describe("lab: RescueBoot", () => {
   /** State and logs of harnesses replaced during the file (the killed one), for the leak greps. */
   const earlier: { state: string; logs: string }[] = [];
 
-  const startHarness = (args: Props = {}) =>
-    ProviderHarness.start({
-      module: "providers/rescue-boot",
-      exportName: "RescueBoot",
-      args: { serverNumber: server, authorizedKeys: [operator.public], connect: { host: "127.0.0.1", port: lab.server().sshPort }, ...args },
-      config: {
-        "hetzner-fde:sshPrivateKey": operator.private,
-        "hetzner-fde:robotUrl": lab.robotUrl,
-        "hetzner-fde:robotUser": lab.config.robot.user,
-        "hetzner-fde:robotPassword": lab.config.robot.password,
-      },
-      secretConfigKeys: ["hetzner-fde:sshPrivateKey", "hetzner-fde:robotPassword"],
-      callTimeoutMs: 900_000,
-    });
+  const startHarness = (args: Props = {}) => startRescueBootHarness(lab, server, operator, args);
 
   const resets = () => lab.emulator.model.resets.filter((r) => r.server === server).length;
   const rescueBoots = () => lab.supervisor.bootHistory(server).filter((b) => b.mode === "rescue").length;

@@ -12,10 +12,11 @@ import * as path from "path";
 import { LabConfig, LabServerConfig, parseLabConfig } from "../../lab/config";
 import { RunningLab, startLab } from "../../lab/lab";
 import { RescueAssets } from "../../lab/supervisor/supervisor";
-import { generateEd25519KeyPair } from "../../providers/keys";
+import { GeneratedKeyPair, generateEd25519KeyPair } from "../../providers/keys";
 import { RobotClient } from "../../providers/robot";
 import { Secret } from "../../providers/secret";
 import { connect, SshSession, SshTarget } from "../../providers/ssh";
+import { HarnessOptions, ProviderHarness, Props } from "../harness/harness";
 import { track, untrack } from "./leftovers";
 
 export interface LabFixtureOptions {
@@ -63,6 +64,32 @@ export interface LabFixture extends RunningLab {
 
 /** Rescue boots take ~45 s under TCG on the lab host; leave room for a loaded CI machine. */
 export const RESCUE_BOOT_TIMEOUT_MS = 240_000;
+
+/** Stack config for a provider that logs in with `privateKey` and talks to this lab's Robot emulator. */
+export function labStackConfig(lab: LabFixture, privateKey: string): Pick<HarnessOptions, "config" | "secretConfigKeys"> {
+  return {
+    config: {
+      "hetzner-fde:sshPrivateKey": privateKey,
+      "hetzner-fde:robotUrl": lab.robotUrl,
+      "hetzner-fde:robotUser": lab.config.robot.user,
+      "hetzner-fde:robotPassword": lab.config.robot.password,
+    },
+    secretConfigKeys: ["hetzner-fde:sshPrivateKey", "hetzner-fde:robotPassword"],
+  };
+}
+
+/** A RescueBoot resource for a lab server, dialling its forwarded SSH port, in the real provider host. */
+export function startRescueBootHarness(lab: LabFixture, serverNumber: number, operator: GeneratedKeyPair, args: Props = {}): Promise<ProviderHarness> {
+  const port = lab.config.servers.find((s) => s.number === serverNumber)?.sshPort;
+  if (port === undefined) throw new Error(`no lab server ${serverNumber}`);
+  return ProviderHarness.start({
+    module: "providers/rescue-boot",
+    exportName: "RescueBoot",
+    args: { serverNumber, authorizedKeys: [operator.public], connect: { host: "127.0.0.1", port }, ...args },
+    ...labStackConfig(lab, operator.private),
+    callTimeoutMs: 900_000,
+  });
+}
 
 export async function startLabFixture(opts: LabFixtureOptions = {}): Promise<LabFixture> {
   const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), "hfde-lab-test-"));

@@ -9,10 +9,13 @@ import {
   partitionDevice,
   plan,
   planDelete,
+  planWipeAccess,
   renderAutosetup,
   validate,
   validateReplacement,
+  whereaboutsOf,
 } from "../../providers/install-image";
+import type { EndpointObservation } from "../../providers/ssh";
 import { UNKNOWN } from "../../providers/resource";
 import { FP, PASSPHRASE, crypted, raid1Lvm, rawProbe } from "./install-image-fixtures";
 
@@ -301,7 +304,49 @@ describe("plan", () => {
     const rescue = parseInstallProbe(rawProbe({ marker: marker() }));
     expect(kinds(planDelete(rescue, { drives: desired.drives, allowWipe: true }))).toEqual(["stopStorage", "wipeDrives"]);
     expect(() => planDelete(rescue, { drives: desired.drives, allowWipe: false })).toThrow(/allowWipe is false/);
-    expect(() => planDelete(parseInstallProbe(rawProbe({ rescue: false, marker: marker() })), { drives: desired.drives, allowWipe: true })).toThrow(/bump RescueBoot's generation/);
+    expect(() => planDelete(parseInstallProbe(rawProbe({ rescue: false, marker: marker() })), { drives: desired.drives, allowWipe: true })).toThrow(/runs its installed system \(lab-1\); run destroy again/);
     expect(() => planDelete(rescue, { drives: [{ path: "/dev/nvme0n1", serial: "OTHER" }], allowWipe: true })).toThrow(/has serial "LAB100001N0", expected "OTHER"/);
+  });
+});
+
+describe("delete: reaching a rescue to wipe from", () => {
+  const RESCUE = "SHA256:" + "R".repeat(43);
+  const OTHER = "SHA256:" + "O".repeat(43);
+  const recipe = { serverNumber: 100001, authorizedKeys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl op"], resetType: "hw", allowFirstContactHostKey: true, sshMs: 600_000 };
+  const base = raid1Lvm();
+  const props = outputs({ ...base, rescue: { ...base.rescue, hostKeyFingerprints: [RESCUE], robot: recipe } }, { hostKeyFingerprints: [FP] });
+  const seen = (fingerprint: string | null): EndpointObservation =>
+    fingerprint === null ? { kind: "none", reason: "ECONNREFUSED" } : { kind: "ssh", software: "OpenSSH_9.2p1", hostKey: { type: "ssh-ed25519", base64: "AAAA", fingerprint } };
+
+  it.each<[string, EndpointObservation, string]>([
+    ["the stored rescue's key", seen(RESCUE), "rescue"],
+    ["the installed system's pinned key", seen(FP), "system"],
+    ["nothing", seen(null), "unreachable"],
+    ["another key", seen(OTHER), "unknown-key"],
+  ])("an endpoint presenting %s is %s", (_case, observation, kind) => {
+    expect(whereaboutsOf(observation, props).kind).toBe(kind);
+  });
+
+  it("wipes from the stored rescue while it answers; Robot is not needed then", () => {
+    expect(planWipeAccess({ kind: "rescue" }, props, false)).toEqual({ kind: "storedRescue" });
+  });
+
+  it.each<[string, Parameters<typeof planWipeAccess>[0], RegExp]>([
+    ["the installed system", { kind: "system" }, /the host runs its installed system/],
+    ["nothing", { kind: "unreachable" }, /nothing answers SSH on 127\.0\.0\.1:2201/],
+    ["an unknown key", { kind: "unknown-key", fingerprint: OTHER }, /presents SHA256:O+, neither the stored rescue's key nor the installed system's/],
+  ])("with %s answering, boots rescue from the profile's recipe at the profile's address", (_case, whereabouts, why) => {
+    const access = planWipeAccess(whereabouts, props, true);
+    if (access.kind !== "bootRescue") throw new Error(`expected bootRescue, got ${access.kind}`);
+    expect(access.why).toMatch(why);
+    expect(access.desired).toMatchObject({ serverNumber: 100001, authorizedKeys: recipe.authorizedKeys, resetType: "hw", connect: { host: "127.0.0.1", port: 2201 }, timeouts: { sshMs: 600_000 } });
+    // A rescue that an earlier, killed delete booted after the install is adopted rather than reset again.
+    expect(access.bootedAfter).toBe(props.installedAt);
+  });
+
+  it("refuses, writing nothing, without Robot credentials or without a recipe", () => {
+    expect(() => planWipeAccess({ kind: "system" }, props, false)).toThrow(/booting one needs Robot: no Robot webservice credentials; set them with `pulumi config set robotUser.*Nothing was written/);
+    const handMade = outputs(base);
+    expect(() => planWipeAccess({ kind: "system" }, handMade, true)).toThrow(/carries no Robot recipe to boot one \(it did not come from RescueBoot\).*Nothing was written/);
   });
 });

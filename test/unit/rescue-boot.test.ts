@@ -8,6 +8,7 @@ import {
   classifyEnvironment,
   compareOutputs,
   DEFAULT_SSH_MS,
+  desiredFromRecipe,
   plan,
   planDelete,
   RescueBootInputs,
@@ -19,6 +20,7 @@ import {
   restate,
   validate,
 } from "../../providers/rescue-boot";
+import { validateProfiles } from "../../providers/host-access";
 import { UNKNOWN } from "../../providers/resource";
 
 const KEY_A = generateEd25519KeyPair("a@test").public;
@@ -266,7 +268,15 @@ describe("diff", () => {
   });
 
   it("outputs carry a rescue profile InstallImage can take, and a known_hosts line for the port", () => {
-    expect(olds.profile).toEqual({ environment: "rescue", host: "127.0.0.1", port: 2201, user: "root", hostKeyFingerprints: [RESCUE_KEY] });
+    expect(olds.profile).toEqual({
+      environment: "rescue",
+      host: "127.0.0.1",
+      port: 2201,
+      user: "root",
+      hostKeyFingerprints: [RESCUE_KEY],
+      robot: { serverNumber: 100001, authorizedKeys: [KEY_A], resetType: "hw", allowFirstContactHostKey: true, sshMs: DEFAULT_SSH_MS },
+    });
+    expect(validateProfiles([olds.profile], "rescue")).toEqual([]);
     expect(olds.knownHosts).toEqual([`[127.0.0.1]:2201 ssh-ed25519 ${parsePublicKey(KEY_B).blob.toString("base64")}`]);
     expect(olds.hostKeySource).toBe("robot");
     expect(olds.bootedAt).toBe(NOW);
@@ -278,7 +288,24 @@ describe("diff", () => {
     expect(moved.resetType).toBe("sw");
     expect(moved.bootedAt).toBe(olds.bootedAt);
     expect(moved.hostKeyFingerprints).toEqual(olds.hostKeyFingerprints);
-    expect(moved.profile).toEqual({ ...olds.profile, host: "198.51.100.7", port: 22 });
+    expect(moved.profile).toEqual({ ...olds.profile, host: "198.51.100.7", port: 22, robot: { ...olds.profile.robot, resetType: "sw" } });
     expect(moved.knownHosts[0]).toMatch(/^198\.51\.100\.7 ssh-ed25519 /);
+  });
+
+  it("the profile's recipe boots the same rescue again: RescueBoot's inputs, dialling the profile's address", () => {
+    const again = desiredFromRecipe(olds.profile.robot!, { host: olds.profile.host, port: olds.profile.port }, "2");
+    expect(again).toEqual({ ...resolveInputs(inputs({ connect: { host: "127.0.0.1", port: 2201 } })), providerVersion: "2" });
+  });
+
+  it.each<[string, Record<string, unknown>, string, RegExp]>([
+    ["server number", { serverNumber: 0 }, "rescue[0].robot.serverNumber", /positive integer/],
+    ["reset type that switches the server off", { resetType: "power" }, "rescue[0].robot.resetType", /shuts down instead of rebooting/],
+    ["no keys", { authorizedKeys: [] }, "rescue[0].robot.authorizedKeys", /at least one OpenSSH public key/],
+    ["a broken key", { authorizedKeys: ["ssh-ed25519 AAAA"] }, "rescue[0].robot.authorizedKeys[0]", /./],
+    ["first-contact flag", { allowFirstContactHostKey: "yes" }, "rescue[0].robot.allowFirstContactHostKey", /true or false/],
+    ["ssh budget", { sshMs: -1 }, "rescue[0].robot.sshMs", /positive integer/],
+  ])("a profile whose recipe has a bad %s is refused, naming the field", (_case, over, property, reason) => {
+    const failures = validateProfiles([{ ...olds.profile, robot: { ...olds.profile.robot, ...over } }], "rescue");
+    expect(failures).toEqual([{ property, reason: expect.stringMatching(reason) }]);
   });
 });
