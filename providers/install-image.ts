@@ -1396,6 +1396,19 @@ export function planWipeAccess(
   return { kind: "bootRescue", desired: desiredFromRecipe(recipe, { host, port }, props.providerVersion), bootedAfter, why };
 }
 
+/**
+ * Why a create could not start. Create installs only from the rescue it was given: it never resets a
+ * server on its own, because a server found running something else may be someone's live system.
+ */
+export function rescueGoneOnCreate(rescue: ConnectionProfile, cause: unknown): string {
+  const why = cause instanceof Error ? cause.message : String(cause);
+  return (
+    `create installs from the rescue system at ${rescue.host}:${rescue.port}, which did not answer with its pinned key (${why.split("\n").join(" ")}). ` +
+    "Bump RescueBoot's generation and run up again: a fresh rescue boots and the install starts there. " +
+    "If an earlier run of this create was interrupted after it rebooted into the installed system, the finished install is found on the drives and only completed (no reinstall)"
+  );
+}
+
 /** Delete with allowWipe: only from rescue, only the configured drives, matched by their pins. */
 export function planDelete(observed: InstallObserved, olds: Pick<InstallImageOutputs, "drives" | "allowWipe">): InstallImageStep[] {
   if (olds.allowWipe !== true) throw new InstallImageRefusal("allowWipe is false");
@@ -1583,7 +1596,9 @@ class InstallImageProvider implements pulumi.dynamic.ResourceProvider<InstallIma
     const oneTime = crypt ? new Secret(crypto.randomBytes(24).toString("base64url")) : null;
     const passphrase = inputs.cryptPassphrase !== undefined ? new Secret(inputs.cryptPassphrase) : null;
     const profiles = mode === "create" ? [inputs.rescue] : this.profiles({ ...inputs, hostKeyFingerprints: olds?.hostKeyFingerprints ?? [] });
-    const reached = await openFirstReachable(profiles, key, { preferred: ["system", "rescue"] });
+    const reached = await openFirstReachable(profiles, key, { preferred: ["system", "rescue"] }).catch((error: unknown) => {
+      throw mode === "create" ? new InstallImageRefusal(rescueGoneOnCreate(inputs.rescue, error)) : error;
+    });
     let session = reached.session;
     let ctx = this.context(session, `${reached.profile.host}:${reached.profile.port}`, oneTime, passphrase, inputs);
     let boots = olds?.boots ?? 0;

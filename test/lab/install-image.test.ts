@@ -299,7 +299,8 @@ describe("lab: InstallImage", () => {
     const killedLogs = h!.logs;
 
     // The re-run (same stored outputs) adopts the rescue that reset is booting, and wipes from it.
-    h = await startHarness(stored.plainInputs, login);
+    const { __provider: _code, ...storedArgs } = stored.plainInputs;
+    h = await startHarness(storedArgs, login);
     await timed("delete re-run (adopt that rescue boot, stop storage, wipe)", () => h!.delete(stored.id, stored.plainOutputs));
     expect(resets()).toBe(resetsBefore + 1);
     expect(h.logs).toMatch(/adopting the rescue booted at .* so no reset is sent/);

@@ -11,6 +11,7 @@ import {
   planDelete,
   planWipeAccess,
   renderAutosetup,
+  rescueGoneOnCreate,
   validate,
   validateReplacement,
   whereaboutsOf,
@@ -348,5 +349,14 @@ describe("delete: reaching a rescue to wipe from", () => {
     expect(() => planWipeAccess({ kind: "system" }, props, false)).toThrow(/booting one needs Robot: no Robot webservice credentials; set them with `pulumi config set robotUser.*Nothing was written/);
     const handMade = outputs(base);
     expect(() => planWipeAccess({ kind: "system" }, handMade, true)).toThrow(/carries no Robot recipe to boot one \(it did not come from RescueBoot\).*Nothing was written/);
+  });
+});
+
+describe("create without its rescue", () => {
+  it("says which rescue did not answer and how to continue, on one line per cause", () => {
+    const message = rescueGoneOnCreate(raid1Lvm().rescue, new Error("no environment of the host answered with its pinned host key:\n  - rescue 127.0.0.1:2201: ECONNREFUSED"));
+    expect(message).toMatch(/^create installs from the rescue system at 127\.0\.0\.1:2201, which did not answer with its pinned key \(no environment .* - rescue 127\.0\.0\.1:2201: ECONNREFUSED\)\. Bump RescueBoot's generation/);
+    expect(message).toMatch(/interrupted after it rebooted into the installed system, the finished install is found on the drives/);
+    expect(message).not.toContain("\n");
   });
 });
