@@ -1,0 +1,112 @@
+// InstallImage on a UEFI lab server (OVMF), through the real dynamic-provider host: RescueBoot boots
+// the blank server, InstallImage installs RAID1 with an `esp` partition, the boot check looks for the
+// removable-path loader on the ESP instead of GRUB in the MBR, and the firmware boots the installed
+// system from disk. The BIOS path, drift, delete and crypt are in install-image.test.ts.
+import { ProviderHarness, Props } from "../harness/harness";
+import type { ConnectionProfile } from "../../providers/host-access";
+import { generateEd25519KeyPair } from "../../providers/keys";
+import { Secret } from "../../providers/secret";
+import { sh } from "../../providers/shell";
+import { connect } from "../../providers/ssh";
+import { LabFixture, labStackConfig, startLabFixture, startRescueBootHarness } from "../support/lab";
+
+jest.setTimeout(40 * 60_000);
+
+describe("lab: InstallImage on UEFI", () => {
+  let lab: LabFixture;
+  let server: number;
+  let h: ProviderHarness | undefined;
+  const operator = generateEd25519KeyPair("operator@install-image-uefi-test");
+  const timings: [string, number][] = [];
+
+  beforeAll(async () => {
+    lab = await startLabFixture({ server: { firmware: "uefi", disks: { count: 2, sizeGiB: 6, type: "nvme" } } });
+    server = lab.server().number;
+  });
+  afterAll(async () => {
+    await h?.stop();
+    process.stdout.write(`InstallImage UEFI lab phases:\n${timings.map(([phase, ms]) => `  ${(ms / 1000).toFixed(1).padStart(7)} s  ${phase}`).join("\n")}\n`);
+    await lab?.close();
+  });
+
+  const timed = async <T>(phase: string, fn: () => Promise<T>): Promise<T> => {
+    const started = Date.now();
+    try {
+      return await fn();
+    } finally {
+      timings.push([phase, Date.now() - started]);
+    }
+  };
+
+  const rescueProfile = async (): Promise<ConnectionProfile> => {
+    const rescueBoot = await startRescueBootHarness(lab, server, operator);
+    try {
+      expect((await rescueBoot.up()).op).toBe("create");
+      return (rescueBoot.state.resources.get(rescueBoot.urn)!.plainOutputs as Props & { profile: ConnectionProfile }).profile;
+    } finally {
+      await rescueBoot.stop();
+    }
+  };
+
+  const layout = (rescue: ConnectionProfile): Props => ({
+    rescue,
+    drives: [
+      { path: "/dev/nvme0n1", serial: `LAB${server}N0` },
+      { path: "/dev/nvme1n1", serial: `LAB${server}N1` },
+    ],
+    raid: { level: 1 },
+    partitions: [
+      { mount: "/boot/efi", fs: "esp", size: "256M" },
+      { mount: "/boot", fs: "ext4", size: "1G" },
+      { mount: "lvm", vg: "vg0", size: "all" },
+    ],
+    logicalVolumes: [{ vg: "vg0", name: "root", mount: "/", fs: "ext4", size: "all" }],
+    image: "Debian-bookworm-latest-amd64-base",
+    hostname: "uefi-1.example.com",
+    // As in install-image.test.ts: a resync running through the first boot stalls the emulated NVMe.
+    resync: { waitBeforeReboot: true },
+  });
+
+  const outputs = (): Props => h!.state.resources.get(h!.urn)!.plainOutputs;
+
+  it("installs RAID1 with an ESP from rescue, and the firmware boots the installed system with the pinned key", async () => {
+    const rescue = await timed("rescue boot through RescueBoot", rescueProfile);
+    h = await ProviderHarness.start({
+      module: "providers/install-image",
+      exportName: "InstallImage",
+      args: layout(rescue),
+      ...labStackConfig(lab, operator.private),
+      callTimeoutMs: 50 * 60_000,
+    });
+    const result = await timed("create (installimage, boot check, reboot through OVMF → sshd)", () => h!.up());
+    expect(result.op).toBe("create");
+    expect(outputs().environment).toBe("system");
+    expect(lab.supervisor.currentBoot(server)?.mode).toBe("disk");
+
+    const session = await connect(
+      { host: "127.0.0.1", port: lab.server().sshPort, user: "root", privateKey: new Secret(operator.private), hostKey: { expect: outputs().hostKeyFingerprints as string[] }, label: "installed uefi-1" },
+      { budgetMs: 120_000 },
+    );
+    try {
+      const facts = (await session.exec(sh`test -d /sys/firmware/efi && echo efi; findmnt -no SOURCE /boot/efi; ls /boot/efi/EFI/BOOT; mdadm --detail --scan`)).stdout;
+      expect(facts).toMatch(/^efi$/m); // booted by the firmware in EFI mode, not by a BIOS fallback
+      expect(facts).toMatch(/^\/dev\/md0$/m); // the ESP is the RAID1 array (metadata 1.0, FAT readable per member)
+      expect(facts).toMatch(/^BOOTX64\.EFI$/im);
+      expect(facts).toMatch(/metadata=1\.0/);
+    } finally {
+      await session.close();
+    }
+  });
+
+  it("read reports the ESP array and no drift; a second identical up proposes no change", async () => {
+    await timed("refresh (read)", () => h!.refresh());
+    const installed = outputs().layout as { arrays: { device: string; level: number; members: string[]; degraded: boolean }[] };
+    expect(installed.arrays.map((a) => [a.device, a.level, [...a.members].sort(), a.degraded])).toEqual([
+      ["/dev/md0", 1, ["/dev/nvme0n1p1", "/dev/nvme1n1p1"], false],
+      ["/dev/md1", 1, ["/dev/nvme0n1p2", "/dev/nvme1n1p2"], false],
+      ["/dev/md2", 1, ["/dev/nvme0n1p3", "/dev/nvme1n1p3"], false],
+    ]);
+    expect(outputs().drift).toEqual([]);
+    expect((await h!.up()).op).toBe("same");
+  });
+});
