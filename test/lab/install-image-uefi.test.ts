@@ -2,6 +2,11 @@
 // the blank server, InstallImage installs RAID1 with an `esp` partition, the boot check looks for the
 // removable-path loader on the ESP instead of GRUB in the MBR, and the firmware boots the installed
 // system from disk. The BIOS path, drift, delete and crypt are in install-image.test.ts.
+//
+// Opt-in (not in CI): HFDE_LAB_UEFI=1 npx jest --selectProjects lab --testPathPattern 'dist/test/lab/install-image-uefi'
+// It passed in 1 of its 2 runs; the other hit the lab's emulated-NVMe defect (18 consecutive I/O
+// commands never completed on an idle host, right after mdadm --create; see bench/RESULTS.md).
+// One more install per CI run is one more chance of that flake failing everything that lands.
 import { ProviderHarness, Props } from "../harness/harness";
 import type { ConnectionProfile } from "../../providers/host-access";
 import { generateEd25519KeyPair } from "../../providers/keys";
@@ -12,7 +17,9 @@ import { LabFixture, labStackConfig, startLabFixture, startRescueBootHarness } f
 
 jest.setTimeout(40 * 60_000);
 
-describe("lab: InstallImage on UEFI", () => {
+const describeUefi = process.env.HFDE_LAB_UEFI === "1" ? describe : describe.skip;
+
+describeUefi("lab: InstallImage on UEFI", () => {
   let lab: LabFixture;
   let server: number;
   let h: ProviderHarness | undefined;
