@@ -74,7 +74,15 @@ describe("lab: RescueBoot", () => {
     const last = await lab.robot.getLastRescue(server);
     expect(outs.hostKeySource).toBe("robot");
     expect(outs.hostKeyFingerprints).toEqual(last.hostKeys.map((k) => k.fingerprint));
-    expect(outs.profile).toEqual({ environment: "rescue", host: "127.0.0.1", port: lab.server().sshPort, user: "root", hostKeyFingerprints: outs.hostKeyFingerprints });
+    expect(outs.profile).toEqual({
+      environment: "rescue",
+      host: "127.0.0.1",
+      port: lab.server().sshPort,
+      user: "root",
+      hostKeyFingerprints: outs.hostKeyFingerprints,
+      // How to boot this rescue again (InstallImage's delete on an installed host).
+      robot: { serverNumber: server, authorizedKeys: [operator.public], resetType: "hw", allowFirstContactHostKey: true, sshMs: 600_000 },
+    });
     expect(outs.knownHosts).toEqual([expect.stringMatching(new RegExp(`^\\[127\\.0\\.0\\.1\\]:${lab.server().sshPort} ssh-ed25519 AAAA`))]);
     expect(outs.environment).toBe("rescue");
     expect(outs.rescueArmed).toBe(false); // the boot consumed the arm
@@ -120,7 +128,9 @@ describe("lab: RescueBoot", () => {
     expect(resets()).toBe(1);
     expect(after.authorizedKeys).toEqual([operator.public, extra]);
     expect(after.resetType).toBe("sw");
-    for (const key of ["profile", "bootedAt", "hostKeyFingerprints", "knownHosts"]) expect(after[key]).toEqual(before[key]);
+    for (const key of ["bootedAt", "hostKeyFingerprints", "knownHosts"]) expect(after[key]).toEqual(before[key]);
+    // The way in is unchanged; the recipe for the next boot follows the new inputs.
+    expect(after.profile).toEqual({ ...before.profile, robot: { ...before.profile.robot, authorizedKeys: [operator.public, extra], resetType: "sw" } });
     expect((await h.up(news)).op).toBe("same");
   });
 
