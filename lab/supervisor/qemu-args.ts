@@ -152,12 +152,26 @@ function virtfs(dir: string, tag: string, id: string): string[] {
  * supervisor's console watch reports it, instead of rebooting into the disk and hiding it.
  */
 export function rescueCmdline(extra: readonly string[] = []): string {
-  // Emulated NVMe stalls under host load (observed: 217 s and ~230 s with two VMs on two cores), and
-  // the kernel's answer to a timeout is abort, then a controller reset that fails while QEMU is
-  // still stalled, and the disk vanishes. 300 s rides out the stalls seen; a command QEMU really
-  // loses is then retried after abort+reset (2 × 300 s) rather than never.
-  return ["console=ttyS0,115200n8", "nvme_core.io_timeout=300", ...extra].join(" ");
+  return ["console=ttyS0,115200n8", ...LAB_NVME_KERNEL_ARGS, ...extra].join(" ");
 }
+
+/**
+ * Kernel arguments for the emulated NVMe, in the rescue and (through the lab installimage) in the
+ * installed system.
+ *
+ * `nvme.io_queue_depth=2`: one I/O command in flight per queue. QEMU 7.2's NVMe loses whole
+ * batches of commands (observed: 4 and 18 consecutive commands never completed, on an idle host).
+ * Linux uses the controller's shadow doorbells and rings the real doorbell only when QEMU's
+ * EventIdx says so; QEMU writes EventIdx and then reads the shadow doorbell with no full barrier
+ * between, so a submission made while QEMU works through the queue can be seen by neither side.
+ * With one command in flight the next submission only comes after its completion, long after
+ * QEMU's EventIdx write, so the guest always rings. The kernel's own recovery (abort, then a
+ * controller reset after 2 × io_timeout) did not bring such a disk back.
+ *
+ * `nvme_core.io_timeout=300`: commands can also be slow for minutes when two VMs share the two
+ * cores (217 s, ~230 s seen); the default 30 s turns that into a reset that drops the disk.
+ */
+export const LAB_NVME_KERNEL_ARGS = ["nvme.io_queue_depth=2", "nvme_core.io_timeout=300"];
 
 /** QEMU splits option values at commas; a literal comma is written twice. */
 export function optValue(value: string): string {

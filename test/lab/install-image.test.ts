@@ -205,7 +205,8 @@ describe("lab: InstallImage", () => {
     expect(outs.knownHosts).toEqual([expect.stringMatching(new RegExp(`^\\[127\\.0\\.0\\.1\\]:${lab.server().sshPort} ssh-ed25519 `))]);
 
     // An independent connection pinned to the output fingerprint: the installed system, its only host key ours.
-    const facts = await onSystem(sh`hostname; findmnt -no SOURCE /; ls /etc/ssh/ | grep '^ssh_host_'; cat /etc/hetzner-fde/install-image.json; cat /proc/mdstat`);
+    const facts = await onSystem(sh`hostname; findmnt -no SOURCE /; ls /etc/ssh/ | grep '^ssh_host_'; cat /etc/hetzner-fde/install-image.json; cat /proc/mdstat; echo "nvme-qd=$(cat /sys/module/nvme/parameters/io_queue_depth)"`);
+    expect(facts).toMatch(/^nvme-qd=2$/m); // the lab installimage's kernel arguments reached the installed system
     expect(facts).toMatch(/^lab-1$/m);
     expect(facts).toMatch(/^\/dev\/mapper\/vg0-root$/m);
     expect(facts.match(/^ssh_host_\S+$/gm)).toEqual(["ssh_host_ed25519_key", "ssh_host_ed25519_key.pub"]);

@@ -43,6 +43,9 @@ describe("lab: Robot to rescue", () => {
         expect(installimage.stdout.trim()).toBe("present");
         const disks = await session.exec(sh`ls /dev/nvme0n1 /dev/nvme1n1`);
         expect(disks.stdout.trim().split("\n")).toEqual(["/dev/nvme0n1", "/dev/nvme1n1"]);
+        // One command in flight per queue (lab/supervisor/qemu-args.ts LAB_NVME_KERNEL_ARGS), taken by the driver.
+        const nvme = await session.exec(sh`cat /sys/module/nvme/parameters/io_queue_depth`);
+        expect(nvme.stdout.trim()).toBe("2");
         const images = await session.exec(sh`ls /root/.oldroot/nfs/images/`);
         expect(images.stdout).toMatch(/Debian-bookworm-latest-amd64-base\.tar\.gz/);
       },

@@ -20,12 +20,13 @@ step_install_bootloader() {
 
 # Lab only. A Hetzner server's remote console is KVM-over-IP; the lab's is the serial port, so the
 # kernel, the initramfs (the cryptroot passphrase prompt) and getty must also write to ttyS0.
-# The emulated NVMe can stall for minutes on a loaded host: a 30 s I/O timeout would make md
-# fail a healthy member.
+# The emulated NVMe needs one command in flight (QEMU 7.2 loses batches through its shadow
+# doorbells) and a long I/O timeout (it can stall for minutes on a loaded host): the same
+# arguments as the rescue's (LAB_NVME_KERNEL_ARGS in lab/supervisor/qemu-args.ts).
 set_lab_kernel_cmdline() {
   local grub_defaults="${RUN_TARGET}/etc/default/grub"
   [[ -f "$grub_defaults" ]] || return 0
-  run sed -i 's|^GRUB_CMDLINE_LINUX=.*|GRUB_CMDLINE_LINUX="console=tty0 console=ttyS0,115200n8 nvme_core.io_timeout=300"|' "$grub_defaults"
+  run sed -i 's|^GRUB_CMDLINE_LINUX=.*|GRUB_CMDLINE_LINUX="console=tty0 console=ttyS0,115200n8 nvme.io_queue_depth=2 nvme_core.io_timeout=300"|' "$grub_defaults"
 }
 
 # Later grub-pc upgrades reinstall GRUB to these drives instead of asking.
