@@ -32,8 +32,6 @@ import { redact, Secret } from "./secret";
 import { sh } from "./shell";
 import { connect, EndpointObservation, observeEndpoint, ObservedHostKey } from "./ssh";
 
-export { checkResetType, checkServerNumber, REBOOTING_RESET_TYPES };
-
 // ---------------------------------------------------------------------------------------------
 // Types
 

@@ -126,7 +126,7 @@ export function diskArgs(server: LabServerConfig, disks: readonly string[], firs
     // bootindex makes firmware try the disks in order and nothing else (no floppy, no PXE).
     const device =
       server.disks.type === "nvme"
-        ? `nvme,drive=${id},serial=LAB${server.number}N${i},bootindex=${firstBootIndex + i}`
+        ? `nvme,drive=${id},serial=${nvmeSerial(server.number, i)},bootindex=${firstBootIndex + i}`
         : `ide-hd,drive=${id},bus=ide.${i},serial=LAB${server.number}S${i},bootindex=${firstBootIndex + i}`;
     return [...drive, "-device", device];
   });
@@ -172,6 +172,11 @@ export function rescueCmdline(extra: readonly string[] = []): string {
  * cores (217 s, ~230 s seen); the default 30 s turns that into a reset that drops the disk.
  */
 export const LAB_NVME_KERNEL_ARGS = ["nvme.io_queue_depth=2", "nvme_core.io_timeout=300"];
+
+/** The serial number a lab server's i-th NVMe disk reports (what tests pin drives by). */
+export function nvmeSerial(serverNumber: number, index: number): string {
+  return `LAB${serverNumber}N${index}`;
+}
 
 /** QEMU splits option values at commas; a literal comma is written twice. */
 export function optValue(value: string): string {

@@ -13,7 +13,7 @@ import { generateEd25519KeyPair } from "../../providers/keys";
 import { Secret } from "../../providers/secret";
 import { sh } from "../../providers/shell";
 import { connect } from "../../providers/ssh";
-import { LabFixture, labStackConfig, startLabFixture, startRescueBootHarness } from "../support/lab";
+import { LabFixture, labStackConfig, phaseTimer, pinnedNvmeDrives, startLabFixture, startRescueBootHarness } from "../support/lab";
 
 jest.setTimeout(40 * 60_000);
 
@@ -24,7 +24,8 @@ describeUefi("lab: InstallImage on UEFI", () => {
   let server: number;
   let h: ProviderHarness | undefined;
   const operator = generateEd25519KeyPair("operator@install-image-uefi-test");
-  const timings: [string, number][] = [];
+  const phases = phaseTimer("InstallImage UEFI lab phases");
+  const timed = phases.timed;
 
   beforeAll(async () => {
     lab = await startLabFixture({ server: { firmware: "uefi", disks: { count: 2, sizeGiB: 6, type: "nvme" } } });
@@ -32,18 +33,9 @@ describeUefi("lab: InstallImage on UEFI", () => {
   });
   afterAll(async () => {
     await h?.stop();
-    process.stdout.write(`InstallImage UEFI lab phases:\n${timings.map(([phase, ms]) => `  ${(ms / 1000).toFixed(1).padStart(7)} s  ${phase}`).join("\n")}\n`);
+    phases.print();
     await lab?.close();
   });
-
-  const timed = async <T>(phase: string, fn: () => Promise<T>): Promise<T> => {
-    const started = Date.now();
-    try {
-      return await fn();
-    } finally {
-      timings.push([phase, Date.now() - started]);
-    }
-  };
 
   const rescueProfile = async (): Promise<ConnectionProfile> => {
     const rescueBoot = await startRescueBootHarness(lab, server, operator);
@@ -57,10 +49,7 @@ describeUefi("lab: InstallImage on UEFI", () => {
 
   const layout = (rescue: ConnectionProfile): Props => ({
     rescue,
-    drives: [
-      { path: "/dev/nvme0n1", serial: `LAB${server}N0` },
-      { path: "/dev/nvme1n1", serial: `LAB${server}N1` },
-    ],
+    drives: pinnedNvmeDrives(server),
     raid: { level: 1 },
     partitions: [
       { mount: "/boot/efi", fs: "esp", size: "256M" },

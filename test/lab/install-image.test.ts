@@ -17,7 +17,7 @@ import { generateEd25519KeyPair } from "../../providers/keys";
 import { Secret } from "../../providers/secret";
 import { sh, ShellCommand } from "../../providers/shell";
 import { connect, SshSession } from "../../providers/ssh";
-import { LabFixture, labStackConfig, RescueLogin, startLabFixture, startRescueBootHarness } from "../support/lab";
+import { LabFixture, labStackConfig, RescueLogin, phaseTimer, pinnedNvmeDrives, startLabFixture, startRescueBootHarness } from "../support/lab";
 
 jest.setTimeout(60 * 60_000);
 
@@ -26,15 +26,8 @@ const PASSPHRASE = "Lab-Crypt-Horse-Battery-7-staple";
 // Cheap KDF for the lab (argon2id at 32 MiB, 4 passes); the defaults are a unit-test matter.
 const CHEAP_PBKDF = { type: "argon2id", memoryKiB: 32768, iterations: 4 };
 
-const timings: [string, number][] = [];
-const timed = async <T>(phase: string, fn: () => Promise<T>): Promise<T> => {
-  const started = Date.now();
-  try {
-    return await fn();
-  } finally {
-    timings.push([phase, Date.now() - started]);
-  }
-};
+const phases = phaseTimer("InstallImage lab phases");
+const timed = phases.timed;
 
 /** The provider's step timings and installimage's own per-step table, from the harness logs (for bench/RESULTS.md). */
 function printStepTimings(label: string, logs: string): void {
@@ -95,7 +88,7 @@ describe("lab: InstallImage", () => {
 
   afterAll(async () => {
     await h?.stop();
-    process.stdout.write(`InstallImage lab phases:\n${timings.map(([phase, ms]) => `  ${(ms / 1000).toFixed(1).padStart(7)} s  ${phase}`).join("\n")}\n`);
+    phases.print();
     await lab?.close();
   });
 
@@ -118,10 +111,7 @@ describe("lab: InstallImage", () => {
 
   const layout = (current: RescueLogin): Props => ({
     rescue: rescueProfile(current),
-    drives: [
-      { path: "/dev/nvme0n1", serial: `LAB${server}N0` },
-      { path: "/dev/nvme1n1", serial: `LAB${server}N1` },
-    ],
+    drives: pinnedNvmeDrives(server),
     raid: { level: 1 },
     partitions: [
       { mount: "/boot", fs: "ext4", size: "1G" },

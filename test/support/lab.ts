@@ -11,6 +11,7 @@ import * as os from "os";
 import * as path from "path";
 import { LabConfig, LabServerConfig, parseLabConfig } from "../../lab/config";
 import { RunningLab, startLab } from "../../lab/lab";
+import { nvmeSerial } from "../../lab/supervisor/qemu-args";
 import { RescueAssets } from "../../lab/supervisor/supervisor";
 import { GeneratedKeyPair, generateEd25519KeyPair } from "../../providers/keys";
 import { RobotClient } from "../../providers/robot";
@@ -64,6 +65,29 @@ export interface LabFixture extends RunningLab {
 
 /** Rescue boots take ~45 s under TCG on the lab host; leave room for a loaded CI machine. */
 export const RESCUE_BOOT_TIMEOUT_MS = 240_000;
+
+/** Wall-clock phases of a lab file, printed at its end for bench/RESULTS.md. */
+export function phaseTimer(title: string): { timed<T>(phase: string, fn: () => Promise<T>): Promise<T>; print(): void } {
+  const timings: [string, number][] = [];
+  return {
+    async timed<T>(phase: string, fn: () => Promise<T>): Promise<T> {
+      const started = Date.now();
+      try {
+        return await fn();
+      } finally {
+        timings.push([phase, Date.now() - started]);
+      }
+    },
+    print(): void {
+      process.stdout.write(`${title}:\n${timings.map(([phase, ms]) => `  ${(ms / 1000).toFixed(1).padStart(7)} s  ${phase}`).join("\n")}\n`);
+    },
+  };
+}
+
+/** A lab server's NVMe drives as InstallImage takes them, each pinned by the serial QEMU gives it. */
+export function pinnedNvmeDrives(serverNumber: number, count = 2): { path: string; serial: string }[] {
+  return Array.from({ length: count }, (_, i) => ({ path: `/dev/nvme${i}n1`, serial: nvmeSerial(serverNumber, i) }));
+}
 
 /** Stack config for a provider that logs in with `privateKey` and talks to this lab's Robot emulator. */
 export function labStackConfig(lab: LabFixture, privateKey: string): Pick<HarnessOptions, "config" | "secretConfigKeys"> {
