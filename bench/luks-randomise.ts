@@ -9,8 +9,8 @@
 //   npm run build && node dist/bench/luks-randomise.js [GiB=2]
 // Prints one line per method and the ratios; figures go into bench/luks-volume.md by hand.
 import { randomiseStartCommand } from "../providers/luks-volume";
-import { sh } from "../providers/shell";
-import { SshSession } from "../providers/ssh";
+import { sh } from "../providers/plumbing/shell";
+import { SshSession } from "../providers/plumbing/ssh";
 import { startLabFixture } from "../test/support/lab";
 
 const DEVICE = "/dev/nvme0n1p1";

@@ -4,7 +4,7 @@
 // no connection. Every error names its path (`hosts[1].raid.level`), what was expected and what was
 // found; secrets are never quoted.
 import { z } from "zod";
-import { parsePublicKey } from "../providers/keys";
+import { parsePublicKey } from "../providers/plumbing/keys";
 import {
   arrayCapacityMiB,
   bytesToMiB,
@@ -42,7 +42,7 @@ import {
   VOLUME_FILESYSTEMS,
   checkSshPrivateKey,
 } from "../providers/rules";
-import { Secret } from "../providers/secret";
+import { Secret } from "../providers/plumbing/secret";
 
 export const PROJECT = "hetzner-fde";
 export const DEFAULT_ROBOT_URL = "https://robot-ws.your-server.de";

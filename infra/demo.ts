@@ -4,8 +4,8 @@
 import { spawnSync } from "child_process";
 import { join, resolve } from "path";
 import { loadLabConfig } from "../lab/config";
-import { RobotClient } from "../providers/robot";
-import { Secret } from "../providers/secret";
+import { RobotClient } from "../providers/plumbing/robot";
+import { Secret } from "../providers/plumbing/secret";
 import { runStackProgram } from "../test/harness/stack-runner";
 import { LAB_SECRETS, labSecretFor } from "./lab-secrets";
 

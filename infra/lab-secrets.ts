@@ -5,7 +5,7 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "fs";
 import { homedir } from "os";
 import { dirname, join } from "path";
-import { generateEd25519KeyPair } from "../providers/keys";
+import { generateEd25519KeyPair } from "../providers/plumbing/keys";
 import { formatPath } from "../providers/rules";
 
 export const LAB_SECRETS = {

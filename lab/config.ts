@@ -5,7 +5,7 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import type { CheckFailure } from "../providers/resource";
+import type { CheckFailure } from "../providers/kernel/resource";
 
 export type DiskType = "nvme" | "sata";
 export type Firmware = "bios" | "uefi";

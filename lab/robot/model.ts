@@ -7,7 +7,7 @@
 import { randomBytes } from "crypto";
 import { renameSync, writeFileSync, readFileSync, existsSync, mkdirSync } from "fs";
 import { dirname } from "path";
-import { generateEd25519KeyPair, md5Fingerprint, parsePublicKey, sha256Fingerprint } from "../../providers/keys";
+import { generateEd25519KeyPair, md5Fingerprint, parsePublicKey, sha256Fingerprint } from "../../providers/plumbing/keys";
 import type { BootArbiter, BootTarget, PowerController, PowerState, RescueHostKey } from "./power";
 import {
   BootAlreadyEnabled,

@@ -1,5 +1,5 @@
 // Robot webservice inputs: server numbers and reset types. Shared by RescueBoot's check and by the
-// rescue-boot recipe a connection profile may carry (providers/host-access.ts).
+// rescue-boot recipe a connection profile may carry (providers/kernel/host-access.ts).
 
 /** Reset types that reboot a running server; the others switch it off (power, power_long). */
 export const REBOOTING_RESET_TYPES = ["hw", "sw", "man"];

@@ -8,7 +8,7 @@ import * as os from "os";
 import * as path from "path";
 import { ENCRYPTED, PartialCreateFailure, ProviderCallError, ProviderHarness, UNKNOWN } from "./harness";
 import { assertNoSecrets, checkSerializedProvider } from "./leaks";
-import { PROVIDER_VERSION } from "../../providers/resource";
+import { PROVIDER_VERSION } from "../../providers/kernel/resource";
 // Only a constant; the resource itself is constructed in the program runner, outside jest.
 import { EMBEDDED_CREDENTIAL } from "./fixtures/leaky-marker";
 

@@ -41,7 +41,7 @@ import { track, untrack } from "../support/leftovers";
 import type { ProgramMessage, ProgramReply, ProgramRequest } from "./program-runner";
 import { isSecretWrapper } from "./program-runner";
 
-export { UNKNOWN } from "../../providers/resource";
+export { UNKNOWN } from "../../providers/kernel/resource";
 
 /** Repo root: this file runs as dist/test/harness/harness.js. */
 export const REPO_ROOT = path.resolve(__dirname, "../../..");

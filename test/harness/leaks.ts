@@ -1,7 +1,7 @@
 // Secret-leak checks for serialized provider text, recorded state and logs.
 
 import { builtinModules } from "module";
-import { Secret } from "../../providers/secret";
+import { Secret } from "../../providers/plumbing/secret";
 
 /** Packages the serialized provider code may `require` besides Node built-ins. */
 export const DEFAULT_ALLOWED_MODULES: readonly string[] = ["@pulumi/pulumi", "ssh2", "cpu-features", "zod", "cron-parser", "ipaddr.js"];

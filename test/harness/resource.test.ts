@@ -1,4 +1,4 @@
-// Unit tests for the shared resource plumbing (providers/resource.ts). The same code running inside
+// Unit tests for the shared resource plumbing (providers/kernel/resource.ts). The same code running inside
 // the real host is covered by harness.test.ts.
 
 import {
@@ -14,8 +14,8 @@ import {
   runPlan,
   runStep,
   UNKNOWN,
-} from "../../providers/resource";
-import { Secret } from "../../providers/secret";
+} from "../../providers/kernel/resource";
+import { Secret } from "../../providers/plumbing/secret";
 
 const PASSPHRASE = "correct horse battery staple";
 

@@ -8,11 +8,11 @@
 // commands never completed on an idle host, right after mdadm --create; see bench/RESULTS.md).
 // One more install per CI run is one more chance of that flake failing everything that lands.
 import { ProviderHarness, Props } from "../harness/harness";
-import type { ConnectionProfile } from "../../providers/host-access";
-import { generateEd25519KeyPair } from "../../providers/keys";
-import { Secret } from "../../providers/secret";
-import { sh } from "../../providers/shell";
-import { connect } from "../../providers/ssh";
+import type { ConnectionProfile } from "../../providers/kernel/host-access";
+import { generateEd25519KeyPair } from "../../providers/plumbing/keys";
+import { Secret } from "../../providers/plumbing/secret";
+import { sh } from "../../providers/plumbing/shell";
+import { connect } from "../../providers/plumbing/ssh";
 import { LabFixture, labStackConfig, phaseTimer, pinnedNvmeDrives, startLabFixture, startRescueBootHarness } from "../support/lab";
 
 jest.setTimeout(40 * 60_000);

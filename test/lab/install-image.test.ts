@@ -12,11 +12,11 @@
 // The phase timings are printed for bench/RESULTS.md.
 import { ProviderHarness, Props } from "../harness/harness";
 import { assertNoSecrets } from "../harness/leaks";
-import type { ConnectionProfile } from "../../providers/host-access";
-import { generateEd25519KeyPair } from "../../providers/keys";
-import { Secret } from "../../providers/secret";
-import { sh, ShellCommand } from "../../providers/shell";
-import { connect, SshSession } from "../../providers/ssh";
+import type { ConnectionProfile } from "../../providers/kernel/host-access";
+import { generateEd25519KeyPair } from "../../providers/plumbing/keys";
+import { Secret } from "../../providers/plumbing/secret";
+import { sh, ShellCommand } from "../../providers/plumbing/shell";
+import { connect, SshSession } from "../../providers/plumbing/ssh";
 import { LabFixture, labStackConfig, RescueLogin, phaseTimer, pinnedNvmeDrives, startLabFixture, startRescueBootHarness } from "../support/lab";
 
 jest.setTimeout(60 * 60_000);

@@ -5,10 +5,10 @@
 // The tests share one server and run in order: install, bad config (on the installed drives, so
 // "untouched" means something), reboot, apt. A crypt variant runs when HFDE_LAB_CRYPT=1.
 
-import { generateEd25519KeyPair, parsePublicKey, sha256Fingerprint } from "../../providers/keys";
-import { Secret } from "../../providers/secret";
-import { sh } from "../../providers/shell";
-import { connect, SshSession } from "../../providers/ssh";
+import { generateEd25519KeyPair, parsePublicKey, sha256Fingerprint } from "../../providers/plumbing/keys";
+import { Secret } from "../../providers/plumbing/secret";
+import { sh } from "../../providers/plumbing/shell";
+import { connect, SshSession } from "../../providers/plumbing/ssh";
 import { raid1LvmAutosetup } from "../support/autosetup-fixtures";
 import { LabFixture, RescueLogin, startLabFixture } from "../support/lab";
 

@@ -9,9 +9,9 @@
 // kill-and-rerun volumes. pbkdf is kept cheap (argon2id 32 MiB, 4 iterations): this is not a test
 // of the defaults.
 
-import { addKeyCommand, openCommand, twoKeys, unlockedSlot } from "../../providers/cryptsetup";
-import { Secret } from "../../providers/secret";
-import { sh, ShellCommand } from "../../providers/shell";
+import { addKeyCommand, openCommand, twoKeys, unlockedSlot } from "../../providers/storage/cryptsetup";
+import { Secret } from "../../providers/plumbing/secret";
+import { sh, ShellCommand } from "../../providers/plumbing/shell";
 import { ProviderHarness, Props } from "../harness/harness";
 import { assertNoSecrets } from "../harness/leaks";
 import { LabFixture, RescueLogin, startLabFixture } from "../support/lab";

@@ -5,8 +5,8 @@
 import * as net from "net";
 import { ProviderHarness, Props } from "../harness/harness";
 import { assertNoSecrets } from "../harness/leaks";
-import { sh } from "../../providers/shell";
-import type { ConnectionProfile } from "../../providers/host-access";
+import { sh } from "../../providers/plumbing/shell";
+import type { ConnectionProfile } from "../../providers/kernel/host-access";
 import { LabFixture, RescueLogin, startLabFixture } from "../support/lab";
 
 jest.setTimeout(900_000);

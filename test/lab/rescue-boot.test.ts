@@ -5,11 +5,11 @@
 // after the server left rescue, delete, and the leak greps over everything recorded.
 import { ProviderHarness, Props, StateEntry } from "../harness/harness";
 import { assertNoSecrets } from "../harness/leaks";
-import { generateEd25519KeyPair, md5Fingerprint, parsePublicKey } from "../../providers/keys";
-import type { ConnectionProfile } from "../../providers/host-access";
-import { Secret } from "../../providers/secret";
-import { sh } from "../../providers/shell";
-import { connect } from "../../providers/ssh";
+import { generateEd25519KeyPair, md5Fingerprint, parsePublicKey } from "../../providers/plumbing/keys";
+import type { ConnectionProfile } from "../../providers/kernel/host-access";
+import { Secret } from "../../providers/plumbing/secret";
+import { sh } from "../../providers/plumbing/shell";
+import { connect } from "../../providers/plumbing/ssh";
 import { LabFixture, startLabFixture, startRescueBootHarness } from "../support/lab";
 
 jest.setTimeout(900_000);

@@ -3,7 +3,7 @@
 // rescue's one-shot nature: a guest reboot boots the (blank) disks.
 // One booted lab is shared by the steps of this file: each step depends on the previous boot,
 // which is what a real operator sees too.
-import { sh } from "../../providers/shell";
+import { sh } from "../../providers/plumbing/shell";
 import { RescueLogin, LabFixture, startLabFixture } from "../support/lab";
 
 jest.setTimeout(600_000);

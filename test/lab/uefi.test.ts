@@ -1,7 +1,7 @@
 // A lab server configured with firmware "uefi" boots through OVMF: its blank disks end in the
 // EFI shell (reported as a failed boot), and its rescue runs in EFI mode, which is what makes
 // installimage pick GPT + an ESP.
-import { sh } from "../../providers/shell";
+import { sh } from "../../providers/plumbing/shell";
 import { LabFixture, startLabFixture } from "../support/lab";
 
 jest.setTimeout(600_000);

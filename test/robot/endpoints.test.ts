@@ -1,7 +1,7 @@
 // Every endpoint of the subset and every error code, through the project's client against the
 // emulator over HTTP.
-import { RobotApiError } from "../../providers/robot";
-import { md5Fingerprint, parsePublicKey } from "../../providers/keys";
+import { RobotApiError } from "../../providers/plumbing/robot";
+import { md5Fingerprint, parsePublicKey } from "../../providers/plumbing/keys";
 import { Lab, newPublicKey, rawRequest, rejection, startLab } from "./support";
 
 let lab: Lab;

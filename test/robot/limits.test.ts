@@ -3,8 +3,8 @@
 // password in any error text.
 import { createServer } from "net";
 import { inspect } from "util";
-import { Secret } from "../../providers/secret";
-import { RobotApiError, RobotNetworkError, RobotWaitEvent } from "../../providers/robot";
+import { Secret } from "../../providers/plumbing/secret";
+import { RobotApiError, RobotNetworkError, RobotWaitEvent } from "../../providers/plumbing/robot";
 import { PASSWORD, newPublicKey, rejection, startLab, tempStateFile, USER } from "./support";
 
 describe("rate limits", () => {

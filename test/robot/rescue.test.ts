@@ -1,6 +1,6 @@
 // Rescue semantics through the client: keys selected with PHP arrays, one-shot consumption by
 // the next boot, the power controller's rescue target, /rescue/last, expiry after 60 minutes.
-import { md5Fingerprint, parsePublicKey, sha256Fingerprint } from "../../providers/keys";
+import { md5Fingerprint, parsePublicKey, sha256Fingerprint } from "../../providers/plumbing/keys";
 import type { BootTarget } from "../../lab/robot/power";
 import { Lab, newPublicKey, rawRequest, startLab } from "./support";
 

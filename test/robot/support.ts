@@ -3,9 +3,9 @@
 import { mkdtempSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
-import { generateEd25519KeyPair } from "../../providers/keys";
-import { Secret } from "../../providers/secret";
-import { RobotClient, RobotClientOptions } from "../../providers/robot";
+import { generateEd25519KeyPair } from "../../providers/plumbing/keys";
+import { Secret } from "../../providers/plumbing/secret";
+import { RobotClient, RobotClientOptions } from "../../providers/plumbing/robot";
 import type { BootTarget, PowerController, PowerState } from "../../lab/robot/power";
 import { RobotEmulator, RobotEmulatorOptions, startRobotEmulator, ServerSpec } from "../../lab/robot/server";
 

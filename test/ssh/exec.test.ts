@@ -1,7 +1,7 @@
 import { execFileSync } from "child_process";
-import { createLogger, memorySink } from "../../providers/log";
-import { sh } from "../../providers/shell";
-import { RemoteCommandError, SshSession, connect, withSession } from "../../providers/ssh";
+import { createLogger, memorySink } from "../../providers/plumbing/log";
+import { sh } from "../../providers/plumbing/shell";
+import { RemoteCommandError, SshSession, connect, withSession } from "../../providers/plumbing/ssh";
 import { SshdFixture, fixtureTarget, startSshd } from "../support/sshd";
 
 let sshd: SshdFixture;

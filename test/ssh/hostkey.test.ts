@@ -2,11 +2,11 @@ import { execFileSync } from "child_process";
 import { mkdtempSync, readFileSync, rmSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
-import { parsePublicKey, sha256Fingerprint } from "../../providers/keys";
-import { createLogger, memorySink } from "../../providers/log";
-import { Secret } from "../../providers/secret";
-import { sh } from "../../providers/shell";
-import { ConnectProgress, HostKeyMismatchError, SshAuthError, connect, withSession } from "../../providers/ssh";
+import { parsePublicKey, sha256Fingerprint } from "../../providers/plumbing/keys";
+import { createLogger, memorySink } from "../../providers/plumbing/log";
+import { Secret } from "../../providers/plumbing/secret";
+import { sh } from "../../providers/plumbing/shell";
+import { ConnectProgress, HostKeyMismatchError, SshAuthError, connect, withSession } from "../../providers/plumbing/ssh";
 import { SshdFixture, fixtureTarget, startSshd } from "../support/sshd";
 
 let sshd: SshdFixture;

@@ -1,6 +1,6 @@
-import { sh } from "../../providers/shell";
-import { ProbeOutputError, RemoteCommandError, SshSession, connect, probe } from "../../providers/ssh";
-import { createLogger, memorySink } from "../../providers/log";
+import { sh } from "../../providers/plumbing/shell";
+import { ProbeOutputError, RemoteCommandError, SshSession, connect, probe } from "../../providers/plumbing/ssh";
+import { createLogger, memorySink } from "../../providers/plumbing/log";
 import { SshdFixture, fixtureTarget, startSshd } from "../support/sshd";
 
 let sshd: SshdFixture;

@@ -1,7 +1,7 @@
 import { createServer, Server, Socket } from "net";
-import { createLogger, memorySink } from "../../providers/log";
-import { sh } from "../../providers/shell";
-import { ConnectProgress, SshUnreachableError, connect, withSession } from "../../providers/ssh";
+import { createLogger, memorySink } from "../../providers/plumbing/log";
+import { sh } from "../../providers/plumbing/shell";
+import { ConnectProgress, SshUnreachableError, connect, withSession } from "../../providers/plumbing/ssh";
 import { SshdFixture, fixtureTarget, freeLoopbackPort, startSshd } from "../support/sshd";
 
 let sshd: SshdFixture;

@@ -1,10 +1,10 @@
 import { execFileSync } from "child_process";
 import { createHash, randomBytes } from "crypto";
 import { inspect } from "util";
-import { createLogger, memorySink } from "../../providers/log";
-import { Secret } from "../../providers/secret";
-import { sh } from "../../providers/shell";
-import { ProbeOutputError, RemoteCommandError, SshSession, connect, probe } from "../../providers/ssh";
+import { createLogger, memorySink } from "../../providers/plumbing/log";
+import { Secret } from "../../providers/plumbing/secret";
+import { sh } from "../../providers/plumbing/shell";
+import { ProbeOutputError, RemoteCommandError, SshSession, connect, probe } from "../../providers/plumbing/ssh";
 import { SshdFixture, fixtureTarget, startSshd } from "../support/sshd";
 
 let sshd: SshdFixture;

@@ -4,10 +4,10 @@
 import * as pulumi from "@pulumi/pulumi";
 import Module from "module";
 import { join } from "path";
-import { createLogger, memorySink } from "../../providers/log";
-import { sh } from "../../providers/shell";
-import { RobotNetworkError } from "../../providers/robot/errors";
-import { RemoteCommandError, SshAuthError, SshTarget, probe, withSession } from "../../providers/ssh";
+import { createLogger, memorySink } from "../../providers/plumbing/log";
+import { sh } from "../../providers/plumbing/shell";
+import { RobotNetworkError } from "../../providers/plumbing/robot/errors";
+import { RemoteCommandError, SshAuthError, SshTarget, probe, withSession } from "../../providers/plumbing/ssh";
 import { SshdFixture, fixtureTarget, startSshd } from "../support/sshd";
 
 let sshd: SshdFixture;
@@ -50,7 +50,7 @@ describe("closure serialization", () => {
 
 describe("Secret under closure serialization", () => {
   it("serializes, loads and still redacts in strings, JSON and inspect", async () => {
-    const { Secret } = await import("../../providers/secret");
+    const { Secret } = await import("../../providers/plumbing/secret");
     const { inspect } = await import("util");
     const wrap = (plain: string) => new Secret(plain);
     const serialized = await pulumi.runtime.serializeFunction(() => wrap);

@@ -13,10 +13,10 @@ import { LabConfig, LabServerConfig, parseLabConfig } from "../../lab/config";
 import { RunningLab, startLab } from "../../lab/lab";
 import { nvmeSerial } from "../../lab/supervisor/qemu-args";
 import { RescueAssets } from "../../lab/supervisor/supervisor";
-import { GeneratedKeyPair, generateEd25519KeyPair } from "../../providers/keys";
-import { RobotClient } from "../../providers/robot";
-import { Secret } from "../../providers/secret";
-import { connect, SshSession, SshTarget } from "../../providers/ssh";
+import { GeneratedKeyPair, generateEd25519KeyPair } from "../../providers/plumbing/keys";
+import { RobotClient } from "../../providers/plumbing/robot";
+import { Secret } from "../../providers/plumbing/secret";
+import { connect, SshSession, SshTarget } from "../../providers/plumbing/ssh";
 import { HarnessOptions, ProviderHarness, Props } from "../harness/harness";
 import { track, untrack } from "./leftovers";
 

@@ -5,9 +5,9 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { createServer } from "net";
 import { tmpdir, userInfo } from "os";
 import { join } from "path";
-import { parsePublicKey, sha256Fingerprint } from "../../providers/keys";
-import { Secret } from "../../providers/secret";
-import type { SshTarget } from "../../providers/ssh";
+import { parsePublicKey, sha256Fingerprint } from "../../providers/plumbing/keys";
+import { Secret } from "../../providers/plumbing/secret";
+import type { SshTarget } from "../../providers/plumbing/ssh";
 
 const SSHD = "/usr/sbin/sshd";
 const STARTUP_TIMEOUT_MS = 10_000;

@@ -1,5 +1,5 @@
 import { utils as ssh2Utils } from "ssh2";
-import { generateEd25519KeyPair } from "../../providers/keys";
+import { generateEd25519KeyPair } from "../../providers/plumbing/keys";
 // A valid two-host stack config (as pulumi.Config hands it over: no namespace, secrets decrypted),
 // built fresh for every case so table rows can mutate it freely.
 

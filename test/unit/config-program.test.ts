@@ -18,7 +18,7 @@ function runProgram(config: Raw): Program {
     );
     const namespaced = Object.fromEntries(Object.entries(config).map(([k, v]) => [`hetzner-fde:${k}`, typeof v === "string" ? v : JSON.stringify(v)]));
     pulumi.runtime.setAllConfig(namespaced, ["hetzner-fde:robotPassword", "hetzner-fde:luksPassphrases", "hetzner-fde:sshPrivateKey"]);
-    program = require("../../infra/index") as Program; // eslint-disable-line @typescript-eslint/no-require-imports
+    program = require("../../infra") as Program; // eslint-disable-line @typescript-eslint/no-require-imports
   });
   return program as Program;
 }

@@ -5,7 +5,7 @@
 import * as net from "net";
 import { ProviderHarness } from "../harness/harness";
 import { checkSerializedProvider } from "../harness/leaks";
-import { generateEd25519KeyPair } from "../../providers/keys";
+import { generateEd25519KeyPair } from "../../providers/plumbing/keys";
 import { FP, PASSPHRASE, raid1Lvm } from "./install-image-fixtures";
 
 jest.setTimeout(60_000);

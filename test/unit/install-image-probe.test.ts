@@ -3,7 +3,7 @@
 // parsers read what mdadm and sysfs print.
 import { execFileSync } from "child_process";
 import { driftOf, outputsFrom, parseInstallProbe, probeScript } from "../../providers/install-image";
-import { bootProblems, isDegraded, normalizeMdUuid, parseArrayLines, parseMdArray, parseMemberStates, parseSync, uuidReferences } from "../../providers/md-raid";
+import { bootProblems, isDegraded, normalizeMdUuid, parseArrayLines, parseMdArray, parseMemberStates, parseSync, uuidReferences } from "../../providers/storage/md";
 import { MD0_UUID, MD1_UUID, raid1Lvm, rawProbe } from "./install-image-fixtures";
 
 describe("probe script", () => {

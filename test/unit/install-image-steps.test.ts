@@ -2,8 +2,8 @@
 // free of secrets: the host key, the one-time and the real passphrase travel on stdin only.
 import { execFileSync } from "child_process";
 import { InstallContext, InstallImageStep, steps } from "../../providers/install-image";
-import { Secret } from "../../providers/secret";
-import { ShellCommand } from "../../providers/shell";
+import { Secret } from "../../providers/plumbing/secret";
+import { ShellCommand } from "../../providers/plumbing/shell";
 import { PASSPHRASE, raid1Lvm } from "./install-image-fixtures";
 
 interface Sent {

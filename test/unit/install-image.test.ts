@@ -16,8 +16,8 @@ import {
   validateReplacement,
   whereaboutsOf,
 } from "../../providers/install-image";
-import type { EndpointObservation } from "../../providers/ssh";
-import { UNKNOWN } from "../../providers/resource";
+import type { EndpointObservation } from "../../providers/plumbing/ssh";
+import { UNKNOWN } from "../../providers/kernel/resource";
 import { FP, PASSPHRASE, crypted, raid1Lvm, rawProbe } from "./install-image-fixtures";
 
 type Mutate = (i: Record<string, unknown>) => void;

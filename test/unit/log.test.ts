@@ -1,5 +1,5 @@
-import { createLogger, memorySink, pulumiSink } from "../../providers/log";
-import { Secret } from "../../providers/secret";
+import { createLogger, memorySink, pulumiSink } from "../../providers/plumbing/log";
+import { Secret } from "../../providers/plumbing/secret";
 
 describe("createLogger", () => {
   it("prefixes lines with the context and keeps the level", () => {

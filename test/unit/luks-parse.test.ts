@@ -13,9 +13,9 @@ import {
   parseWipefsTypes,
   pbkdfWords,
   twoKeys,
-} from "../../providers/cryptsetup";
+} from "../../providers/storage/cryptsetup";
 import { disksOf, parseDdProgress, parseProbe, probeScript } from "../../providers/luks-volume";
-import { Secret } from "../../providers/secret";
+import { Secret } from "../../providers/plumbing/secret";
 import { PROBE_OPEN_LUKS } from "./luks-fixtures";
 
 const UUID = "c6eb6ea1-c661-46b9-a740-e28d8c9a5756";

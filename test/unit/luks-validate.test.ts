@@ -1,7 +1,7 @@
 // LuksVolume check: every bad input is refused with a field-specific message, before any
 // connection; replacements that destroy data are refused without allowWipe.
 import { LuksVolumeInputs, validate, validateReplacement } from "../../providers/luks-volume";
-import { UNKNOWN } from "../../providers/resource";
+import { UNKNOWN } from "../../providers/kernel/resource";
 
 const GOOD_PASSPHRASE = "Correct-Horse-Battery-9-staple";
 const FP = "SHA256:" + "A".repeat(43);

@@ -3,7 +3,7 @@
 // without any connection.
 import { ProviderHarness } from "../harness/harness";
 import { checkSerializedProvider } from "../harness/leaks";
-import { UNKNOWN } from "../../providers/resource";
+import { UNKNOWN } from "../../providers/kernel/resource";
 
 jest.setTimeout(60_000);
 

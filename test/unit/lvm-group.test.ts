@@ -23,7 +23,7 @@ import {
   validateDestructiveChanges,
 } from "../../providers/lvm-group";
 import { MIB } from "../../providers/rules/size";
-import { UNKNOWN } from "../../providers/resource";
+import { UNKNOWN } from "../../providers/kernel/resource";
 
 const GIB = 1024 * MIB;
 const FP = "SHA256:" + "A".repeat(43);

@@ -8,9 +8,9 @@ import { ProviderHarness, Props } from "../harness/harness";
 import { assertNoSecrets, checkSerializedProvider } from "../harness/leaks";
 import { RecordingPower } from "../robot/support";
 import { startSshd, SshdFixture } from "../support/sshd";
-import { generateEd25519KeyPair } from "../../providers/keys";
+import { generateEd25519KeyPair } from "../../providers/plumbing/keys";
 import { classifyEnvironment } from "../../providers/rescue-boot";
-import { observeEndpoint } from "../../providers/ssh";
+import { observeEndpoint } from "../../providers/plumbing/ssh";
 import { RobotEmulator, startRobotEmulator } from "../../lab/robot/server";
 
 jest.setTimeout(60_000);

@@ -1,7 +1,7 @@
 // The pure parts of RescueBoot: validation, the boot plan (including when a rescue booted earlier
 // counts as this run's), the diff, the refresh classification and the no-boot update.
-import { generateEd25519KeyPair, md5Fingerprint, parsePublicKey } from "../../providers/keys";
-import type { EndpointObservation } from "../../providers/ssh";
+import { generateEd25519KeyPair, md5Fingerprint, parsePublicKey } from "../../providers/plumbing/keys";
+import type { EndpointObservation } from "../../providers/plumbing/ssh";
 import {
   BootRecord,
   buildOutputs,
@@ -20,8 +20,8 @@ import {
   restate,
   validate,
 } from "../../providers/rescue-boot";
-import { validateProfiles } from "../../providers/host-access";
-import { UNKNOWN } from "../../providers/resource";
+import { validateProfiles } from "../../providers/kernel/host-access";
+import { UNKNOWN } from "../../providers/kernel/resource";
 
 const KEY_A = generateEd25519KeyPair("a@test").public;
 const KEY_B = generateEd25519KeyPair("b@test").public;

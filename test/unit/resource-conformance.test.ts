@@ -3,7 +3,7 @@
 // Resource class. This test keeps new modules honest; add each new resource to RESOURCES.
 import { readFileSync } from "fs";
 import { join } from "path";
-import type { ResourceModule } from "../../providers/resource";
+import type { ResourceModule } from "../../providers/kernel/resource";
 
 const repo = join(__dirname, "..", "..", "..");
 
@@ -28,8 +28,8 @@ function landmarks(className: string): [string, RegExp][] {
   ];
 }
 
-describe.each(RESOURCES)("providers/$file.ts", ({ file, className }) => {
-  const source = readFileSync(join(repo, "providers", `${file}.ts`), "utf8");
+describe.each(RESOURCES)("providers/$file/index.ts", ({ file, className }) => {
+  const source = readFileSync(join(repo, "providers", file, "index.ts"), "utf8");
 
   it("reads top to bottom in the house order", () => {
     const positions = landmarks(className).map(([name, pattern]) => ({ name, at: source.search(pattern) }));

@@ -2,13 +2,13 @@
 // error envelope, and normalisation of fields that flip with state. Fixtures are shaped like
 // real Robot answers (doc examples and community.hrobot fixtures).
 import { inspect } from "util";
-import { encodeForm, parseErrorEnvelope, unwrap, unwrapList } from "../../providers/robot/wire";
-import { read, toHostKey } from "../../providers/robot/model";
-import { formatApiErrorMessage } from "../../providers/robot/errors";
-import { formatSeconds } from "../../providers/robot/transport";
+import { encodeForm, parseErrorEnvelope, unwrap, unwrapList } from "../../providers/plumbing/robot/wire";
+import { read, toHostKey } from "../../providers/plumbing/robot/model";
+import { formatApiErrorMessage } from "../../providers/plumbing/robot/errors";
+import { formatSeconds } from "../../providers/plumbing/robot/transport";
 import { parsePhpForm, formList, formScalar } from "../../lab/robot/form";
 import { validateServerSpecs, ServerSpec } from "../../lab/robot/model";
-import { generateEd25519KeyPair, parsePublicKey, sha256Fingerprint } from "../../providers/keys";
+import { generateEd25519KeyPair, parsePublicKey, sha256Fingerprint } from "../../providers/plumbing/keys";
 
 // ---- fixture factories ------------------------------------------------------------------
 

@@ -2,8 +2,8 @@ import { execFileSync } from "child_process";
 import { existsSync, mkdtempSync, rmSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
-import { Secret } from "../../providers/secret";
-import { isShellCommand, joinShell, quote, sh } from "../../providers/shell";
+import { Secret } from "../../providers/plumbing/secret";
+import { isShellCommand, joinShell, quote, sh } from "../../providers/plumbing/shell";
 
 function runLocal(text: string): string {
   return execFileSync("/bin/sh", ["-c", text], { encoding: "utf8" });

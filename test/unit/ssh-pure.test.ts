@@ -2,8 +2,8 @@ import { execFileSync } from "child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
-import { generateEd25519KeyPair, parsePublicKey } from "../../providers/keys";
-import { Secret } from "../../providers/secret";
+import { generateEd25519KeyPair, parsePublicKey } from "../../providers/plumbing/keys";
+import { Secret } from "../../providers/plumbing/secret";
 import {
   RemoteCommandError,
   SshTarget,
@@ -14,7 +14,7 @@ import {
   isRetryableConnectError,
   observeHostKey,
   validateSshTarget,
-} from "../../providers/ssh";
+} from "../../providers/plumbing/ssh";
 
 const FP = "SHA256:" + "A".repeat(43);
 const target = (overrides: Partial<SshTarget> = {}): SshTarget => ({

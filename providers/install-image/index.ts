@@ -19,10 +19,10 @@
 //   every drive, mdadm.conf matching the arrays, every fstab/crypttab UUID present).
 
 import * as pulumi from "@pulumi/pulumi";
-import { ensureKey, retireKey } from "./cryptsetup";
-import { keepErrorMessage } from "./errors";
-import { ConnectionProfile, openFirstReachable, ReachedHost, SSH_PRIVATE_KEY_CONFIG, validateProfiles } from "./host-access";
-import { generateEd25519KeyPair, knownHostsLine, parsePublicKey, sha256Fingerprint } from "./keys";
+import { ensureKey, retireKey } from "../storage/cryptsetup";
+import { keepErrorMessage } from "../plumbing/errors";
+import { ConnectionProfile, openFirstReachable, ReachedHost, SSH_PRIVATE_KEY_CONFIG, validateProfiles } from "../kernel/host-access";
+import { generateEd25519KeyPair, knownHostsLine, parsePublicKey, sha256Fingerprint } from "../plumbing/keys";
 import {
   ArrayLine,
   BlockNode,
@@ -36,7 +36,7 @@ import {
   parseArrayLines,
   parseLsblk,
   parseMdArray,
-} from "./md-raid";
+} from "../storage/md";
 import {
   CheckFailure,
   PROVIDER_VERSION,
@@ -49,19 +49,19 @@ import {
   runPlan,
   runStep,
   withSecretInputs,
-} from "./resource";
-import { checkDiskPath, checkSerial, checkWwn, normalizeWwn } from "./rules/device";
-import { formatPath } from "./rules/issue";
-import { parseImageName } from "./rules/image";
-import { PartitionSpec, VolumeSpec, checkLayout } from "./rules/layout";
-import { PbkdfSettings, checkPbkdf, PBKDF_TYPES } from "./rules/luks";
-import { checkEndpointAddress, checkHostname, checkPort } from "./rules/network";
-import { PASSPHRASE_RULE, passphraseWeaknesses } from "./rules/passphrase";
-import { RAID_LEVELS, RaidLevel, minDrivesFor } from "./rules/size";
-import { redact, Secret } from "./secret";
-import { ShellCommand, joinShell, sh } from "./shell";
-import { bootRescue, desiredFromRecipe, MISSING_ROBOT_ACCESS, RescueDesired, rescueContext, RobotAccess, robotAccessFromConfig } from "./rescue-boot";
-import { EndpointObservation, SshSession, connect, observeEndpoint, probe as runProbe } from "./ssh";
+} from "../kernel/resource";
+import { checkDiskPath, checkSerial, checkWwn, normalizeWwn } from "../rules/device";
+import { formatPath } from "../rules/issue";
+import { parseImageName } from "../rules/image";
+import { PartitionSpec, VolumeSpec, checkLayout } from "../rules/layout";
+import { PbkdfSettings, checkPbkdf, PBKDF_TYPES } from "../rules/luks";
+import { checkEndpointAddress, checkHostname, checkPort } from "../rules/network";
+import { PASSPHRASE_RULE, passphraseWeaknesses } from "../rules/passphrase";
+import { RAID_LEVELS, RaidLevel, minDrivesFor } from "../rules/size";
+import { redact, Secret } from "../plumbing/secret";
+import { ShellCommand, joinShell, sh } from "../plumbing/shell";
+import { bootRescue, desiredFromRecipe, MISSING_ROBOT_ACCESS, RescueDesired, rescueContext, RobotAccess, robotAccessFromConfig } from "../rescue-boot";
+import { EndpointObservation, SshSession, connect, observeEndpoint, probe as runProbe } from "../plumbing/ssh";
 
 // ---------------------------------------------------------------------------------------------
 // Constants (declared first: the closure serializer cannot resolve a const used above its declaration)

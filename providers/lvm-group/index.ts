@@ -15,8 +15,8 @@
 //   one physical extent for rounding.
 
 import * as pulumi from "@pulumi/pulumi";
-import { keepErrorMessage } from "./errors";
-import { ConnectionProfile, Environment, openFirstReachable, validateProfiles } from "./host-access";
+import { keepErrorMessage } from "../plumbing/errors";
+import { ConnectionProfile, Environment, openFirstReachable, validateProfiles } from "../kernel/host-access";
 import {
   CheckFailure,
   PROVIDER_VERSION,
@@ -28,11 +28,11 @@ import {
   providerVersionChanged,
   runPlan,
   runStep,
-} from "./resource";
-import { MIB, parseSize } from "./rules/size";
-import { Secret } from "./secret";
-import { joinShell, sh, ShellCommand } from "./shell";
-import { probe as runProbe, SshSession } from "./ssh";
+} from "../kernel/resource";
+import { MIB, parseSize } from "../rules/size";
+import { Secret } from "../plumbing/secret";
+import { joinShell, sh, ShellCommand } from "../plumbing/shell";
+import { probe as runProbe, SshSession } from "../plumbing/ssh";
 
 // ---------------------------------------------------------------------------------------------
 // Constants (declared first: the closure serializer cannot resolve a const used above its declaration)

@@ -11,10 +11,10 @@
 // - `cryptsetup refresh` needs the volume key (stdin) and resets every flag not given again.
 // - `luksDump --dump-json-metadata` carries keyslots, segments and flags, but not UUID, label or
 //   subsystem: those live in the binary header, and `blkid -p -o export` prints them.
-import type { PbkdfSettings } from "./rules/luks";
-import { Secret } from "./secret";
-import { ShellCommand, sh } from "./shell";
-import type { SshSession } from "./ssh";
+import type { PbkdfSettings } from "../rules/luks";
+import { Secret } from "../plumbing/secret";
+import { ShellCommand, sh } from "../plumbing/shell";
+import type { SshSession } from "../plumbing/ssh";
 
 /** LUKS2 subsystem string our luksFormat writes: it marks a container as created by hetzner-fde,
  *  so a re-run after a kill recognises its own half-finished work and never mistakes a foreign

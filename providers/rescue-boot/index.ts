@@ -10,10 +10,10 @@
 // Module order, as in every resource: types, validate, plan/diff, probe, steps, provider, resource.
 
 import * as pulumi from "@pulumi/pulumi";
-import { keepErrorMessage } from "./errors";
-import { ConnectionProfile, Environment, RescueRecipe, SSH_PRIVATE_KEY_CONFIG } from "./host-access";
-import { knownHostsLine, md5Fingerprint, parsePublicKey } from "./keys";
-import { createLogger } from "./log";
+import { keepErrorMessage } from "../plumbing/errors";
+import { ConnectionProfile, Environment, RescueRecipe, SSH_PRIVATE_KEY_CONFIG } from "../kernel/host-access";
+import { knownHostsLine, md5Fingerprint, parsePublicKey } from "../plumbing/keys";
+import { createLogger } from "../plumbing/log";
 import {
   CheckFailure,
   checkResult,
@@ -25,12 +25,12 @@ import {
   runPlan,
   runStep,
   StepContext,
-} from "./resource";
-import { DEFAULT_ROBOT_URL, OTHER_BOOT_TYPES, OtherBootType, ResetType, RobotClient, RobotKey, RobotRescue } from "./robot";
-import { checkEndpointAddress, checkPort, checkResetType, checkServerNumber, REBOOTING_RESET_TYPES } from "./rules";
-import { redact, Secret } from "./secret";
-import { sh } from "./shell";
-import { connect, EndpointObservation, observeEndpoint, ObservedHostKey } from "./ssh";
+} from "../kernel/resource";
+import { DEFAULT_ROBOT_URL, OTHER_BOOT_TYPES, OtherBootType, ResetType, RobotClient, RobotKey, RobotRescue } from "../plumbing/robot";
+import { checkEndpointAddress, checkPort, checkResetType, checkServerNumber, REBOOTING_RESET_TYPES } from "../rules";
+import { redact, Secret } from "../plumbing/secret";
+import { sh } from "../plumbing/shell";
+import { connect, EndpointObservation, observeEndpoint, ObservedHostKey } from "../plumbing/ssh";
 
 // ---------------------------------------------------------------------------------------------
 // Types

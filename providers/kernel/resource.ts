@@ -4,9 +4,9 @@
 // This module is reached from provider objects, so Pulumi's closure serializer copies what they use
 // into state by value. Keep it free of module-level state and live handles.
 
-import { keepErrorMessage } from "./errors";
+import { keepErrorMessage } from "../plumbing/errors";
 import * as pulumi from "@pulumi/pulumi";
-import { redact, Secret } from "./secret";
+import { redact, Secret } from "../plumbing/secret";
 
 // ---------------------------------------------------------------------------------------------
 // The shape of a resource module

@@ -29,9 +29,9 @@ import {
   setLabelCommand,
   twoKeys,
   unlockedSlot,
-} from "./cryptsetup";
-import { keepErrorMessage } from "./errors";
-import { ConnectionProfile, Environment, openFirstReachable, SSH_PRIVATE_KEY_CONFIG, validateProfiles } from "./host-access";
+} from "../storage/cryptsetup";
+import { keepErrorMessage } from "../plumbing/errors";
+import { ConnectionProfile, Environment, openFirstReachable, SSH_PRIVATE_KEY_CONFIG, validateProfiles } from "../kernel/host-access";
 import {
   CheckFailure,
   checkResult,
@@ -44,11 +44,11 @@ import {
   runStep,
   StepContext,
   withSecretInputs,
-} from "./resource";
-import { checkCipher, checkPbkdf, checkSerial, checkWwn, PbkdfSettings, PBKDF_TYPES, passphraseWeaknesses, RuleIssue } from "./rules";
-import { redact, Secret } from "./secret";
-import { sh, ShellCommand } from "./shell";
-import { probe as runProbe, SshSession } from "./ssh";
+} from "../kernel/resource";
+import { checkCipher, checkPbkdf, checkSerial, checkWwn, PbkdfSettings, PBKDF_TYPES, passphraseWeaknesses, RuleIssue } from "../rules";
+import { redact, Secret } from "../plumbing/secret";
+import { sh, ShellCommand } from "../plumbing/shell";
+import { probe as runProbe, SshSession } from "../plumbing/ssh";
 
 // ---------------------------------------------------------------------------------------------
 // Types

@@ -6,13 +6,13 @@
 //
 // The operator's SSH private key is not a resource input: it comes from the stack config through the
 // provider's `configure` (`hetzner-fde:sshPrivateKey`), which keeps it out of every resource's state.
-import { parsePublicKey } from "./keys";
+import { parsePublicKey } from "../plumbing/keys";
 import type { CheckFailure } from "./resource";
-import { checkEndpointAddress, checkPort, checkSha256Fingerprint } from "./rules/network";
-import { checkResetType, checkServerNumber } from "./rules/robot";
-import type { Secret } from "./secret";
-import { connect, ConnectOptions, SshSession } from "./ssh";
-import type { HostKeyMismatchError } from "./ssh";
+import { checkEndpointAddress, checkPort, checkSha256Fingerprint } from "../rules/network";
+import { checkResetType, checkServerNumber } from "../rules/robot";
+import type { Secret } from "../plumbing/secret";
+import { connect, ConnectOptions, SshSession } from "../plumbing/ssh";
+import type { HostKeyMismatchError } from "../plumbing/ssh";
 
 export const ENVIRONMENTS = ["rescue", "initramfs", "system"] as const;
 export type Environment = (typeof ENVIRONMENTS)[number];
