@@ -113,6 +113,34 @@ function sameJson(a: unknown, b: unknown): boolean {
   return JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
 }
 
+/**
+ * `diff`, pure and synchronous: the plan run against the recorded facts. A `ReplaceStep` is a
+ * replacement; any other step, a changed input or another provider version is an update; a plan
+ * that throws is an update too (update probes the host and reports what stands in the way).
+ */
+export function diffAgainstRecorded<Inputs extends KernelInputs, Outputs extends Inputs, Observed, Step extends PlanStep>(
+  def: ResourceDefinition<Inputs, Outputs, Observed, Step>,
+  stored: Outputs,
+  news: Inputs,
+): pulumi.dynamic.DiffResult {
+  const olds = def.migrate ? def.migrate(stored as unknown as Record<string, unknown>) : stored;
+  const fields = def.inputsOf(news as unknown as Outputs);
+  if (containsUnknown(fields)) {
+    const replaces = (def.replaceIfUnknown ?? []).filter((key) => containsUnknown((news as unknown as Record<string, unknown>)[key]));
+    return replaces.length > 0 ? { changes: true, replaces, deleteBeforeReplace: def.deleteBeforeReplace === true } : { changes: true };
+  }
+  let todo: PlanStep[];
+  try {
+    todo = def.plan(def.recordedFacts(olds), news, olds);
+  } catch {
+    return { changes: true };
+  }
+  const replaces = replaceFields(todo);
+  if (replaces.length > 0) return { changes: true, replaces, deleteBeforeReplace: def.deleteBeforeReplace === true };
+  const settingsChanged = providerVersionChanged(olds, news) || !sameJson(def.inputsOf(olds), fields) || olds !== stored;
+  return { changes: todo.length > 0 || settingsChanged };
+}
+
 export class KernelProvider<Inputs extends KernelInputs, Outputs extends Inputs, Observed, Step extends PlanStep>
   implements pulumi.dynamic.ResourceProvider<Inputs, Outputs>
 {
@@ -131,23 +159,7 @@ export class KernelProvider<Inputs extends KernelInputs, Outputs extends Inputs,
 
   /** The plan against the recorded facts, and nothing else (no host contact). */
   async diff(_id: string, stored: Outputs, news: Inputs): Promise<pulumi.dynamic.DiffResult> {
-    const def = this.def;
-    const olds = this.migrated(stored);
-    const fields = def.inputsOf(news as unknown as Outputs);
-    if (containsUnknown(fields)) {
-      const replaces = (def.replaceIfUnknown ?? []).filter((key) => containsUnknown((news as unknown as Record<string, unknown>)[key]));
-      return replaces.length > 0 ? { changes: true, replaces, deleteBeforeReplace: def.deleteBeforeReplace === true } : { changes: true };
-    }
-    let todo: PlanStep[];
-    try {
-      todo = def.plan(def.recordedFacts(olds), news, olds);
-    } catch {
-      return { changes: true }; // something stands in the way: update probes and says what
-    }
-    const replaces = replaceFields(todo);
-    if (replaces.length > 0) return { changes: true, replaces, deleteBeforeReplace: def.deleteBeforeReplace === true };
-    const settingsChanged = providerVersionChanged(olds, news) || !sameJson(def.inputsOf(olds), fields) || olds !== stored;
-    return { changes: todo.length > 0 || settingsChanged };
+    return diffAgainstRecorded(this.def, stored, news);
   }
 
   async create(inputs: Inputs): Promise<pulumi.dynamic.CreateResult<Outputs>> {

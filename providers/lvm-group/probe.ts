@@ -1,0 +1,151 @@
+// LvmGroup's probe: one read-only round trip printing pvs/vgs/lvs as JSON, each PV device's
+// signatures, each LV's filesystem and the fstab; and its parser (pure).
+import { decodeBase64 } from "../kernel";
+import { joinShell, sh, ShellCommand } from "../plumbing/shell";
+import { probe as runProbe } from "../plumbing/ssh";
+import { EXTENT_SIZE_BYTES } from "../storage/lvm";
+import { DeviceFacts, LvmContext, LvmGroupInputs, LvmGroupOutputs, LvmObserved, VgFacts } from "./types";
+
+/** The probe script: pvs/vgs/lvs as JSON, each PV device's signatures, each LV's filesystem, fstab. */
+export function probeScript(subject: { vgName: string; pvs: readonly string[]; fstabRoot?: string }): ShellCommand {
+  const devices = subject.pvs.map(
+    (path, index) => sh`printf '%s{"index":%d' ${index === 0 ? "" : ","} ${index}
+d=${path}
+if [ -b "$d" ]; then
+  printf ',"exists":true,"sizeBytes":%s,"mountedAt":"%s","holders":%s,"signatures":' "$(blockdev --getsize64 "$d")" "$(findmnt -n -o TARGET -S "$d" | head -n1)" "$(ls "/sys/class/block/$(basename "$(readlink -f "$d")")/holders" 2>/dev/null | wc -l)"
+  wipefs -J "$d" 2>/dev/null | grep . || printf '{"signatures":[]}'
+  printf ',"majMin":"%s"' "$(stat -L -c '%t:%T' "$d")"
+else
+  printf ',"exists":false'
+fi
+printf '}'`,
+  );
+  const fstab = subject.fstabRoot === undefined
+    ? sh`printf ',"fstabRootReady":false,"fstab":null'`
+    : sh`r=${subject.fstabRoot}
+if [ -d "$r/etc" ]; then printf ',"fstabRootReady":true,"fstab":"%s"' "$(base64 -w0 "$r/etc/fstab" 2>/dev/null)"; else printf ',"fstabRootReady":false,"fstab":null'; fi`;
+  return joinShell(
+    [
+      sh`vg=${subject.vgName}
+lvmjson() { "$@" --reportformat json --units b --nosuffix 2>/dev/null || printf '{"report":[{}]}'; }
+printf '{"pvs":'; lvmjson pvs -o pv_name,vg_name,pv_uuid,pv_size,pv_major,pv_minor
+printf ',"vgs":'; lvmjson vgs -o vg_name,vg_uuid,vg_tags,vg_size,vg_free,vg_extent_size,vg_extent_count,vg_free_count
+printf ',"lvs":'; lvmjson lvs -o lv_name,vg_name,lv_uuid,lv_size,lv_path,lv_active -S "vg_name=$vg"
+printf ',"devices":['`,
+      ...devices,
+      sh`printf '],"filesystems":['; sep=''
+for lv in $(lvs --noheadings -o lv_name -S "vg_name=$vg" 2>/dev/null); do
+  p="/dev/$vg/$lv"; t=''; u=''; s=''; m=''
+  if [ -b "$p" ]; then
+    t=$(blkid -p -s TYPE -o value "$p" 2>/dev/null | tr -cd 'A-Za-z0-9_.-')
+    u=$(blkid -p -s UUID -o value "$p" 2>/dev/null | tr -cd 'A-Za-z0-9_.-')
+    m=$(lsblk -n -o MOUNTPOINT "$p" 2>/dev/null | head -n1 | tr -d '"')
+    # printf "%.0f", not "%d": mawk (Debian's default awk) caps %d at 2^31-1.
+    case "$t" in
+      ext2|ext3|ext4) s=$(dumpe2fs -h "$p" 2>/dev/null | awk -F: '/^Block count:/{c=$2} /^Block size:/{b=$2} END{if(c&&b) printf "%.0f", c*b}') ;;
+      xfs) s=$(xfs_db -r -c 'sb 0' -c 'p dblocks' -c 'p blocksize' "$p" 2>/dev/null | awk '/^dblocks/{c=$3} /^blocksize/{b=$3} END{if(c&&b) printf "%.0f", c*b}') ;;
+    esac
+  fi
+  printf '%s{"lv":"%s","type":"%s","uuid":"%s","sizeBytes":"%s","mountedAt":"%s"}' "$sep" "$lv" "$t" "$u" "$s" "$m"; sep=,
+done
+printf ']'`,
+      fstab,
+      sh`printf '}'`,
+    ],
+    ";",
+  );
+}
+
+interface RawLvmReport<K extends string> {
+  report: Array<Partial<Record<K, Array<Record<string, string>>>>>;
+}
+
+export interface RawProbe {
+  pvs: RawLvmReport<"pv">;
+  vgs: RawLvmReport<"vg">;
+  lvs: RawLvmReport<"lv">;
+  devices: Array<{ index: number; exists: boolean; sizeBytes?: number; mountedAt?: string; holders?: number; signatures?: { signatures: Array<{ type: string; uuid?: string | null }> }; majMin?: string }>;
+  filesystems: Array<{ lv: string; type: string; uuid: string; sizeBytes: string; mountedAt: string }>;
+  fstabRootReady: boolean;
+  fstab: string | null;
+}
+
+function rows<K extends string>(report: RawLvmReport<K> | undefined, key: K): Array<Record<string, string>> {
+  if (!report || !Array.isArray(report.report)) throw new Error(`expected {"report":[{"${key}":[…]}]}, found ${JSON.stringify(report)?.slice(0, 200)}`);
+  return report.report.flatMap((section) => section[key] ?? []);
+}
+
+function num(value: string | undefined, what: string): number {
+  const n = Number(value);
+  if (value === undefined || value === "" || !Number.isFinite(n)) throw new Error(`expected a number for ${what}, found ${JSON.stringify(value)}`);
+  return n;
+}
+
+/** Parses the probe's JSON (lvm2 `--reportformat json --units b --nosuffix`, wipefs -J, blkid) into facts. */
+export function parseProbe(json: unknown, subject: { vgName: string; pvs: readonly string[] }): LvmObserved {
+  const raw = json as RawProbe;
+  const pvRows = rows(raw.pvs, "pv");
+  const vgRow = rows(raw.vgs, "vg").find((vg) => vg.vg_name === subject.vgName);
+  const extentSize = vgRow ? num(vgRow.vg_extent_size, "vg_extent_size") : EXTENT_SIZE_BYTES;
+  const vg: VgFacts | null = vgRow
+    ? {
+        name: vgRow.vg_name,
+        uuid: vgRow.vg_uuid,
+        tags: vgRow.vg_tags ? vgRow.vg_tags.split(",") : [],
+        sizeBytes: num(vgRow.vg_size, "vg_size"),
+        freeBytes: num(vgRow.vg_free, "vg_free"),
+        extentSizeBytes: extentSize,
+        extentCount: num(vgRow.vg_extent_count, "vg_extent_count"),
+        freeExtents: num(vgRow.vg_free_count, "vg_free_count"),
+        pvPaths: pvRows.filter((pv) => pv.vg_name === subject.vgName).map((pv) => pv.pv_name),
+      }
+    : null;
+  const filesystems = new Map((raw.filesystems ?? []).map((fs) => [fs.lv, fs]));
+  const lvs = vg
+    ? rows(raw.lvs, "lv")
+        .filter((lv) => lv.vg_name === subject.vgName)
+        .map((lv) => {
+          const fs = filesystems.get(lv.lv_name);
+          const sizeBytes = num(lv.lv_size, "lv_size");
+          return {
+            name: lv.lv_name,
+            uuid: lv.lv_uuid,
+            path: lv.lv_path || `/dev/${subject.vgName}/${lv.lv_name}`,
+            sizeBytes,
+            extents: Math.round(sizeBytes / extentSize),
+            active: lv.lv_active === "active",
+            filesystem: fs?.type ? fs.type : null,
+            filesystemUuid: fs?.uuid ? fs.uuid : null,
+            filesystemSizeBytes: fs?.sizeBytes ? Number(fs.sizeBytes) : null,
+            mountedAt: fs?.mountedAt ? fs.mountedAt : null,
+          };
+        })
+    : [];
+  const devices = subject.pvs.map((path, index): DeviceFacts => {
+    const d = (raw.devices ?? []).find((x) => x.index === index);
+    if (!d || !d.exists) return { path, exists: false, sizeBytes: null, signatures: [], pv: null, mountedAt: null, holders: 0 };
+    const majMin = hexMajMinToDecimal(d.majMin);
+    const pvRow = pvRows.find((pv) => pv.pv_name === path || (majMin !== null && `${pv.pv_major}:${pv.pv_minor}` === majMin));
+    return {
+      path,
+      exists: true,
+      sizeBytes: d.sizeBytes ?? null,
+      signatures: (d.signatures?.signatures ?? []).map((s) => ({ type: s.type, uuid: s.uuid ?? null })),
+      pv: pvRow ? { uuid: pvRow.pv_uuid, vgName: pvRow.vg_name ?? "", sizeBytes: num(pvRow.pv_size, "pv_size") } : null,
+      mountedAt: d.mountedAt ? d.mountedAt : null,
+      holders: d.holders ?? 0,
+    };
+  });
+  const fstab = raw.fstab === null || raw.fstab === undefined ? null : decodeBase64(raw.fstab);
+  return { devices, vg, lvs, fstab, fstabRootReady: raw.fstabRootReady === true };
+}
+
+function hexMajMinToDecimal(text: string | undefined): string | null {
+  const m = /^([0-9a-f]+):([0-9a-f]+)$/i.exec(text ?? "");
+  return m ? `${parseInt(m[1], 16)}:${parseInt(m[2], 16)}` : null;
+}
+
+export async function probe(ctx: LvmContext, subject: LvmGroupInputs | LvmGroupOutputs): Promise<LvmObserved> {
+  return runProbe(ctx.session, probeScript(subject), (json) => parseProbe(json, subject));
+}
+
