@@ -1,7 +1,7 @@
 // LvmGroup's types: the args the program passes, the inputs the provider sees, the outputs it
 // records, the facts a probe observes and the steps a plan is made of.
 import * as pulumi from "@pulumi/pulumi";
-import type { ConnectionProfile, Environment, HostContext, ReplaceStep } from "../kernel";
+import type { ConnectionProfile, Environment, HostContext } from "../kernel";
 
 /** Tag put on every VG this resource creates or adopts: a re-run recognises its own half-made VG by it. */
 export const OWNER_TAG = "hetzner-fde";
