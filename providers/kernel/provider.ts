@@ -200,7 +200,7 @@ export class KernelProvider<Inputs extends KernelInputs, Outputs extends Inputs,
     if (olds.allowWipe !== true) {
       const log = createLogger({ context: `${def.type} ${id}` });
       log.warn(
-        `retained on the host, as allowWipe is false: ${def.retained(olds)}. The resource leaves the stack and nothing was changed. ` +
+        `delete leaves ${def.retained(olds)} untouched: allowWipe is false, so it is retained (the resource leaves the stack, nothing on the host changed). ` +
           "To remove it instead, set allowWipe: true, run up, then destroy",
       );
       return;

@@ -1,59 +1,37 @@
 // LvmGroup's probe: one read-only round trip printing pvs/vgs/lvs as JSON, each PV device's
 // signatures, each LV's filesystem and the fstab; and its parser (pure).
 import { decodeBase64 } from "../kernel";
-import { joinShell, sh, ShellCommand } from "../plumbing/shell";
+import { sh, ShellCommand } from "../plumbing/shell";
 import { probe as runProbe } from "../plumbing/ssh";
 import { EXTENT_SIZE_BYTES } from "../storage/lvm";
 import { DeviceFacts, LvmContext, LvmGroupInputs, LvmGroupOutputs, LvmObserved, VgFacts } from "./types";
 
-/** The probe script: pvs/vgs/lvs as JSON, each PV device's signatures, each LV's filesystem, fstab. */
-export function probeScript(subject: { vgName: string; pvs: readonly string[]; fstabRoot?: string }): ShellCommand {
-  const devices = subject.pvs.map(
-    (path, index) => sh`printf '%s{"index":%d' ${index === 0 ? "" : ","} ${index}
-d=${path}
-if [ -b "$d" ]; then
-  printf ',"exists":true,"sizeBytes":%s,"mountedAt":"%s","holders":%s,"signatures":' "$(blockdev --getsize64 "$d")" "$(findmnt -n -o TARGET -S "$d" | head -n1)" "$(ls "/sys/class/block/$(basename "$(readlink -f "$d")")/holders" 2>/dev/null | wc -l)"
-  wipefs -J "$d" 2>/dev/null | grep . || printf '{"signatures":[]}'
-  printf ',"majMin":"%s"' "$(stat -L -c '%t:%T' "$d")"
-else
-  printf ',"exists":false'
-fi
-printf '}'`,
-  );
-  const fstab = subject.fstabRoot === undefined
-    ? sh`printf ',"fstabRootReady":false,"fstab":null'`
-    : sh`r=${subject.fstabRoot}
-if [ -d "$r/etc" ]; then printf ',"fstabRootReady":true,"fstab":"%s"' "$(base64 -w0 "$r/etc/fstab" 2>/dev/null)"; else printf ',"fstabRootReady":false,"fstab":null'; fi`;
-  return joinShell(
-    [
-      sh`vg=${subject.vgName}
-lvmjson() { "$@" --reportformat json --units b --nosuffix 2>/dev/null || printf '{"report":[{}]}'; }
-printf '{"pvs":'; lvmjson pvs -o pv_name,vg_name,pv_uuid,pv_size,pv_major,pv_minor
-printf ',"vgs":'; lvmjson vgs -o vg_name,vg_uuid,vg_tags,vg_size,vg_free,vg_extent_size,vg_extent_count,vg_free_count
-printf ',"lvs":'; lvmjson lvs -o lv_name,vg_name,lv_uuid,lv_size,lv_path,lv_active -S "vg_name=$vg"
-printf ',"devices":['`,
-      ...devices,
-      sh`printf '],"filesystems":['; sep=''
-for lv in $(lvs --noheadings -o lv_name -S "vg_name=$vg" 2>/dev/null); do
-  p="/dev/$vg/$lv"; t=''; u=''; s=''; m=''
-  if [ -b "$p" ]; then
-    t=$(blkid -p -s TYPE -o value "$p" 2>/dev/null | tr -cd 'A-Za-z0-9_.-')
-    u=$(blkid -p -s UUID -o value "$p" 2>/dev/null | tr -cd 'A-Za-z0-9_.-')
-    m=$(lsblk -n -o MOUNTPOINT "$p" 2>/dev/null | head -n1 | tr -d '"')
-    # printf "%.0f", not "%d": mawk (Debian's default awk) caps %d at 2^31-1.
-    case "$t" in
-      ext2|ext3|ext4) s=$(dumpe2fs -h "$p" 2>/dev/null | awk -F: '/^Block count:/{c=$2} /^Block size:/{b=$2} END{if(c&&b) printf "%.0f", c*b}') ;;
-      xfs) s=$(xfs_db -r -c 'sb 0' -c 'p dblocks' -c 'p blocksize' "$p" 2>/dev/null | awk '/^dblocks/{c=$3} /^blocksize/{b=$3} END{if(c&&b) printf "%.0f", c*b}') ;;
-    esac
-  fi
-  printf '%s{"lv":"%s","type":"%s","uuid":"%s","sizeBytes":"%s","mountedAt":"%s"}' "$sep" "$lv" "$t" "$u" "$s" "$m"; sep=,
-done
-printf ']'`,
-      fstab,
-      sh`printf '}'`,
-    ],
-    ";",
-  );
+/**
+ * The probe script's text, read once at module load so the closure serializer captures it by value
+ * (the dynamic-provider host has no source tree). `npm run build` copies every providers .sh file next to
+ * the compiled .js; the source-tree path is the fallback when running from an unbuilt checkout.
+ */
+const PROBE_SCRIPT: string = readScript("probe.sh");
+
+function readScript(name: string): string {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const fs = require("fs") as typeof import("fs");
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const path = require("path") as typeof import("path");
+  const candidates = [path.join(__dirname, name), path.join(__dirname, "..", "..", "..", "providers", "lvm-group", name)];
+  const found = candidates.find((file) => fs.existsSync(file));
+  if (!found) throw new Error(`LvmGroup: ${name} not found at ${candidates.join(" or ")}; run npm run build`);
+  return fs.readFileSync(found, "utf8");
+}
+
+/** The command that runs probe.sh (sent on stdin) for this VG, fstab root and PV devices. */
+export function probeCommand(subject: { vgName: string; pvs: readonly string[]; fstabRoot?: string }): ShellCommand {
+  return sh`bash -s -- ${subject.vgName} ${subject.fstabRoot ?? ""} ${subject.pvs}`;
+}
+
+/** probe.sh's text (for tests). */
+export function probeScriptText(): string {
+  return PROBE_SCRIPT;
 }
 
 interface RawLvmReport<K extends string> {
@@ -146,6 +124,6 @@ function hexMajMinToDecimal(text: string | undefined): string | null {
 }
 
 export async function probe(ctx: LvmContext, subject: LvmGroupInputs | LvmGroupOutputs): Promise<LvmObserved> {
-  return runProbe(ctx.session, probeScript(subject), (json) => parseProbe(json, subject));
+  return runProbe(ctx.session, probeCommand(subject), (json) => parseProbe(json, subject), { stdin: PROBE_SCRIPT });
 }
 

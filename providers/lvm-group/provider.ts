@@ -27,7 +27,7 @@ export const definition: ResourceDefinition<LvmGroupInputs, LvmGroupOutputs, Lvm
   exists: (observed, recorded) => observed.vg !== null && observed.vg.uuid === recorded.vgUuid,
   planDelete,
   retained: (olds) =>
-    `VG "${olds.vgName}" (${olds.vgUuid}) with its LVs (${olds.lvs.map((lv) => lv.name).join(", ") || "none"}), their data and fstab lines, on ${olds.host}`,
+    `VG "${olds.vgName}" with its LVs (${olds.lvs.map((lv) => lv.name).join(", ") || "none"}), their data and fstab lines on ${olds.host} (VG UUID ${olds.vgUuid})`,
 };
 
 // One instance for every LvmGroup, so the closure serializer's per-object cache hits.

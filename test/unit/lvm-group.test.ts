@@ -22,7 +22,12 @@ import {
   validate,
   validateDestructiveChanges,
   LvmRecord,
+  probeCommand,
+  probeScriptText,
 } from "../../providers/lvm-group";
+import { execFileSync, spawnSync } from "child_process";
+import { readFileSync } from "fs";
+import { join } from "path";
 import type { ReplaceStep } from "../../providers/kernel";
 import { MIB } from "../../providers/rules/size";
 import { UNKNOWN } from "../../providers/kernel/resource";
@@ -591,5 +596,30 @@ describe("planDelete", () => {
     const o = host.observed as { lvs: LvmObserved["lvs"] };
     o.lvs = o.lvs.map((l) => (l.name === "root" ? { ...l, mountedAt: "/mnt" } : l));
     expect(() => planDelete(host.observed, inputs())).toThrow(/root is mounted at \/mnt; unmount first/);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// probe.sh: a real shell file, checked like one
+
+describe("probe.sh", () => {
+  const file = join(__dirname, "..", "..", "providers", "lvm-group", "probe.sh"); // dist/ copy, as the provider reads it
+
+  it("is copied next to the compiled probe and is the text the provider sends", () => {
+    expect(readFileSync(file, "utf8")).toBe(probeScriptText());
+  });
+
+  it("parses with bash -n", () => {
+    expect(() => execFileSync("bash", ["-n", file])).not.toThrow();
+  });
+
+  const shellcheck = spawnSync("shellcheck", ["--version"]).status === 0;
+  (shellcheck ? it : it.skip)("passes shellcheck", () => {
+    expect(spawnSync("shellcheck", ["-s", "bash", file], { encoding: "utf8" }).stdout).toBe("");
+  });
+
+  it("takes every value as an argument: the command line quotes them, the script text stays fixed", () => {
+    expect(probeCommand({ vgName: "vg0", pvs: ["/dev/x; touch /tmp/hfde-pwned"], fstabRoot: "/mnt" }).text).toBe("bash -s -- vg0 /mnt '/dev/x; touch /tmp/hfde-pwned'");
+    expect(probeCommand({ vgName: "vg0", pvs: ["/dev/md1"] }).text).toBe("bash -s -- vg0 '' /dev/md1");
   });
 });
