@@ -1,15 +1,17 @@
 // Disk identity: the /dev path a drive is addressed by, and the serial or WWN that pins it, so a
 // renumbered or swapped disk stops the run before anything is written.
 
+/** The device-path pattern every resource accepts: under /dev, letters, digits and ._:+@-/ only. */
+export const DEVICE_PATH_PATTERN = /^\/dev\/[A-Za-z0-9._:+@/-]+$/;
+
 /** A whole-disk path: absolute, under /dev, and not a partition. Returns the reason it is not, or undefined. */
 export function checkDiskPath(path: string): string | undefined {
   if (!path.startsWith("/")) {
     return `expected an absolute device path like /dev/nvme0n1, found "${path}"; write "/dev/${path.replace(/^\.?\/?(dev\/)?/, "")}"`;
   }
   if (!path.startsWith("/dev/")) return `expected a device path under /dev (e.g. /dev/sda, /dev/disk/by-id/...), found "${path}"`;
-  if (!/^\/dev\/[A-Za-z0-9._:+@/-]+$/.test(path) || path.includes("/../") || path.endsWith("/")) {
-    return `expected a device path of letters, digits and ._:+@-/ only, found "${path}"`;
-  }
+  const charset = checkDevicePathCharset(path);
+  if (charset) return charset;
   if (isPartitionPath(path)) {
     return `expected a whole disk, found the partition "${path}"; name the disk (e.g. ${wholeDiskOf(path)}), partitions come from the layout`;
   }
@@ -53,4 +55,20 @@ export function checkWwn(wwn: string): string | undefined {
 /** Case-insensitive comparison key, since lsblk and the stack may differ in hex case. */
 export function normalizeWwn(wwn: string): string {
   return wwn.toLowerCase();
+}
+
+function checkDevicePathCharset(path: string): string | undefined {
+  if (!DEVICE_PATH_PATTERN.test(path) || path.includes("/../") || path.endsWith("/")) {
+    return `expected a device path of letters, digits and ._:+@-/ only, found "${path}"`;
+  }
+  return undefined;
+}
+
+/** Any block device path (a disk, partition, md array or /dev/mapper name). Returns the reason it is not one, or undefined. */
+export function checkBlockDevicePath(path: unknown): string | undefined {
+  if (typeof path !== "string") return `expected a device path string, found ${JSON.stringify(path)}`;
+  if (!path.startsWith("/dev/")) {
+    return `expected a block device path under /dev (e.g. /dev/mapper/cryptroot, /dev/md1), found "${path}"${path.startsWith("/") ? "" : `; write "/dev/${path}"`}`;
+  }
+  return checkDevicePathCharset(path);
 }

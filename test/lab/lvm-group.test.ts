@@ -8,6 +8,7 @@ import { assertNoSecrets } from "../harness/leaks";
 import { sh } from "../../providers/plumbing/shell";
 import type { ConnectionProfile } from "../../providers/kernel/host-access";
 import { LabFixture, RescueLogin, startLabFixture } from "../support/lab";
+import { describeResourceContract } from "../support/contract";
 
 jest.setTimeout(900_000);
 
@@ -275,6 +276,20 @@ describe("lab: LvmGroup", () => {
       await interruptAndRerun("lvs vg0/a", async () => {
         login = await lab.bootIntoRescue(server);
       });
+    });
+  });
+
+  // The kernel's contract (test/support/contract.ts), on this file's booted server: blank disks, one small LV.
+  describe("resource contract", () => {
+    beforeAll(async () => {
+      await wipeDisks();
+    });
+    describeResourceContract("LvmGroup", {
+      start: (overrides = {}) => startHarness({ pvs: ["/dev/nvme1n1"], lvs: [{ name: "c1", size: "64M", filesystem: "ext4" }], ...overrides }),
+      connectionTo: (port) => ({ connection: [{ environment: "rescue", host: "127.0.0.1", port, user: "root", hostKeyFingerprints: [...login.hostKeyFingerprints] }] }),
+      invalid: { pvs: ["sdb"] },
+      change: { lvs: [{ name: "c1", size: "128M", filesystem: "ext4" }] },
+      hostState: () => onHost("pvs --noheadings -o pv_name,vg_name,pv_uuid; vgs --noheadings -o vg_name,vg_uuid,vg_tags; lvs --noheadings --units b -o lv_name,lv_uuid,lv_size; blkid -p /dev/vg0/* 2>/dev/null; true"),
     });
   });
 });
