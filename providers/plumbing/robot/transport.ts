@@ -188,7 +188,13 @@ export class RobotTransport {
   }
 
   private apiError(fields: RobotApiErrorFields, request: RobotRequestDescription, attempts: number): RobotApiError {
-    const clean: RobotApiErrorFields = { ...fields, message: this.redact(fields.message) };
+    // Every text Robot sent, not only its message: field names come back in missing/invalid.
+    const clean: RobotApiErrorFields = {
+      ...fields,
+      message: this.redact(fields.message),
+      missing: fields.missing?.map((name) => this.redact(name)) ?? null,
+      invalid: fields.invalid?.map((name) => this.redact(name)) ?? null,
+    };
     return new RobotApiError(clean, request, attempts, this.redact(formatApiErrorMessage(clean, request, attempts)));
   }
 
