@@ -3,6 +3,7 @@
 // mandatory. Sizes are array-level, as in installimage. Capacity is checked only where it is
 // knowable: when every member disk's size is given.
 import { issueAt, PathSegment, RuleIssue } from "./issue";
+import { checkMountPoint } from "./mount";
 import { arrayCapacityMiB, describeMiB, parseSize, RaidLevel, raidDataDisks, Size } from "./size";
 
 export const PARTITION_FILESYSTEMS = ["ext2", "ext3", "ext4", "xfs", "btrfs", "swap", "esp"] as const;
@@ -48,7 +49,6 @@ export const LVM_EXTENT_MIB = 4;
 /** The PV label and metadata area (1 MiB by default) before the first extent. */
 export const LVM_METADATA_MIB = 1;
 
-const MOUNT_PATTERN = /^\/([A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*)?$/;
 const LVM_NAME_PATTERN = /^[A-Za-z0-9+_.][A-Za-z0-9+_.-]{0,126}$/;
 // An array, not a Set: Pulumi's closure serializer copies a module-level Set as a plain object.
 const RESERVED_LV_NAMES = ["snapshot", "pvmove", ".", ".."];
@@ -96,8 +96,9 @@ function checkPartitions(partitions: readonly PartitionSpec[]): RuleIssue[] {
       issues.push(issueAt(at("fs"), `expected a filesystem (${PARTITION_FILESYSTEMS.join(", ")}) for mount ${part.mount}`));
       return;
     }
-    if (part.mount !== "swap" && !MOUNT_PATTERN.test(part.mount)) {
-      issues.push(issueAt(at("mount"), `expected "lvm", "swap" or an absolute mount point like /srv, found "${part.mount}"`));
+    const badMount = part.mount === "swap" ? undefined : checkMountPoint(part.mount, "/srv");
+    if (badMount !== undefined) {
+      issues.push(issueAt(at("mount"), part.mount.startsWith("/") ? badMount : `expected "lvm", "swap" or an absolute mount point like /srv, found "${part.mount}"`));
       return;
     }
     issues.push(...checkSwapMount(part.fs, part.mount, at));
@@ -141,8 +142,9 @@ function checkVolumes(layout: LayoutSpec): RuleIssue[] {
     if (names.has(lv.name)) issues.push(issueAt(at("name"), `logical volume "${lv.vg}/${lv.name}" is already defined by volumes[${names.get(lv.name)}]; LV names are unique in a VG`));
     else names.set(lv.name, j);
     namesByVg.set(lv.vg, names);
-    if (lv.mount !== "swap" && !MOUNT_PATTERN.test(lv.mount)) {
-      issues.push(issueAt(at("mount"), `expected "swap" or an absolute mount point like /var, found "${lv.mount}"`));
+    const badMount = lv.mount === "swap" ? undefined : checkMountPoint(lv.mount, "/var");
+    if (badMount !== undefined) {
+      issues.push(issueAt(at("mount"), lv.mount.startsWith("/") ? badMount : `expected "swap" or an absolute mount point like /var, found "${lv.mount}"`));
     } else {
       issues.push(...checkSwapMount(lv.fs, lv.mount, at));
     }
