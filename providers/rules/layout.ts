@@ -4,6 +4,7 @@
 // knowable: when every member disk's size is given.
 import { checkLvmName, LVM_EXTENT_MIB, LVM_METADATA_MIB } from "../storage/lvm";
 import { issueAt, PathSegment, RuleIssue } from "./issue";
+import { checkMountPoint } from "./mount";
 import { arrayCapacityMiB, describeMiB, parseSize, RaidLevel, raidDataDisks, Size } from "./size";
 
 export const PARTITION_FILESYSTEMS = ["ext2", "ext3", "ext4", "xfs", "btrfs", "swap", "esp"] as const;
@@ -47,7 +48,6 @@ export const MIN_ALL_PARTITION_MIB = 1024;
 export const LUKS2_HEADER_MIB = 16;
 export { LVM_EXTENT_MIB, LVM_METADATA_MIB };
 
-const MOUNT_PATTERN = /^\/([A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*)?$/;
 // An array, not a Set: Pulumi's closure serializer copies a module-level Set as a plain object.
 
 export interface LayoutRuleOptions {
@@ -93,8 +93,9 @@ function checkPartitions(partitions: readonly PartitionSpec[]): RuleIssue[] {
       issues.push(issueAt(at("fs"), `expected a filesystem (${PARTITION_FILESYSTEMS.join(", ")}) for mount ${part.mount}`));
       return;
     }
-    if (part.mount !== "swap" && !MOUNT_PATTERN.test(part.mount)) {
-      issues.push(issueAt(at("mount"), `expected "lvm", "swap" or an absolute mount point like /srv, found "${part.mount}"`));
+    const badMount = part.mount === "swap" ? undefined : checkMountPoint(part.mount, "/srv");
+    if (badMount !== undefined) {
+      issues.push(issueAt(at("mount"), part.mount.startsWith("/") ? badMount : `expected "lvm", "swap" or an absolute mount point like /srv, found "${part.mount}"`));
       return;
     }
     issues.push(...checkSwapMount(part.fs, part.mount, at));
@@ -139,8 +140,9 @@ function checkVolumes(layout: LayoutSpec): RuleIssue[] {
     if (names.has(lv.name)) issues.push(issueAt(at("name"), `logical volume "${lv.vg}/${lv.name}" is already defined by volumes[${names.get(lv.name)}]; LV names are unique in a VG`));
     else names.set(lv.name, j);
     namesByVg.set(lv.vg, names);
-    if (lv.mount !== "swap" && !MOUNT_PATTERN.test(lv.mount)) {
-      issues.push(issueAt(at("mount"), `expected "swap" or an absolute mount point like /var, found "${lv.mount}"`));
+    const badMount = lv.mount === "swap" ? undefined : checkMountPoint(lv.mount, "/var");
+    if (badMount !== undefined) {
+      issues.push(issueAt(at("mount"), lv.mount.startsWith("/") ? badMount : `expected "swap" or an absolute mount point like /var, found "${lv.mount}"`));
     } else {
       issues.push(...checkSwapMount(lv.fs, lv.mount, at));
     }
