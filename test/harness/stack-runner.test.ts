@@ -2,7 +2,7 @@
 import { mkdtempSync } from "fs";
 import { tmpdir } from "os";
 import { join, resolve } from "path";
-import { labSecretFor, LAB_SECRETS } from "../../infra/lab-secrets";
+import { labSecretFor, LAB_SECRETS } from "../../lab/secrets";
 import { runStackProgram } from "./stack-runner";
 
 const repoRoot = resolve(__dirname, "..", "..", "..");
