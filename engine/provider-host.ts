@@ -7,6 +7,7 @@
 // by its text, so Configure runs once per distinct provider code. Its stdout and stderr are the
 // resources' own log lines (the host never connects to an engine, pulumi#6065): they go to `onOutput`.
 import { ChildProcess, spawn } from "child_process";
+import * as path from "path";
 import type * as grpcTypes from "@grpc/grpc-js";
 import type * as structTypes from "google-protobuf/google/protobuf/struct_pb";
 import type * as provrpcTypes from "@pulumi/pulumi/proto/provider_grpc_pb";
@@ -224,7 +225,7 @@ async function spawnHost(hostEntry: string, opts: ProviderHostOptions): Promise<
   const output = opts.onOutput;
   const seen: string[] = [];
   // The engine address is required but never used: the host does not connect back (#6065).
-  const child = spawn(process.execPath, [hostEntry, "127.0.0.1:1"], {
+  const child = spawn(process.execPath, ["-r", path.join(__dirname, "host-watchdog.js"), hostEntry, "127.0.0.1:1"], {
     cwd: opts.cwd ?? REPO_ROOT,
     env: { ...process.env, PULUMI_NODEJS_PROJECT: opts.project, PULUMI_PROJECT: opts.project, PULUMI_CONFIG: "{}" },
     stdio: ["ignore", "pipe", "pipe"],
