@@ -1,7 +1,7 @@
 // The local engine over a stack of fixture resources (test/engine/fixtures/chain-stack.ts): a
 // dependency chain through a component, driven through the real dynamic-provider host. The ORDER of
 // provider effects is read from the resources' own journal, not from what the engine printed.
-import { readFileSync } from "fs";
+import { readFileSync, statSync } from "fs";
 import { join } from "path";
 import { findSecrets } from "../harness/leaks";
 import { chainFixture, TOKEN, upAndKill } from "./support";
@@ -79,15 +79,29 @@ describe("engine up/destroy on a chain with a component", () => {
     const text = readFileSync(join(f.stateDir, "test.json"), "utf8");
     expect(findSecrets(text, [TOKEN])).toEqual([]);
     expect(text).toContain("ciphertext");
-    const mode = (require("fs") as typeof import("fs")).statSync(join(f.stateDir, "test.key")).mode & 0o777;
+    const mode = statSync(join(f.stateDir, "test.key")).mode & 0o777;
     expect(mode).toBe(0o600);
     expect(f.run("output").out).toContain('"secretEcho":"[secret]"');
+  });
+
+  it("a check failure stops the update before any effect, naming the field", () => {
+    f.setVariant({ aValue: "", dSlot: "s2", withE: false });
+    const r = f.run("up");
+    expect(r.status).toBe(1);
+    expect(r.out).toContain("failed its check:\n  - value: must be a non-empty string");
+    expect(f.journalSince()).toEqual([]);
   });
 
   it("protect refuses a replace and a delete with Pulumi's message", () => {
     f.setVariant({ aValue: "a2", dSlot: "s2", withE: false, protectA: true });
     expect(f.run("up").status).toBe(0);
     f.journalSince();
+    f.setVariant({ aValue: "a2", aSlot: "s9", dSlot: "s2", withE: false, protectA: true });
+    const replace = f.run("up");
+    expect(replace.status).toBe(1);
+    expect(replace.out).toContain(`unable to replace resource "urn:pulumi:test::engine-test::pulumi-nodejs:dynamic/hetzner-fde:Journaled::a"\nas it is currently marked for protection.`);
+    expect(f.journalSince()).toEqual([]);
+    f.setVariant({ aValue: "a2", dSlot: "s2", withE: false, protectA: true });
     const destroy = f.run("destroy");
     expect(destroy.status).toBe(1);
     expect(destroy.out).toContain("as it is currently marked for protection. To unprotect the resource, remove the `protect` flag");
@@ -107,6 +121,20 @@ describe("engine up/destroy on a chain with a component", () => {
     expect(at("delete c(b(a2))")).toBeLessThan(at("delete b(a2)"));
     expect(at("delete b(a2)")).toBeLessThan(at("delete a2"));
     expect(f.state().resources).toEqual([]);
+  });
+});
+
+describe("engine parallelism", () => {
+  it("runs independent resources at the same time", () => {
+    const f = chainFixture({ delayMs: 300 });
+    const r = f.run("up");
+    expect(r.status).toBe(0);
+    // a and d depend on nothing: both creates start before either ends (each waits 300 ms first).
+    const at = (text: string): number => r.out.indexOf(text);
+    expect(at(" d creating...")).toBeGreaterThan(-1);
+    expect(at(" d creating...")).toBeLessThan(at(" a created ("));
+    expect(at(" a creating...")).toBeLessThan(at(" d created ("));
+    expect(f.run("destroy").status).toBe(0);
   });
 });
 
