@@ -121,22 +121,31 @@ export class Deployment {
     settings.setMockOptions(monitor, project.name, stack, dryRun);
     pulumi.runtime.setAllConfig(config.values, config.secretKeys);
     // A failed registration rejects promises the program never awaits; `pulumi` reports those as
-    // the update's errors, and so does this engine.
-    const onRejection = (err: unknown): void => this.fail(err);
-    process.on("unhandledRejection", onRejection);
+    // the update's errors, and so does this engine. Late ones can arrive after the program is done,
+    // so the handler stays for the life of the process (one Deployment per process).
+    process.on("unhandledRejection", (err: unknown) => this.fail(err));
     try {
       // cmd/run does the same: the program runs inside the root Stack component, whose outputs are
       // the module's exports.
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       await runInPulumiStack(async () => require(project.program));
-      // Registrations whose outputs the program never awaits are still running: wait for them all.
-      await (settings as unknown as { waitForRPCs(): Promise<void> }).waitForRPCs();
     } finally {
-      process.off("unhandledRejection", onRejection);
+      // Registrations whose outputs the program never awaits may still be running, also after a
+      // failure elsewhere: every started step finishes (and is recorded) before the host stops.
+      await (settings as unknown as { waitForRPCs(): Promise<void> }).waitForRPCs();
     }
   }
 
   private async register(r: Registration, dryRun: boolean): Promise<Registered> {
+    try {
+      return await this.registerOne(r, dryRun);
+    } catch (err) {
+      this.fail(err, r.urn);
+      throw err;
+    }
+  }
+
+  private async registerOne(r: Registration, dryRun: boolean): Promise<Registered> {
     if (this.registered.has(r.urn)) throw new Error(`Duplicate resource URN '${r.urn}'; try giving it a unique name`);
     this.registered.add(r.urn);
     if (r.unsupported.length > 0) {
@@ -390,9 +399,11 @@ export class Deployment {
     for (const line of lines) if (line.trim() !== "") this.opts.print(`    ${this.redact(line)}`);
   }
 
+  // Values shorter than 4 characters are no real secret (validation refuses them) and would mangle
+  // every line they occur in.
   private redact(text: string): string {
     let out = text;
-    for (const s of this.opts.config.secrets) if (s.length > 0) out = out.split(s).join("[secret]");
+    for (const s of this.opts.config.secrets) if (s.length >= 4) out = out.split(s).join("[secret]");
     return out;
   }
 
@@ -411,7 +422,9 @@ export class Deployment {
 
   private fail(err: unknown, urn?: string): void {
     const message = this.redact(err instanceof Error ? err.message : String(err));
-    if (this.errors.includes(message)) return;
+    // The SDK wraps a failed registration into the errors of everything that depended on it
+    // ("error serializing property …: failed to register new resource …: <the cause>"): say it once.
+    if (this.errors.some((seen) => message.includes(seen))) return;
     this.errors.push(message);
     this.opts.print(`error: ${urn && !message.includes(urn) ? `${urn}: ` : ""}${message}`);
   }
