@@ -98,7 +98,7 @@ export class Deployment {
       if (refused.length > 0) {
         for (const r of refused) this.fail(new Error(protectedDeleteMessage(r.urn)), r.urn);
       } else {
-        await this.deleteAll(all, false);
+        await this.deleteAll(all);
       }
     } finally {
       await this.stopHost();
@@ -233,7 +233,7 @@ export class Deployment {
       case "replace": {
         const replaced = await this.timed("+-", r.urn, "replacing", "replaced", async () => {
           if (decision.deleteBeforeReplace) {
-            await this.deleteStep(old!, "--");
+            await this.deleteStep(old!);
             this.entries.delete(r.urn);
             this.save();
             return this.createStep(r.urn, check.inputs, entry);
@@ -274,11 +274,11 @@ export class Deployment {
       }
       return;
     }
-    await this.deleteAll([...gone, ...this.pendingDeletes], true);
+    await this.deleteAll([...gone, ...this.pendingDeletes]);
   }
 
-  /** Deletes `doomed` dependents first; `count` only those the user sees as deletes. */
-  private async deleteAll(doomed: readonly ResourceState[], _fromUp: boolean): Promise<void> {
+  /** Deletes `doomed`, dependents first (the order is computed over everything recorded). */
+  private async deleteAll(doomed: readonly ResourceState[]): Promise<void> {
     const all = [...this.entries.values(), ...this.pendingDeletes];
     const order = deletionOrder(all);
     const byUrn = new Map<string, ResourceState[]>();
@@ -288,7 +288,7 @@ export class Deployment {
         await this.timed("-", r.urn, "deleting", "deleted", async () => {
           if (r.pendingDelete) await this.deletePending(r);
           else {
-            await this.deleteStep(r, "-");
+            await this.deleteStep(r);
             this.entries.delete(r.urn);
             this.save();
           }
@@ -300,13 +300,13 @@ export class Deployment {
   }
 
   private async deletePending(old: ResourceState): Promise<void> {
-    await this.deleteStep(old, "-");
+    await this.deleteStep(old);
     const i = this.pendingDeletes.findIndex((p) => p.urn === old.urn && p.id === old.id);
     if (i !== -1) this.pendingDeletes.splice(i, 1);
     this.save();
   }
 
-  private async deleteStep(r: ResourceState, _symbol: string): Promise<void> {
+  private async deleteStep(r: ResourceState): Promise<void> {
     if (!r.custom || r.retainOnDelete) return;
     const host = await this.host();
     await host.delete(r.urn, r.id, plainValues(r.outputs));

@@ -53,17 +53,19 @@ export async function readStackConfig(project: Project, stack: string, resolve: 
     // Paths are given without this project's namespace, as `pulumi config set --path` takes them.
     const shortKey = key.startsWith(`${project.name}:`) ? key.slice(project.name.length + 1) : key;
     let secret = false;
+    // One secret at a time: a prompt must not interleave with the next one.
     const substitute = async (value: unknown, at: PathSegment[]): Promise<unknown> => {
-      if (Array.isArray(value)) return Promise.all(value.map((v, i) => substitute(v, [...at, i])));
       if (value === null || typeof value !== "object") return value;
       const entries = Object.entries(value);
-      if (entries.length === 1 && entries[0][0] === "secure") {
+      if (!Array.isArray(value) && entries.length === 1 && entries[0][0] === "secure") {
         secret = true;
         const plain = await resolve(formatPath(at));
         secrets.push(plain);
         return plain;
       }
-      return Object.fromEntries(await Promise.all(entries.map(async ([k, v]) => [k, await substitute(v, [...at, k])])));
+      const out: [string, unknown][] = [];
+      for (const [k, v] of entries) out.push([k, await substitute(v, [...at, Array.isArray(value) ? Number(k) : k])]);
+      return Array.isArray(value) ? out.map(([, v]) => v) : Object.fromEntries(out);
     };
     const value = await substitute(raw, [shortKey]);
     values[key] = typeof value === "string" ? value : JSON.stringify(value);
