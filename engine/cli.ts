@@ -38,11 +38,16 @@ export async function runVerb(opts: RunOptions): Promise<number> {
   const config = await readStackConfig(project, opts.stack, secretResolver({ stack: opts.stack }));
   const deployment = new Deployment({ project, stack: opts.stack, config, store, print, callTimeoutMs: 60 * 60_000 });
   print(`Local engine (no Pulumi CLI): project ${project.name}, stack ${opts.stack}, state ${store.file}`);
-  let result: DeploymentResult;
-  if (opts.verb === "preview" || opts.verb === "up") result = await deployment.update(opts.verb === "preview");
-  else if (opts.verb === "refresh") result = await deployment.refresh();
-  else result = await deployment.destroy();
-  return result.ok ? 0 : 1;
+  const release = opts.verb === "preview" ? () => undefined : store.lock();
+  try {
+    let result: DeploymentResult;
+    if (opts.verb === "preview" || opts.verb === "up") result = await deployment.update(opts.verb === "preview");
+    else if (opts.verb === "refresh") result = await deployment.refresh();
+    else result = await deployment.destroy();
+    return result.ok ? 0 : 1;
+  } finally {
+    release();
+  }
 }
 
 export function parseArgs(argv: readonly string[]): RunOptions | string {

@@ -59,6 +59,30 @@ export class StateStore {
     this.keyFile = path.join(dir, `${stack}.key`);
   }
 
+  /**
+   * Takes `<stack>.lock` for this process, as `pulumi` locks a stack during an update: two engines
+   * writing one state file would each lose the other's operations. A lock whose process is gone
+   * (a killed engine) is taken over. Returns the release function.
+   */
+  lock(): () => void {
+    fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    const lockFile = path.join(this.dir, `${this.stack}.lock`);
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        fs.writeFileSync(lockFile, `${process.pid}\n`, { flag: "wx", mode: 0o600 });
+        return () => fs.rmSync(lockFile, { force: true });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+        const holder = Number(fs.readFileSync(lockFile, "utf8").trim());
+        if (Number.isInteger(holder) && holder > 0 && processAlive(holder)) {
+          throw new Error(`stack ${this.stack} is being updated by process ${holder} (${lockFile}); wait for it to finish, or stop it`);
+        }
+        fs.rmSync(lockFile, { force: true }); // its engine died: take over
+      }
+    }
+    throw new Error(`could not take ${lockFile}: another engine took it at the same moment; run again`);
+  }
+
   exists(): boolean {
     return fs.existsSync(this.file);
   }
@@ -96,6 +120,15 @@ export class StateStore {
     if (key.length !== 32) throw new Error(`${this.keyFile} must hold 32 bytes as hex (64 characters); it holds ${key.length} bytes`);
     this.key = key;
     return key;
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
   }
 }
 

@@ -78,6 +78,16 @@ describe("StateStore", () => {
     expect(new StateStore(dir, "s").load("p").resources[0]).toEqual(resource);
   });
 
+  it("locks the stack against a second engine, and takes over the lock of a dead one", () => {
+    const dir = mkdtempSync(join(tmpdir(), "hfde-state-"));
+    const store = new StateStore(dir, "s");
+    const release = store.lock();
+    expect(() => new StateStore(dir, "s").lock()).toThrow(`stack s is being updated by process ${process.pid}`);
+    release();
+    writeFileSync(join(dir, "s.lock"), "999999999\n"); // no such process
+    new StateStore(dir, "s").lock()();
+  });
+
   it("refuses a state whose key is gone, rather than losing its secrets", () => {
     const dir = mkdtempSync(join(tmpdir(), "hfde-state-"));
     writeFileSync(join(dir, "s.json"), JSON.stringify({ version: 1, project: "p", stack: "s", resources: [] }));
