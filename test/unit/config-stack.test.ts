@@ -4,7 +4,7 @@ import { readFileSync } from "fs";
 import { join } from "path";
 import { parse } from "yaml";
 import { formatValidationErrors, rawConfigFromStackFile, summarizeHost, validateStackConfig } from "../../infra/config";
-import { LAB_SECRETS, labSecretFor } from "../../infra/lab-secrets";
+import { LAB_SECRETS, labSecretFor } from "../../lab/secrets";
 import { ALICE, MALFORMED, OPERATOR_KEY, PASSPHRASE_CA, PASSPHRASE_WEB, Raw, validConfig } from "./config-fixtures";
 
 const repo = join(__dirname, "..", "..", "..");
