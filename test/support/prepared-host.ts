@@ -176,13 +176,24 @@ export function relocatePorts(value: unknown, moves: readonly [number, number][]
   return value;
 }
 
+/**
+ * As plain JSON, secrets revealed (the rescue password the lab's emulator minted: a fixture), so
+ * the view saved in a checkpoint compares with a live one.
+ */
 export async function robotView(lab: LabFixture, serverNumber: number): Promise<RobotView> {
-  return {
+  return revealed({
     server: await lab.robot.getServer(serverNumber),
     boot: await lab.robot.getBoot(serverNumber),
     lastRescue: await lab.robot.getLastRescue(serverNumber),
     keys: await lab.robot.listKeys(),
-  };
+  }) as RobotView;
+}
+
+function revealed(value: unknown): unknown {
+  if (value instanceof Secret) return { secret: value.reveal() };
+  if (Array.isArray(value)) return value.map(revealed);
+  if (value !== null && typeof value === "object") return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, revealed(v)]));
+  return value;
 }
 
 async function imageHashes(images: LabFixtureOptions["images"]): Promise<Record<string, string>> {
