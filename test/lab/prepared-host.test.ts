@@ -13,7 +13,7 @@ import { Secret } from "../../providers/plumbing/secret";
 import { sh } from "../../providers/plumbing/shell";
 import { connect } from "../../providers/plumbing/ssh";
 import { phaseTimer } from "../support/lab";
-import { CRYPT_RAID1_IN_RESCUE, InstalledInRescueFacts, LAB_LUKS_PASSPHRASE, PreparedHost, preparedHost, robotView, storageStack, withProfile } from "../support/prepared-host";
+import { CRYPT_RAID1_IN_RESCUE, InstalledInRescueFacts, InstalledSystemFacts, LAB_LUKS_PASSPHRASE, PLAIN_RAID1_BOOTED, PreparedHost, preparedHost, robotView, storageStack, withProfile } from "../support/prepared-host";
 
 jest.setTimeout(60 * 60_000);
 
@@ -98,5 +98,33 @@ describe("lab: prepared host — installed crypt RAID1, still in rescue", () => 
     } finally {
       fs.rmSync(cacheDir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("lab: prepared host — installed plain RAID1, booted into its system", () => {
+  let host: PreparedHost<InstalledSystemFacts>;
+
+  beforeAll(async () => {
+    host = await phases.timed("preparedHost(plain RAID1 booted)", () => preparedHost(PLAIN_RAID1_BOOTED));
+    const t = host.timings;
+    process.stdout.write(`prepared host ${host.checkpoint}: ${host.builtBecause ? `built (${host.builtBecause}) in ${t.buildMs} ms, saved in ${t.saveMs} ms; ` : "cache hit; "}restored in ${t.restoreMs} ms, disk boot to SSH ${t.bootMs} ms\n`);
+  });
+
+  afterAll(async () => {
+    await host?.lab.close();
+  });
+
+  it("boots its installed system from the restored disks: the host key InstallImage pinned answers, the same arrays and LVM, the Robot says the same", async () => {
+    const { lab, serverNumber, facts } = host;
+    expect(lab.supervisor.currentBoot(serverNumber)?.mode).toBe("disk");
+    expect(facts.systemProfile.port).toBe(lab.server().sshPort);
+    const seen = await withProfile(facts.systemProfile, facts.operator.private, async (session) => ({
+      hostname: (await session.exec(sh`hostname`)).stdout,
+      storage: await storageStack(session, "facts"),
+    }));
+    expect(seen.hostname).toBe("lab-1\n");
+    expect(seen.storage).toBe(facts.storage);
+    expect(facts.storage).toMatch(/^lv vg0 root /m);
+    expect(await robotView(lab, serverNumber)).toEqual(host.robotAtSave);
   });
 });

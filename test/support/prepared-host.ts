@@ -161,11 +161,11 @@ async function restoreInto<F>(recipe: PreparedRecipe<F>, cacheDir: string, name:
 
 /**
  * The facts name the build fixture's loopback ports (profiles: host 127.0.0.1 + port; known_hosts
- * lines: [127.0.0.1]:port); the restored fixture forwards other ports to the same guest ports.
+ * lines: [127.0.0.1]:port; InstallImage's `host`: 127.0.0.1:port); the restored fixture forwards other ports to the same guest ports.
  */
 export function relocatePorts(value: unknown, moves: readonly [number, number][]): unknown {
   const moved = (port: number) => moves.find(([from]) => from === port)?.[1] ?? port;
-  if (typeof value === "string") return value.replace(/\[127\.0\.0\.1\]:(\d+)/g, (_, port: string) => `[127.0.0.1]:${moved(Number(port))}`);
+  if (typeof value === "string") return value.replace(/(\[127\.0\.0\.1\]|\b127\.0\.0\.1):(\d+)\b/g, (_, host: string, port: string) => `${host}:${moved(Number(port))}`);
   if (Array.isArray(value)) return value.map((v) => relocatePorts(v, moves));
   if (value !== null && typeof value === "object") {
     const entries = Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, relocatePorts(v, moves)] as const);
@@ -213,7 +213,8 @@ const STORAGE_SCRIPT = path.join(REPO_ROOT, "test", "support", "storage-stack.sh
 /** Runs storage-stack.sh open|facts|close on the server (the script travels in the command, the passphrase on stdin). */
 export async function storageStack(session: SshSession, action: "open" | "facts" | "close", passphrase?: Secret): Promise<string> {
   const script = fs.readFileSync(STORAGE_SCRIPT, "utf8");
-  const result = await session.exec(sh`bash -c ${script} storage-stack ${action}`, { stdin: passphrase ?? "", timeoutMs: 300_000 });
+  const result = await session.exec(sh`bash -c ${script} storage-stack ${action}`, { stdin: passphrase ?? "", timeoutMs: 300_000, okExitCodes: Array.from({ length: 256 }, (_, i) => i) });
+  if (result.exitCode !== 0) throw new Error(`storage-stack.sh ${action} failed (exit ${result.exitCode}): ${result.stderr.trim().split("\n").slice(-5).join(" | ")}`);
   return result.stdout;
 }
 
@@ -314,3 +315,74 @@ export async function withProfile<T>(profile: ConnectionProfile, privateKey: str
     await Promise.resolve(session.close()).catch(() => undefined);
   }
 }
+
+export interface InstalledSystemFacts {
+  /** The operator key RescueBoot authorized and InstallImage installed for root (a lab fixture). */
+  readonly operator: { readonly public: string; readonly private: string };
+  /** The installed system's way in: its host key as InstallImage pinned it. */
+  readonly systemProfile: ConnectionProfile;
+  readonly installImageInputs: Props;
+  readonly installImageOutputs: Props;
+  /** storage-stack.sh facts on the running system. */
+  readonly storage: string;
+}
+
+const PLAIN_RAID1_LAYOUT = {
+  raid: { level: 1 },
+  partitions: [
+    { mount: "/boot", fs: "ext4", size: "1G" },
+    { mount: "lvm", vg: "vg0", size: "all" },
+  ],
+  logicalVolumes: [
+    { vg: "vg0", name: "swap", mount: "swap", fs: "swap", size: "512M" },
+    { vg: "vg0", name: "root", mount: "/", fs: "ext4", size: "all" },
+  ],
+  image: "Debian-bookworm-latest-amd64-base",
+  hostname: "lab-1.example.com",
+  resync: { waitBeforeReboot: true },
+};
+
+/**
+ * An installed plain RAID1 host (md RAID1, LVM root + swap), booted into its system: RescueBoot,
+ * then InstallImage (which reboots), through the harness. The system is shut down cleanly before
+ * the save; a restore boots it from its disks, so its own host key answers again.
+ */
+export const PLAIN_RAID1_BOOTED: PreparedRecipe<InstalledSystemFacts> = {
+  name: "plain-raid1-system",
+  inputs: { layout: PLAIN_RAID1_LAYOUT },
+  fixture: { server: SMALL_DISKS },
+  build: async (lab, serverNumber) => {
+    const operator = generateEd25519KeyPair("operator@prepared-host");
+    const rescueBoot = await startRescueBootHarness(lab, serverNumber, operator);
+    let rescueProfile: ConnectionProfile;
+    try {
+      await rescueBoot.up();
+      rescueProfile = (rescueBoot.state.resources.get(rescueBoot.urn)!.plainOutputs as { profile: ConnectionProfile }).profile;
+    } finally {
+      await rescueBoot.stop();
+    }
+    const installImageInputs: Props = { ...PLAIN_RAID1_LAYOUT, rescue: rescueProfile, drives: pinnedNvmeDrives(serverNumber) };
+    const install = await ProviderHarness.start({ module: "providers/install-image", exportName: "InstallImage", args: installImageInputs, ...labStackConfig(lab, operator.private), callTimeoutMs: 50 * 60_000 });
+    let installImageOutputs: Props;
+    try {
+      const result = await install.up();
+      if (result.op !== "create") throw new Error(`InstallImage did ${result.op}, expected a create`);
+      installImageOutputs = install.state.resources.get(install.urn)!.plainOutputs;
+    } finally {
+      await install.stop();
+    }
+    const systemProfile: ConnectionProfile = { environment: "system", host: "127.0.0.1", port: lab.server().sshPort, user: "root", hostKeyFingerprints: installImageOutputs.hostKeyFingerprints as string[] };
+    const storage = await withProfile(systemProfile, operator.private, async (session) => {
+      const facts = await storageStack(session, "facts");
+      // A clean shutdown: the file systems are unmounted, so the saved disks need no journal replay.
+      await session.exec(sh`sync; setsid sh -c 'sleep 1; systemctl poweroff' </dev/null >/dev/null 2>&1 &`);
+      return facts;
+    });
+    const deadline = Date.now() + 300_000;
+    while ((await lab.supervisor.state(serverNumber)) !== "off") {
+      if (Date.now() > deadline) throw new Error(`server ${serverNumber} did not power off within 300 s of systemctl poweroff`);
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+    return { operator: { public: operator.public, private: operator.private }, systemProfile, installImageInputs, installImageOutputs, storage };
+  },
+};

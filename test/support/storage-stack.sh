@@ -25,7 +25,7 @@ facts() {
   local dev lv
   for dev in $(md_devices); do
     if cryptsetup isLuks "$dev"; then
-      echo "luks uuid=$(cryptsetup luksUUID "$dev") keyslots=$(cryptsetup luksDump "$dev" | grep -cE '^  [0-9]+: luks2')"
+      echo "luks uuid=$(cryptsetup luksUUID "$dev") keyslots=$(cryptsetup luksDump "$dev" | { grep -cE '^  [0-9]+: luks2' || true; })"
     else
       echo "fs on array: $(blkid -o export -s UUID -s TYPE "$dev" | sort | tr '\n' ' ')"
     fi
@@ -40,7 +40,8 @@ facts() {
 
 close_stack() {
   sync
-  findmnt -rn -o TARGET | grep -E '^/mnt(/|$)' | sort -r | while read -r target; do umount "$target"; done
+  local target
+  for target in $(findmnt -rn -o TARGET | { grep -E '^/mnt(/|$)' || true; } | sort -r); do umount "$target"; done
   vgchange -an >/dev/null 2>&1 || true
   local name
   for name in $(dmsetup ls --target crypt 2>/dev/null | awk '$2 ~ /^\(/ {print $1}'); do cryptsetup close "$name"; done

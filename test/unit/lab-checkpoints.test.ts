@@ -88,8 +88,8 @@ describe("checkpoint decisions", () => {
   });
 
   it("facts move from the build fixture's ports to the restored fixture's", () => {
-    const facts = { profile: { host: "127.0.0.1", port: 4001, user: "root" }, other: { host: "10.0.0.1", port: 4001 }, knownHosts: ["[127.0.0.1]:4001 ssh-ed25519 AAAA"], n: 4001 };
-    expect(relocatePorts(facts, [[4001, 5001]])).toEqual({ profile: { host: "127.0.0.1", port: 5001, user: "root" }, other: { host: "10.0.0.1", port: 4001 }, knownHosts: ["[127.0.0.1]:5001 ssh-ed25519 AAAA"], n: 4001 });
+    const facts = { profile: { host: "127.0.0.1", port: 4001, user: "root" }, other: { host: "10.0.0.1", port: 4001 }, knownHosts: ["[127.0.0.1]:4001 ssh-ed25519 AAAA"], hostPort: "127.0.0.1:4001", n: 4001 };
+    expect(relocatePorts(facts, [[4001, 5001]])).toEqual({ profile: { host: "127.0.0.1", port: 5001, user: "root" }, other: { host: "10.0.0.1", port: 4001 }, knownHosts: ["[127.0.0.1]:5001 ssh-ed25519 AAAA"], hostPort: "127.0.0.1:5001", n: 4001 });
   });
 });
 
