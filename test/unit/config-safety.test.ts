@@ -6,7 +6,7 @@ import { readFileSync } from "fs";
 import { join } from "path";
 import { parse } from "yaml";
 import { rawConfigFromStackFile, validateStackConfig, ValidationError, ValidationWarning } from "../../infra/config";
-import { labSecretFor } from "../../infra/lab-secrets";
+import { labSecretFor } from "../../lab/secrets";
 import { Raw, validConfig } from "./config-fixtures";
 
 const web = (c: Raw) => c.hosts[0];
