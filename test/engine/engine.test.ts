@@ -1,7 +1,7 @@
 // The local engine over a stack of fixture resources (test/engine/fixtures/chain-stack.ts): a
 // dependency chain through a component, driven through the real dynamic-provider host. The ORDER of
 // provider effects is read from the resources' own journal, not from what the engine printed.
-import { readFileSync, statSync } from "fs";
+import { readFileSync, statSync, writeFileSync } from "fs";
 import { join } from "path";
 import { findSecrets } from "../harness/leaks";
 import { chainFixture, TOKEN, upAndKill } from "./support";
@@ -121,6 +121,24 @@ describe("engine up/destroy on a chain with a component", () => {
     expect(at("delete c(b(a2))")).toBeLessThan(at("delete b(a2)"));
     expect(at("delete b(a2)")).toBeLessThan(at("delete a2"));
     expect(f.state().resources).toEqual([]);
+  });
+});
+
+describe("engine refresh", () => {
+  it("shows drift, records what it read, and the next up puts it back", () => {
+    const f = chainFixture({ marker: true });
+    expect(f.run("up").status).toBe(0);
+    writeFileSync(`${f.journal}.marker`, "edited by hand");
+    const refresh = f.run("refresh");
+    expect(refresh.status).toBe(0);
+    expect(refresh.out).toContain('m updated');
+    expect(refresh.out).toContain('content: "original" => "edited by hand"');
+    expect(refresh.out).toContain("~ 1 updated");
+    const up = f.run("up");
+    expect(up.status).toBe(0);
+    expect(up.out).toContain("~ 1 updated");
+    expect(readFileSync(`${f.journal}.marker`, "utf8")).toBe("original");
+    expect(f.run("destroy").status).toBe(0);
   });
 });
 
