@@ -142,6 +142,26 @@ describe("engine refresh", () => {
   });
 });
 
+describe("engine create-before-delete replace", () => {
+  it("creates the new one first; a failed create keeps the old one as the resource", () => {
+    const f = chainFixture({ fSlot: "s1" });
+    expect(f.run("up").status).toBe(0);
+    f.journalSince();
+    f.setVariant({ fSlot: "s2", fFails: true });
+    const failed = f.run("up");
+    expect(failed.status).toBe(1);
+    expect(failed.out).toContain("create of f failed, as asked");
+    expect(f.journalSince()).toEqual([]);
+    const fs = f.state().resources.filter((r) => r.urn.endsWith("::f"));
+    expect(fs.map((r) => [r.id, r.pendingDelete ?? false])).toEqual([["f@s1", false]]);
+    f.setVariant({ fSlot: "s2" });
+    expect(f.run("up").status).toBe(0);
+    expect(f.journalSince()).toEqual(["create f@s2", "delete f@s1"]);
+    expect(f.state().resources.filter((r) => r.urn.endsWith("::f")).map((r) => r.id)).toEqual(["f@s2"]);
+    expect(f.run("destroy").status).toBe(0);
+  });
+});
+
 describe("engine parallelism", () => {
   it("runs independent resources at the same time", () => {
     const f = chainFixture({ delayMs: 300 });
