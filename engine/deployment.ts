@@ -238,8 +238,16 @@ export class Deployment {
             this.save();
             return this.createStep(r.urn, check.inputs, entry);
           }
-          this.pendingDeletes.push({ ...old!, pendingDelete: true });
-          const created = await this.createStep(r.urn, check.inputs, entry);
+          const pending: ResourceState = { ...old!, pendingDelete: true };
+          this.pendingDeletes.push(pending);
+          let created: ResourceState;
+          try {
+            created = await this.createStep(r.urn, check.inputs, entry);
+          } catch (err) {
+            // Nothing new exists unless the create was partial: the old one stays the resource.
+            if (!(err instanceof PartialCreateFailure)) this.pendingDeletes.splice(this.pendingDeletes.indexOf(pending), 1);
+            throw err;
+          }
           await this.deletePending(old!);
           return created;
         });

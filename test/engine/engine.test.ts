@@ -1,7 +1,7 @@
 // The local engine over a stack of fixture resources (test/engine/fixtures/chain-stack.ts): a
 // dependency chain through a component, driven through the real dynamic-provider host. The ORDER of
 // provider effects is read from the resources' own journal, not from what the engine printed.
-import { readFileSync, statSync } from "fs";
+import { readFileSync, statSync, writeFileSync } from "fs";
 import { join } from "path";
 import { findSecrets } from "../harness/leaks";
 import { chainFixture, TOKEN, upAndKill } from "./support";
@@ -121,6 +121,44 @@ describe("engine up/destroy on a chain with a component", () => {
     expect(at("delete c(b(a2))")).toBeLessThan(at("delete b(a2)"));
     expect(at("delete b(a2)")).toBeLessThan(at("delete a2"));
     expect(f.state().resources).toEqual([]);
+  });
+});
+
+describe("engine refresh", () => {
+  it("shows drift, records what it read, and the next up puts it back", () => {
+    const f = chainFixture({ marker: true });
+    expect(f.run("up").status).toBe(0);
+    writeFileSync(`${f.journal}.marker`, "edited by hand");
+    const refresh = f.run("refresh");
+    expect(refresh.status).toBe(0);
+    expect(refresh.out).toContain('m updated');
+    expect(refresh.out).toContain('content: "original" => "edited by hand"');
+    expect(refresh.out).toContain("~ 1 updated");
+    const up = f.run("up");
+    expect(up.status).toBe(0);
+    expect(up.out).toContain("~ 1 updated");
+    expect(readFileSync(`${f.journal}.marker`, "utf8")).toBe("original");
+    expect(f.run("destroy").status).toBe(0);
+  });
+});
+
+describe("engine create-before-delete replace", () => {
+  it("creates the new one first; a failed create keeps the old one as the resource", () => {
+    const f = chainFixture({ fSlot: "s1" });
+    expect(f.run("up").status).toBe(0);
+    f.journalSince();
+    f.setVariant({ fSlot: "s2", fFails: true });
+    const failed = f.run("up");
+    expect(failed.status).toBe(1);
+    expect(failed.out).toContain("create of f failed, as asked");
+    expect(f.journalSince()).toEqual([]);
+    const fs = f.state().resources.filter((r) => r.urn.endsWith("::f"));
+    expect(fs.map((r) => [r.id, r.pendingDelete ?? false])).toEqual([["f@s1", false]]);
+    f.setVariant({ fSlot: "s2" });
+    expect(f.run("up").status).toBe(0);
+    expect(f.journalSince()).toEqual(["create f@s2", "delete f@s1"]);
+    expect(f.state().resources.filter((r) => r.urn.endsWith("::f")).map((r) => r.id)).toEqual(["f@s2"]);
+    expect(f.run("destroy").status).toBe(0);
   });
 });
 

@@ -2,7 +2,7 @@
 // chain-stack fixture: the engine owns its process (the Pulumi runtime is global per process), and
 // a test can SIGKILL it.
 import { spawn, spawnSync } from "child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "fs";
+import { mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join, resolve } from "path";
 import { StateStore } from "../../engine/state";
@@ -27,6 +27,9 @@ export function chainFixture(variant: object = {}): Fixture {
   const stateDir = join(dir, "state");
   const journal = join(dir, "journal");
   writeFileSync(journal, "");
+  // The provider host runs in the project directory, and serialized provider code resolves its
+  // requires (`@pulumi/pulumi/log`, `ssh2`) from there, as in any Pulumi project.
+  symlinkSync(join(REPO_ROOT, "node_modules"), join(dir, "node_modules"));
   writeFileSync(join(dir, "Pulumi.yaml"), `name: engine-test\nruntime: nodejs\nmain: ${join(REPO_ROOT, "dist/test/engine/fixtures/chain-stack.js")}\n`);
   const setVariant = (v: object): void => {
     writeFileSync(

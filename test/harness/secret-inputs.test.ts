@@ -4,6 +4,9 @@
 import { isSecretWrapper } from "./program-runner";
 import { ProviderHarness } from "./harness";
 
+// Starting a harness (a program child and a provider host) takes 5-12 s on a loaded 2-core machine.
+jest.setTimeout(30_000);
+
 const PASSPHRASE = "Plain-string-passphrase-4711!";
 const EXTRA = "second-Plain-passphrase-0815!";
 const PROFILE = { environment: "rescue", host: "127.0.0.1", port: 22, user: "root", hostKeyFingerprints: ["SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU"] };
