@@ -117,7 +117,7 @@ function tsFiles(dir: string): string[] {
 /** First arguments of spawn/execFile/run calls that are string literals. */
 export function tsCommands(source: string): string[] {
   const found = new Set<string>();
-  for (const m of source.matchAll(/\b(?:spawn|spawnSync|execFile|execFileSync|execFileAsync|run)\(\s*["'`]([^"'`$]+)["'`]/g)) found.add(m[1]);
+  for (const m of source.matchAll(/(?<![.\w])(?:spawn|spawnSync|execFile|execFileSync|execFileAsync|run)\(\s*["'`]([^"'`$]+)["'`]/g)) found.add(m[1]);
   return [...found];
 }
 
