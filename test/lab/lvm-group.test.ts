@@ -8,6 +8,7 @@ import { assertNoSecrets } from "../harness/leaks";
 import { sh } from "../../providers/plumbing/shell";
 import type { ConnectionProfile } from "../../providers/kernel/host-access";
 import { LabFixture, RescueLogin, startLabFixture } from "../support/lab";
+import { waitFor } from "../support/wait";
 import { describeResourceContract } from "../support/contract";
 
 jest.setTimeout(900_000);
@@ -217,12 +218,7 @@ describe("lab: LvmGroup", () => {
     const killArgs = { pvs: ["/dev/nvme1n1", "/dev/nvme0n1"], lvs: [{ name: "a", size: "1G", filesystem: "ext4" }, { name: "b", size: "256M", filesystem: "swap" }, { name: "c", size: "all", filesystem: "xfs" }] };
 
     const waitOnHost = async (command: string, timeoutMs = 300_000): Promise<void> => {
-      const deadline = Date.now() + timeoutMs;
-      while (Date.now() < deadline) {
-        if ((await onHost(`${command} >/dev/null 2>&1 && echo yes || echo no`).catch(() => "no\n")) === "yes\n") return;
-        await new Promise((resolve) => setTimeout(resolve, 300));
-      }
-      throw new Error(`timed out waiting on the host for: ${command}`);
+      await waitFor(async () => (await onHost(`${command} >/dev/null 2>&1 && echo yes || echo no`).catch(() => "no\n")) === "yes\n", { what: `on the host: ${command}`, timeoutMs, intervalMs: 300 });
     };
 
     const expectConverged = async (h: ProviderHarness) => {

@@ -29,6 +29,7 @@ import { sh } from "../../providers/plumbing/shell";
 import { connect, SshSession } from "../../providers/plumbing/ssh";
 import { ProviderHarness, Props } from "../harness/harness";
 import { LabFixture, LabFixtureOptions, labStackConfig, pinnedNvmeDrives, startLabFixture, startRescueBootHarness } from "./lab";
+import { waitFor } from "./wait";
 
 /** A state the real resources reach on one lab server, and what later tests need to use it. */
 export interface PreparedRecipe<F> {
@@ -378,11 +379,7 @@ export const PLAIN_RAID1_BOOTED: PreparedRecipe<InstalledSystemFacts> = {
       await session.exec(sh`sync; setsid sh -c 'sleep 1; systemctl poweroff' </dev/null >/dev/null 2>&1 &`);
       return facts;
     });
-    const deadline = Date.now() + 300_000;
-    while ((await lab.supervisor.state(serverNumber)) !== "off") {
-      if (Date.now() > deadline) throw new Error(`server ${serverNumber} did not power off within 300 s of systemctl poweroff`);
-      await new Promise((resolve) => setTimeout(resolve, 1000));
-    }
+    await waitFor(async () => (await lab.supervisor.state(serverNumber)) === "off", { what: `server ${serverNumber} to power off after systemctl poweroff`, timeoutMs: 300_000, intervalMs: 1000 });
     return { operator: { public: operator.public, private: operator.private }, systemProfile, installImageInputs, installImageOutputs, storage };
   },
 };

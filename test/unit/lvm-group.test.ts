@@ -122,14 +122,15 @@ describe("validateDestructiveChanges (check, against the previous inputs)", () =
     expect(validateDestructiveChanges(olds, { ...news, allowWipe: true })).toEqual([]);
   });
 
-  it.each<[string, Partial<LvmGroupInputs>]>([
-    ["a grown LV", { lvs: [{ name: "data", size: "6G", filesystem: "ext4", mountPoint: "/srv" }, olds.lvs[1]] }],
-    ["an added LV", { lvs: [olds.lvs[0], { name: "more", size: "1G", filesystem: "ext4" }, olds.lvs[1]] }],
-    ["a new mount point", { lvs: [{ ...olds.lvs[0], mountPoint: "/data" }, olds.lvs[1]] }],
-    ["an added PV", { pvs: [...olds.pvs, "/dev/md2"] }],
-    ["a first create (no olds)", {}],
-  ])("lets %s through", (name, overrides) => {
-    const previous = name.startsWith("a first") ? ({} as LvmGroupInputs) : olds;
+  it.each<[string, Partial<LvmGroupInputs>, Partial<LvmGroupInputs>]>([
+    ["a grown LV", olds, { lvs: [{ name: "data", size: "6G", filesystem: "ext4", mountPoint: "/srv" }, olds.lvs[1]] }],
+    ["an added LV", olds, { lvs: [olds.lvs[0], { name: "more", size: "1G", filesystem: "ext4" }, olds.lvs[1]] }],
+    ["a new mount point", olds, { lvs: [{ ...olds.lvs[0], mountPoint: "/data" }, olds.lvs[1]] }],
+    ["an added PV", olds, { pvs: [...olds.pvs, "/dev/md2"] }],
+    // Check sends empty olds on a first create; a VG name and LVs that differ from any earlier
+    // inputs must not be mistaken for a rename or a removal.
+    ["a first create (no olds)", {}, { vgName: "vg1", lvs: [{ name: "other", size: "1G", filesystem: "ext4" }] }],
+  ])("lets %s through", (_name, previous, overrides) => {
     expect(validateDestructiveChanges(previous, { ...olds, ...overrides })).toEqual([]);
   });
 });
