@@ -14,7 +14,7 @@ const ARGS = {
   connection: CONNECTION,
   pvs: ["/dev/mapper/cryptroot"],
   vgName: "vg0",
-  lvs: [
+  volumes: [
     { name: "swap", size: "1G", filesystem: "swap" },
     { name: "root", size: "all", filesystem: "ext4", mountPoint: "/" },
   ],
@@ -44,14 +44,14 @@ describe("LvmGroup through the dynamic-provider host (no SSH)", () => {
 
   it("check accepts the DESIGN layout and refuses bad fields by name", async () => {
     expect((await h.check(h.urn, {}, h.inputs())).failures).toEqual([]);
-    const { failures } = await h.check(h.urn, {}, h.inputs({ pvs: ["/tmp/img"], lvs: [{ name: "swap", size: "1G", filesystem: "swap", mountPoint: "/swap" }, { name: "x", size: "all", filesystem: "ext4" }, { name: "y", size: "100%FREE", filesystem: "ext4" }] }));
-    expect(failures.map((f) => f.property)).toEqual(["pvs[0]", "lvs[0].mountPoint", "lvs[1].size", "lvs[2].size"]);
+    const { failures } = await h.check(h.urn, {}, h.inputs({ pvs: ["/tmp/img"], volumes: [{ name: "swap", size: "1G", filesystem: "swap", mountPoint: "/swap" }, { name: "x", size: "all", filesystem: "ext4" }, { name: "y", size: "100%FREE", filesystem: "ext4" }] }));
+    expect(failures.map((f) => f.property)).toEqual(["pvs[0]", "volumes[0].mountPoint", "volumes[1].size", "volumes[2].size"]);
   });
 
   it("check refuses an LV removal against the previous inputs, naming the LV, unless allowWipe", async () => {
     const olds = h.inputs();
-    const news = h.inputs({ lvs: [ARGS.lvs[1]] });
-    expect((await h.check(h.urn, olds, news)).failures).toEqual([{ property: "lvs", reason: expect.stringMatching(/removing LV "swap" \(vg0\/swap\) destroys its data; set allowWipe: true/) }]);
+    const news = h.inputs({ volumes: [ARGS.volumes[1]] });
+    expect((await h.check(h.urn, olds, news)).failures).toEqual([{ property: "volumes", reason: expect.stringMatching(/removing LV "swap" \(vg0\/swap\) destroys its data; set allowWipe: true/) }]);
     expect((await h.check(h.urn, olds, { ...news, allowWipe: true })).failures).toEqual([]);
   });
 
