@@ -202,7 +202,12 @@ export class KernelProvider<Inputs extends KernelInputs, Outputs extends Inputs,
     } catch {
       pending = true;
     }
-    if (!pending) return { outs: jsonSafe({ ...olds, ...def.inputsOf(news as unknown as Outputs) }, "outputs") };
+    if (!pending) {
+      // The recorded inputs are replaced, not merged: an input the program dropped leaves the outputs too.
+      const kept: Record<string, unknown> = { ...(olds as unknown as Record<string, unknown>) };
+      for (const key of Object.keys(def.inputsOf(olds))) delete kept[key];
+      return { outs: jsonSafe({ ...kept, ...def.inputsOf(news as unknown as Outputs) }, "outputs") as unknown as Outputs };
+    }
     return { outs: await this.converge(news, olds) };
   }
 

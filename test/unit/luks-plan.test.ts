@@ -10,6 +10,7 @@ import {
   plan,
   planDelete,
 } from "../../providers/luks-volume";
+import { KernelProvider } from "../../providers/kernel";
 import { PROBE_OPEN_LUKS } from "./luks-fixtures";
 
 const UUID = "c6eb6ea1-c661-46b9-a740-e28d8c9a5756";
@@ -160,6 +161,16 @@ describe("LuksVolume diff (old outputs × new inputs, no host): the plan against
     expect(kinds(plan(definition.recordedFacts(outputs(olds), news_), news_, outputs(olds)))).toEqual(steps);
     const diff = compareOutputs(outputs(olds), news(newOver));
     expect(diff).toEqual({ changes: true });
+  });
+
+  it("an input dropped from the program leaves the stored outputs on an update without host work, so the next diff is empty", async () => {
+    const olds = outputs({ wipe: "urandom", adopt: false });
+    expect(compareOutputs(olds, news())).toEqual({ changes: true });
+    const outs = (await new KernelProvider(definition).update("id", olds, news())).outs as LuksVolumeOutputs;
+    expect(outs).not.toHaveProperty("wipe");
+    expect(outs).not.toHaveProperty("adopt");
+    expect(outs.uuid).toBe(UUID);
+    expect(compareOutputs(outs, news())).toEqual({ changes: false });
   });
 
   it.each([
