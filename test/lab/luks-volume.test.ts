@@ -248,13 +248,17 @@ for s in $(pgrep -f 'sshd: root'); do case "$mine" in *" $s "*) ;; *) kill "$s" 
   });
 
   // The kernel's contract (test/support/contract.ts), on this file's booted server: the spare
-  // partition, blanked first, under a new mapper name.
+  // partition, blanked first, under a new mapper name, pinned to its disk's serial (so luksFormat
+  // runs behind the real lsblk pin check).
   describe("resource contract", () => {
+    let serial = "";
     beforeAll(async () => {
       await onHost(sh`cryptsetup close kill3 2>/dev/null; sed -i '/^kill3 /d' /etc/crypttab; wipefs -a -q ${SPARE}`);
+      serial = (await onHost(sh`lsblk -dn -o SERIAL /dev/nvme1n1`)).stdout.trim();
+      expect(serial).not.toBe("");
     });
     describeResourceContract("LuksVolume", {
-      start: (overrides = {}) => harness({ device: SPARE, mapperName: "c1", label: "contract", ...overrides }),
+      start: (overrides = {}) => harness({ device: SPARE, mapperName: "c1", label: "contract", disks: [{ serial }], ...overrides }),
       connectionTo: (port) => ({ connection: [{ ...profile(), port }] }),
       invalid: { device: "md1" },
       change: { label: "contract-2" },
