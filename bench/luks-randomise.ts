@@ -30,7 +30,7 @@ async function ddRun(session: SshSession, method: string, source: string): Promi
 
 async function randomFastRun(session: SshSession, sizeBytes: number, cipher = "aes-xts-plain64", keyBytes = 64): Promise<Run> {
   const started = Date.now();
-  await session.exec(randomiseStartCommand({ device: DEVICE, method: "random-fast", mayHoldData: true }, JOB, { cipher, keyBytes }));
+  await session.exec(randomiseStartCommand({ device: DEVICE, disks: [], method: "random-fast", mayHoldData: true }, JOB, { cipher, keyBytes }));
   for (;;) {
     const rc = (await session.exec(sh`cat ${JOB}/rc 2>/dev/null || true`)).stdout.trim();
     if (rc !== "") {

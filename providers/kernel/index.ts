@@ -4,3 +4,4 @@ export * from "./resource";
 export * from "./config";
 export * from "./host-access";
 export * from "./provider";
+export * from "./script";

@@ -56,6 +56,13 @@ export interface HostContext extends StepContext {
   readonly session: SshSession;
   readonly log: Logger;
   readonly config: ProviderConfig;
+  /** The resource's own secrets (`ResourceDefinition.secrets`), by name; redacted like the SSH key. */
+  readonly keys: Readonly<Record<string, Secret>>;
+  /** Why the host was opened: converge (create/update), read or delete. A probe may do more work
+   *  when converging (LuksVolume tests its passphrases then, never on refresh). */
+  readonly purpose: "converge" | "read" | "delete";
+  /** Settings the resource reads from the stack config (`ResourceDefinition.settings`), by key. */
+  readonly settings: Readonly<Record<string, string>>;
 }
 
 /**
@@ -79,8 +86,9 @@ export interface ResourceDefinition<Inputs extends KernelInputs, Outputs extends
   probe(ctx: HostContext, subject: Inputs | Outputs): Promise<Observed>;
   /** Pure: the steps still to run, [] when converged. May return a `ReplaceStep`. Throws RefusalError. */
   plan(observed: Observed, desired: Inputs, recorded: Outputs | null): (Step | ReplaceStep)[];
-  /** The recorded outputs, in the shape a probe returns: `diff` runs `plan` against these. */
-  recordedFacts(recorded: Outputs): Observed;
+  /** The recorded outputs, in the shape a probe returns: `diff` runs `plan` against these. `desired`
+   *  is there for facts whose shape depends on the request (which passphrase opens which slot). */
+  recordedFacts(recorded: Outputs, desired: Inputs): Observed;
   /** The only effects. */
   readonly steps: StepTable<Step, HostContext>;
   /** Outputs after convergence (JSON-safe, no secrets). */
@@ -96,6 +104,15 @@ export interface ResourceDefinition<Inputs extends KernelInputs, Outputs extends
   retained(recorded: Outputs): string;
   /** Outputs stored by an older provider version, in today's shape (renamed fields). Pure, no host. */
   migrate?(stored: Record<string, unknown>): Outputs;
+  /** Secrets in the inputs beyond the SSH key and Robot password (passphrases), by name, from the
+   *  subject and the recorded outputs (null on read and delete): steps and probes find them in
+   *  `ctx.keys`, and the log channel and every step error redact them. */
+  secrets?(subject: Inputs | Outputs, recorded: Outputs | null): Readonly<Record<string, Secret>>;
+  /** Input fields that are secrets: `read` leaves them out of the inputs it returns (they would be
+   *  stored in plain text), as the Resource class marks them secret outputs. */
+  readonly secretInputs?: readonly string[];
+  /** Stack config keys (namespace hetzner-fde) the resource reads besides the kernel's, into `ctx.settings`. */
+  readonly settings?: readonly string[];
 }
 
 /** The error when the loop gives up: names the steps that kept coming back. */
@@ -131,7 +148,7 @@ export function diffAgainstRecorded<Inputs extends KernelInputs, Outputs extends
   }
   let todo: PlanStep[];
   try {
-    todo = def.plan(def.recordedFacts(olds), news, olds);
+    todo = def.plan(def.recordedFacts(olds, news), news, olds);
   } catch {
     return { changes: true };
   }
@@ -145,11 +162,18 @@ export class KernelProvider<Inputs extends KernelInputs, Outputs extends Inputs,
   implements pulumi.dynamic.ResourceProvider<Inputs, Outputs>
 {
   private config: ProviderConfig = { privateKey: null, robot: null };
+  private settings: Readonly<Record<string, string>> = {};
 
   constructor(private readonly def: ResourceDefinition<Inputs, Outputs, Observed, Step>) {}
 
   async configure(req: pulumi.dynamic.ConfigureRequest): Promise<void> {
     this.config = readProviderConfig((key) => req.config.get(key));
+    const settings: Record<string, string> = {};
+    for (const key of this.def.settings ?? []) {
+      const value = req.config.get(key);
+      if (value !== undefined) settings[key] = value;
+    }
+    this.settings = settings;
   }
 
   async check(olds: Inputs, news: Inputs): Promise<pulumi.dynamic.CheckResult<Inputs>> {
@@ -174,11 +198,16 @@ export class KernelProvider<Inputs extends KernelInputs, Outputs extends Inputs,
     // changed setting): store the new inputs without connecting.
     let pending = true;
     try {
-      pending = def.plan(def.recordedFacts(olds), news, olds).length > 0;
+      pending = def.plan(def.recordedFacts(olds, news), news, olds).length > 0;
     } catch {
       pending = true;
     }
-    if (!pending) return { outs: jsonSafe({ ...olds, ...def.inputsOf(news as unknown as Outputs) }, "outputs") };
+    if (!pending) {
+      // The recorded inputs are replaced, not merged: an input the program dropped leaves the outputs too.
+      const kept: Record<string, unknown> = { ...(olds as unknown as Record<string, unknown>) };
+      for (const key of Object.keys(def.inputsOf(olds))) delete kept[key];
+      return { outs: jsonSafe({ ...kept, ...def.inputsOf(news as unknown as Outputs) }, "outputs") as unknown as Outputs };
+    }
     return { outs: await this.converge(news, olds) };
   }
 
@@ -186,11 +215,13 @@ export class KernelProvider<Inputs extends KernelInputs, Outputs extends Inputs,
     const def = this.def;
     if (!stored || Object.keys(stored).length === 0) throw new Error(`${def.type} ${id}: read needs the stored outputs; import is not supported`);
     const olds = this.migrated(stored);
-    return this.withHost(def.connection(olds), `${id}`, async (ctx, reached) => {
+    return this.withHost(olds, null, "read", async (ctx, reached) => {
       const observed = await def.probe(ctx, olds);
       if (!def.exists(observed, olds)) return {};
       const inputs = def.inputsOf(olds);
-      return { id, props: def.outputs(inputs, observed, reached), inputs: inputs as unknown as Outputs };
+      const recorded: Record<string, unknown> = { ...(inputs as unknown as Record<string, unknown>) };
+      for (const key of def.secretInputs ?? []) delete recorded[key];
+      return { id, props: def.outputs(inputs, observed, reached), inputs: jsonSafe(recorded, "inputs") as unknown as Outputs };
     });
   }
 
@@ -205,7 +236,7 @@ export class KernelProvider<Inputs extends KernelInputs, Outputs extends Inputs,
       );
       return;
     }
-    await this.withHost(def.connection(olds), id, async (ctx) => {
+    await this.withHost(olds, null, "delete", async (ctx) => {
       const observed = await runStep(ctx, "probe", () => def.probe(ctx, olds));
       const todo = def.planDelete(observed, olds);
       if (todo.length === 0) ctx.log.warn(`nothing of this resource is left on the host (${def.retained(olds)} not found, or no longer ours); removed from the stack only`);
@@ -216,7 +247,7 @@ export class KernelProvider<Inputs extends KernelInputs, Outputs extends Inputs,
   /** Probe, plan, apply, until the plan is empty (bounded); then the outputs from the last probe. */
   private async converge(inputs: Inputs, recorded: Outputs | null): Promise<Outputs> {
     const def = this.def;
-    return this.withHost(def.connection(inputs), "", async (ctx, reached) => {
+    return this.withHost(inputs, recorded, "converge", async (ctx, reached) => {
       let last: PlanStep[] = [];
       for (let round = 1; round <= def.maxRounds; round++) {
         const observed = await runStep(ctx, "probe", () => def.probe(ctx, inputs));
@@ -237,14 +268,21 @@ export class KernelProvider<Inputs extends KernelInputs, Outputs extends Inputs,
     return this.def.migrate ? this.def.migrate(stored as unknown as Record<string, unknown>) : stored;
   }
 
-  private async withHost<T>(profiles: readonly ConnectionProfile[], _label: string, fn: (ctx: HostContext, reached: Reached) => Promise<T>): Promise<T> {
+  private async withHost<T>(
+    subject: Inputs | Outputs,
+    recorded: Outputs | null,
+    purpose: HostContext["purpose"],
+    fn: (ctx: HostContext, reached: Reached) => Promise<T>,
+  ): Promise<T> {
     const def = this.def;
     const privateKey: Secret = requirePrivateKey(this.config, def.type);
+    const keys = def.secrets ? def.secrets(subject, recorded) : {};
+    const profiles: readonly ConnectionProfile[] = def.connection(subject);
     const { session, profile } = await openFirstReachable(profiles, privateKey);
     const host = `${profile.host}:${profile.port}`;
-    const secrets = [privateKey, ...(this.config.robot ? [this.config.robot.password] : [])];
+    const secrets = [privateKey, ...(this.config.robot ? [this.config.robot.password] : []), ...Object.values(keys)];
     const log = createLogger({ context: `${def.type} ${host}`, secrets });
-    const ctx: HostContext = { resource: def.type, host, secrets, session, log, config: this.config };
+    const ctx: HostContext = { resource: def.type, host, secrets, session, log, config: this.config, keys, purpose, settings: this.settings };
     try {
       return await fn(ctx, { environment: profile.environment, host });
     } finally {

@@ -45,12 +45,12 @@ export class LvmGroup extends pulumi.dynamic.Resource {
   declare readonly sizeBytes: pulumi.Output<number>;
   declare readonly freeBytes: pulumi.Output<number>;
   declare readonly extentSizeBytes: pulumi.Output<number>;
-  declare readonly volumes: pulumi.Output<VolumeState[]>;
+  declare readonly observedVolumes: pulumi.Output<VolumeState[]>;
   declare readonly physicalVolumes: pulumi.Output<PhysicalVolumeState[]>;
   declare readonly fstabLines: pulumi.Output<string[]>;
 
   constructor(name: string, args: LvmGroupArgs, opts?: pulumi.CustomResourceOptions) {
-    const outputs = { vgUuid: undefined, environment: undefined, sizeBytes: undefined, freeBytes: undefined, extentSizeBytes: undefined, volumes: undefined, physicalVolumes: undefined, fstabLines: undefined };
+    const outputs = { vgUuid: undefined, environment: undefined, sizeBytes: undefined, freeBytes: undefined, extentSizeBytes: undefined, observedVolumes: undefined, physicalVolumes: undefined, fstabLines: undefined };
     super(provider, name, { ...args, providerVersion: PROVIDER_VERSION, ...outputs }, opts, "hetzner-fde", "LvmGroup");
   }
 }

@@ -7,7 +7,7 @@ import { mapperPath } from "../storage/lvm";
 import { LogicalVolumeSpec, LvmGroupInputs, LvmGroupOutputs, LvmGroupStep, LvmObserved, OWNER_TAG, VgFacts, VolumeState } from "./types";
 
 /** What plan needs of the previous outputs. */
-export type LvmRecord = Pick<LvmGroupOutputs, "vgName" | "pvs" | "lvs">;
+export type LvmRecord = Pick<LvmGroupOutputs, "vgName" | "pvs" | "volumes">;
 
 /** A new VG name, or a PV dropped: the old VG must go (the engine deletes it first, see deleteBeforeReplace). */
 function replacedBy(recorded: LvmRecord | null, desired: LvmGroupInputs): string[] {
@@ -30,7 +30,7 @@ function replacedBy(recorded: LvmRecord | null, desired: LvmGroupInputs): string
 export function plan(observed: LvmObserved, desired: LvmGroupInputs, recorded: LvmRecord | null = null): (LvmGroupStep | ReplaceStep)[] {
   const replaces = replacedBy(recorded, desired);
   if (replaces.length > 0) return [{ kind: "replace", fields: replaces }];
-  const requested = requestsOf(recorded?.lvs);
+  const requested = requestsOf(recorded?.volumes);
   const storage = planStorage(observed, desired);
   if (storage.length > 0) return storage;
   const vg = observed.vg as VgFacts;
@@ -96,7 +96,7 @@ function planVolumes(observed: LvmObserved, desired: LvmGroupInputs, vg: VgFacts
 
   // Removals first: they free the space later LVs may need.
   for (const name of Object.keys(requested)) {
-    if (desired.lvs.some((lv) => lv.name === name)) continue;
+    if (desired.volumes.some((lv) => lv.name === name)) continue;
     const existing = observed.lvs.find((lv) => lv.name === name);
     if (!existing) continue;
     if (!allowWipe) refuse(name, "removing", ", which the stack no longer lists,");
@@ -104,9 +104,9 @@ function planVolumes(observed: LvmObserved, desired: LvmGroupInputs, vg: VgFacts
     free += existing.extents;
   }
 
-  for (const lv of desired.lvs) {
+  for (const lv of desired.volumes) {
     const parsed = parseLvSize(lv.size);
-    if (!parsed.ok) throw new Error(`lvs "${lv.name}": ${parsed.reason}`);
+    if (!parsed.ok) throw new Error(`volumes "${lv.name}": ${parsed.reason}`);
     const existing = observed.lvs.find((o) => o.name === lv.name);
     const own = existing?.extents ?? 0;
     const target = targetExtents(parsed.size, vg, free, own);
@@ -192,17 +192,17 @@ export function isVgFstabLine(line: string, vgName: string, lvs: readonly { name
  * removed line was, or at the end. Applying it twice gives the same text, which is what makes a
  * second run a no-op.
  */
-export function editFstab(current: string, desired: Pick<LvmGroupInputs, "vgName" | "lvs">, observedLvs: readonly { name: string; filesystemUuid: string | null }[]): string {
-  const wanted = orderForMounting(desired.lvs)
+export function editFstab(current: string, desired: Pick<LvmGroupInputs, "vgName" | "volumes">, observedLvs: readonly { name: string; filesystemUuid: string | null }[]): string {
+  const wanted = orderForMounting(desired.volumes)
     .map((lv) => fstabLine(desired.vgName, lv))
     .filter((line): line is string => line !== null);
-  const takenMounts = new Set(desired.lvs.filter((lv) => lv.filesystem !== "swap" && lv.mountPoint).map((lv) => lv.mountPoint as string));
+  const takenMounts = new Set(desired.volumes.filter((lv) => lv.filesystem !== "swap" && lv.mountPoint).map((lv) => lv.mountPoint as string));
   const lines = current === "" ? [] : current.replace(/\n$/, "").split("\n");
   const kept: string[] = [];
   let insertAt = -1;
   for (const line of lines) {
     const fields = line.trim().split(/\s+/);
-    const ours = isVgFstabLine(line, desired.vgName, [...observedLvs, ...desired.lvs]) || (!line.trim().startsWith("#") && fields.length > 1 && takenMounts.has(fields[1]));
+    const ours = isVgFstabLine(line, desired.vgName, [...observedLvs, ...desired.volumes]) || (!line.trim().startsWith("#") && fields.length > 1 && takenMounts.has(fields[1]));
     if (ours) {
       if (insertAt === -1) insertAt = kept.length;
       continue;
@@ -250,7 +250,7 @@ export function observedFromOutputs(olds: LvmGroupOutputs): LvmObserved {
       holders: 0,
     })),
     vg,
-    lvs: olds.volumes.map(({ managed: _managed, ...lv }) => lv),
+    lvs: olds.observedVolumes.map(({ managed: _managed, ...lv }) => lv),
     fstab: olds.fstabRoot === undefined ? null : olds.fstabLines.length === 0 ? "" : olds.fstabLines.join("\n") + "\n",
     fstabRootReady: true,
   };
@@ -266,7 +266,7 @@ export function requestsOf(lvs: readonly LogicalVolumeSpec[] | undefined): Recor
 
 /** Delete with allowWipe: this VG's fstab lines, every LV, the VG, the PV labels. Refuses mounted LVs.
  *  Plans nothing when the VG on the host has another UUID than the recorded one. */
-export function planDelete(observed: LvmObserved, olds: Pick<LvmGroupOutputs, "vgName" | "pvs" | "fstabRoot" | "lvs"> & { vgUuid?: string }): LvmGroupStep[] {
+export function planDelete(observed: LvmObserved, olds: Pick<LvmGroupOutputs, "vgName" | "pvs" | "fstabRoot" | "volumes"> & { vgUuid?: string }): LvmGroupStep[] {
   // A VG of the same name but another UUID is not ours (installimage names every VG vg0): touch
   // nothing, neither its LVs nor its PVs.
   if (observed.vg && olds.vgUuid !== undefined && observed.vg.uuid !== olds.vgUuid) return [];
@@ -276,7 +276,7 @@ export function planDelete(observed: LvmObserved, olds: Pick<LvmGroupOutputs, "v
     throw new RefusalError(busy[0].name, `cannot delete VG "${olds.vgName}": ${busy.map((lv) => `${lv.name} is ${lv.mountedAt === "[SWAP]" ? "an active swap" : `mounted at ${lv.mountedAt}`}`).join(", ")}; unmount first`);
   }
   if (olds.fstabRoot !== undefined && observed.fstab !== null) {
-    const text = editFstab(observed.fstab, { vgName: olds.vgName, lvs: [] }, observed.lvs);
+    const text = editFstab(observed.fstab, { vgName: olds.vgName, volumes: [] }, observed.lvs);
     if (text !== observed.fstab) steps.push({ kind: "writeFstab", root: olds.fstabRoot, expectedSha256: sha256Hex(observed.fstab), text });
   }
   for (const lv of observed.lvs) steps.push({ kind: "lvremove", vgName: olds.vgName, lv: lv.name });

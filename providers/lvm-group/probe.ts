@@ -1,28 +1,13 @@
 // LvmGroup's probe: one read-only round trip printing pvs/vgs/lvs as JSON, each PV device's
 // signatures, each LV's filesystem and the fstab; and its parser (pure).
-import { decodeBase64 } from "../kernel";
+import { decodeBase64, readResourceScript } from "../kernel";
 import { sh, ShellCommand } from "../plumbing/shell";
 import { probe as runProbe } from "../plumbing/ssh";
 import { EXTENT_SIZE_BYTES } from "../storage/lvm";
 import { DeviceFacts, LvmContext, LvmGroupInputs, LvmGroupOutputs, LvmObserved, VgFacts } from "./types";
 
-/**
- * The probe script's text, read once at module load so the closure serializer captures it by value
- * (the dynamic-provider host has no source tree). `npm run build` copies every providers .sh file next to
- * the compiled .js; the source-tree path is the fallback when running from an unbuilt checkout.
- */
-const PROBE_SCRIPT: string = readScript("probe.sh");
-
-function readScript(name: string): string {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const fs = require("fs") as typeof import("fs");
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const path = require("path") as typeof import("path");
-  const candidates = [path.join(__dirname, name), path.join(__dirname, "..", "..", "..", "providers", "lvm-group", name)];
-  const found = candidates.find((file) => fs.existsSync(file));
-  if (!found) throw new Error(`LvmGroup: ${name} not found at ${candidates.join(" or ")}; run npm run build`);
-  return fs.readFileSync(found, "utf8");
-}
+/** probe.sh's text, captured by value (see kernel/script.ts). */
+const PROBE_SCRIPT: string = readResourceScript(__dirname, "lvm-group", "probe.sh");
 
 /** The command that runs probe.sh (sent on stdin) for this VG, fstab root and PV devices. */
 export function probeCommand(subject: { vgName: string; pvs: readonly string[]; fstabRoot?: string }): ShellCommand {

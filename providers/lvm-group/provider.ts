@@ -1,6 +1,6 @@
 // LvmGroup on the kernel: the definition the KernelProvider runs. Nothing here but wiring.
 import { KernelProvider, ResourceDefinition } from "../kernel";
-import { outputsFrom, inputsFromOutputs } from "./outputs";
+import { inputsFromOutputs, migrateOutputs, outputsFrom } from "./outputs";
 import { observedFromOutputs, plan, planDelete } from "./plan";
 import { probe } from "./probe";
 import { steps } from "./steps";
@@ -14,7 +14,7 @@ export const definition: ResourceDefinition<LvmGroupInputs, LvmGroupOutputs, Lvm
   // Old and new VG would claim the same PVs: the old one must go first.
   deleteBeforeReplace: true,
   replaceIfUnknown: ["vgName", "pvs"],
-  validate: (news, olds) => [...validate(news), ...(olds ? validateDestructiveChanges(olds, news) : [])],
+  validate: (news, olds) => [...validate(news), ...(olds ? validateDestructiveChanges(migrateOutputs(olds as Record<string, unknown>), news) : [])],
   connection: (subject) => subject.connection,
   probe,
   plan,
@@ -26,8 +26,9 @@ export const definition: ResourceDefinition<LvmGroupInputs, LvmGroupOutputs, Lvm
   // Gone, or replaced behind our back by a VG of the same name.
   exists: (observed, recorded) => observed.vg !== null && observed.vg.uuid === recorded.vgUuid,
   planDelete,
+  migrate: migrateOutputs,
   retained: (olds) =>
-    `VG "${olds.vgName}" with its LVs (${olds.lvs.map((lv) => lv.name).join(", ") || "none"}), their data and fstab lines on ${olds.host} (VG UUID ${olds.vgUuid})`,
+    `VG "${olds.vgName}" with its LVs (${olds.volumes.map((lv) => lv.name).join(", ") || "none"}), their data and fstab lines on ${olds.host} (VG UUID ${olds.vgUuid})`,
 };
 
 // One instance for every LvmGroup, so the closure serializer's per-object cache hits.

@@ -1,5 +1,5 @@
 // LvmGroup's steps: the only effects. Each is guarded on the host, so a re-run after a kill converges.
-import { sh } from "../plumbing/shell";
+import { sh, ShellCommand } from "../plumbing/shell";
 import { EXTENT_SIZE_BYTES } from "../storage/lvm";
 import { MIB } from "../rules/size";
 import { LvmContext, LvmGroupStep, OWNER_TAG } from "./types";
@@ -77,18 +77,23 @@ mkswap \${u:+-U "$u"} "$d" >/dev/null; rc=$?
   }
 }
 
-async function mkfs(ctx: LvmContext, step: Extract<LvmGroupStep, { kind: "mkfs" }>): Promise<void> {
-  const make = { ext4: sh`mkfs.ext4 -q "$d"`, xfs: sh`mkfs.xfs -q "$d"`, swap: sh`mkswap "$d" >/dev/null` }[step.filesystem];
-  // Guarded on the host: the filesystem asked for is already there → nothing to do; another one → only with wipe.
-  await ctx.session.exec(sh`d=${lvPath(step)}
+/** The mkfs command, guarded on the host: the filesystem asked for is already there → nothing to do;
+ *  another one → only with wipe. Every value is a word of its own, never inside "…". */
+export function mkfsShell(step: Extract<LvmGroupStep, { kind: "mkfs" }>): ShellCommand {
+  const make = { ext4: sh`mkfs.ext4 -q "$d"`, xfs: sh`mkfs.xfs -q "$d"`, swap: sh`mkswap "$d" >/dev/null` }[step.filesystem] ?? sh`exit 3`;
+  return sh`d=${lvPath(step)}
 t=$(blkid -p -s TYPE -o value "$d" 2>/dev/null)
 if [ "$t" = ${step.filesystem} ]; then exit 0; fi
 if [ -n "$t" ]; then
-  if [ ${step.wipe ? "yes" : "no"} != yes ]; then echo "$d carries $t, not ${step.filesystem}; not formatting it without allowWipe" >&2; exit 3; fi
+  if [ ${step.wipe ? "yes" : "no"} != yes ]; then echo "$d carries $t, not" ${step.filesystem}"; not formatting it without allowWipe" >&2; exit 3; fi
   if findmnt -S "$d" >/dev/null 2>&1; then echo "$d is mounted; unmount it first" >&2; exit 3; fi
   wipefs -a "$d" >/dev/null || exit 1
 fi
-${make}`);
+${make}`;
+}
+
+async function mkfs(ctx: LvmContext, step: Extract<LvmGroupStep, { kind: "mkfs" }>): Promise<void> {
+  await ctx.session.exec(mkfsShell(step));
 }
 
 async function lvremove(ctx: LvmContext, step: Extract<LvmGroupStep, { kind: "lvremove" }>): Promise<void> {

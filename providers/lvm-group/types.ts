@@ -45,7 +45,7 @@ export interface LvmGroupArgs {
   /** VG name. Changing it is a replacement: the old VG and its data go first (needs `allowWipe`). */
   readonly vgName: pulumi.Input<string>;
   /** LVs in creation order; the `%FREE`/`all` one last. LVs in the VG but not listed are left alone. */
-  readonly lvs: pulumi.Input<pulumi.Input<LogicalVolumeArgs>[]>;
+  readonly volumes: pulumi.Input<pulumi.Input<LogicalVolumeArgs>[]>;
   /**
    * Target root whose `etc/fstab` gets one line per LV with a mount point, and one per swap LV
    * (`/` on a running system, e.g. `/mnt` under rescue). Lines are written as `/dev/<vg>/<lv>` (what
@@ -73,7 +73,7 @@ export interface LvmGroupInputs {
   readonly connection: ConnectionProfile[];
   readonly pvs: string[];
   readonly vgName: string;
-  readonly lvs: LogicalVolumeSpec[];
+  readonly volumes: LogicalVolumeSpec[];
   readonly fstabRoot?: string;
   readonly allowWipe?: boolean;
   readonly adopt?: boolean;
@@ -117,7 +117,7 @@ export interface LvmGroupOutputs extends LvmGroupInputs {
   readonly extentCount: number;
   readonly freeExtents: number;
   readonly physicalVolumes: PhysicalVolumeState[];
-  readonly volumes: VolumeState[];
+  readonly observedVolumes: VolumeState[];
   /** The lines of `<fstabRoot>/etc/fstab` that concern this VG's LVs, as found. */
   readonly fstabLines: string[];
 }

@@ -12,7 +12,7 @@ export function validate(inputs: LvmGroupInputs): CheckFailure[] {
     ...(isUnknown(inputs.connection) ? [] : validateProfiles(inputs.connection, "connection")),
     ...validatePvs(inputs.pvs),
     ...validateVgName(inputs.vgName),
-    ...validateLvs(inputs.lvs),
+    ...validateVolumes(inputs.volumes),
     ...validateCapacity(inputs),
     ...validateOptions(inputs),
   ];
@@ -41,15 +41,15 @@ function validateVgName(vgName: unknown): CheckFailure[] {
   return reason ? [{ property: "vgName", reason }] : [];
 }
 
-export function validateLvs(lvs: unknown): CheckFailure[] {
+export function validateVolumes(lvs: unknown): CheckFailure[] {
   if (isUnknown(lvs)) return [];
-  if (!Array.isArray(lvs)) return [{ property: "lvs", reason: `expected a list of {name, size, filesystem, mountPoint?}, found ${JSON.stringify(lvs)}` }];
+  if (!Array.isArray(lvs)) return [{ property: "volumes", reason: `expected a list of {name, size, filesystem, mountPoint?}, found ${JSON.stringify(lvs)}` }];
   const failures: CheckFailure[] = [];
   const names = new Map<string, number>();
   const mounts = new Map<string, number>();
   let freeUser: number | null = null;
   lvs.forEach((lv: Partial<LogicalVolumeSpec>, i) => {
-    const at = `lvs[${i}]`;
+    const at = `volumes[${i}]`;
     const fail = (field: string, reason: string) => failures.push({ property: `${at}.${field}`, reason });
     if (lv === null || typeof lv !== "object") {
       failures.push({ property: at, reason: `expected {name, size, filesystem, mountPoint?}, found ${JSON.stringify(lv)}` });
@@ -58,15 +58,15 @@ export function validateLvs(lvs: unknown): CheckFailure[] {
     if (!isUnknown(lv.name)) {
       const reason = checkLvmName(lv.name, "LV");
       if (reason) fail("name", reason);
-      else if (names.has(lv.name as string)) fail("name", `LV name "${lv.name}" is used twice (also lvs[${names.get(lv.name as string)}]); LV names must be unique in a VG`);
+      else if (names.has(lv.name as string)) fail("name", `LV name "${lv.name}" is used twice (also volumes[${names.get(lv.name as string)}]); LV names must be unique in a VG`);
       else names.set(lv.name as string, i);
     }
     if (!isUnknown(lv.size)) {
       const parsed = typeof lv.size === "string" ? parseLvSize(lv.size) : ({ ok: false, reason: `expected a size string like "8G", "20%VG" or "all", found ${JSON.stringify(lv.size)}` } as const);
       if (!parsed.ok) fail("size", parsed.reason);
       else if (parsed.size.kind === "percentFree") {
-        if (freeUser !== null) fail("size", `only one LV can take a share of the free space, and lvs[${freeUser}] already uses "${lvs[freeUser].size}"; give this one an absolute or %VG size`);
-        else if (i !== lvs.length - 1) fail("size", `"${lv.size}" takes what the LVs before it leave free, so it must be the last LV; move "${lv.name}" to the end of lvs`);
+        if (freeUser !== null) fail("size", `only one LV can take a share of the free space, and volumes[${freeUser}] already uses "${lvs[freeUser].size}"; give this one an absolute or %VG size`);
+        else if (i !== lvs.length - 1) fail("size", `"${lv.size}" takes what the LVs before it leave free, so it must be the last LV; move "${lv.name}" to the end of volumes`);
         freeUser = freeUser ?? i;
       }
     }
@@ -78,7 +78,7 @@ export function validateLvs(lvs: unknown): CheckFailure[] {
       else {
         const reason = checkMountPoint(lv.mountPoint);
         if (reason) fail("mountPoint", reason);
-        else if (mounts.has(lv.mountPoint)) fail("mountPoint", `"${lv.mountPoint}" is also the mount point of lvs[${mounts.get(lv.mountPoint)}]; each mount point takes one LV`);
+        else if (mounts.has(lv.mountPoint)) fail("mountPoint", `"${lv.mountPoint}" is also the mount point of volumes[${mounts.get(lv.mountPoint)}]; each mount point takes one LV`);
         else mounts.set(lv.mountPoint, i);
       }
     }
@@ -99,14 +99,14 @@ export function checkMountPoint(mountPoint: unknown): string | undefined {
 }
 
 /** What can be known about fit before any connection: %VG over 100, and fixed sizes against `pvSizeBytes`. */
-export function validateCapacity(inputs: Pick<LvmGroupInputs, "lvs" | "pvs" | "pvSizeBytes">): CheckFailure[] {
-  if (!Array.isArray(inputs.lvs)) return [];
-  const parsed = inputs.lvs.map((lv) => (lv && typeof lv.size === "string" && !isUnknown(lv.size) ? parseLvSize(lv.size) : null));
+export function validateCapacity(inputs: Pick<LvmGroupInputs, "volumes" | "pvs" | "pvSizeBytes">): CheckFailure[] {
+  if (!Array.isArray(inputs.volumes)) return [];
+  const parsed = inputs.volumes.map((lv) => (lv && typeof lv.size === "string" && !isUnknown(lv.size) ? parseLvSize(lv.size) : null));
   const sizes = parsed.map((p) => (p && p.ok ? p.size : null));
   const failures: CheckFailure[] = [];
   const percentVg = sizes.reduce((sum, s) => sum + (s?.kind === "percentVg" ? s.percent : 0), 0);
   if (percentVg > 100) {
-    failures.push({ property: "lvs", reason: `the %VG sizes add up to ${percentVg}% of the VG; they must not exceed 100%` });
+    failures.push({ property: "volumes", reason: `the %VG sizes add up to ${percentVg}% of the VG; they must not exceed 100%` });
   }
   const hint = inputs.pvSizeBytes;
   if (hint === undefined || isUnknown(hint)) return failures;
@@ -120,13 +120,13 @@ export function validateCapacity(inputs: Pick<LvmGroupInputs, "lvs" | "pvs" | "p
   const mib = (extents: number) => `${(extents * EXTENT_SIZE_BYTES) / MIB} MiB`;
   if (needed > available) {
     failures.push({
-      property: "lvs",
+      property: "volumes",
       reason: `the LVs need ${mib(needed)} but the PVs (pvSizeBytes ${hint}) hold about ${mib(available)} of extents; make the LVs smaller or add a PV`,
     });
   } else {
     const restIndex = sizes.findIndex((s) => s?.kind === "percentFree");
     if (restIndex !== -1 && needed >= available) {
-      failures.push({ property: `lvs[${restIndex}].size`, reason: `the LVs before it use all ${mib(available)}, so "${inputs.lvs[restIndex].size}" would get nothing; shrink the others` });
+      failures.push({ property: `volumes[${restIndex}].size`, reason: `the LVs before it use all ${mib(available)}, so "${inputs.volumes[restIndex].size}" would get nothing; shrink the others` });
     }
   }
   return failures;
@@ -153,31 +153,31 @@ function validateOptions(inputs: LvmGroupInputs): CheckFailure[] {
  * beyond its size — is refused by the plan at update time instead.)
  */
 export function validateDestructiveChanges(olds: Partial<LvmGroupInputs>, news: LvmGroupInputs): CheckFailure[] {
-  if (news.allowWipe === true || !olds || !Array.isArray(olds.lvs) || typeof olds.vgName !== "string") return [];
+  if (news.allowWipe === true || !olds || !Array.isArray(olds.volumes) || typeof olds.vgName !== "string") return [];
   const failures: CheckFailure[] = [];
   const hint = "; set allowWipe: true to allow it";
   if (typeof news.vgName === "string" && !isUnknown(news.vgName) && news.vgName !== olds.vgName) {
-    failures.push({ property: "vgName", reason: `renaming VG "${olds.vgName}" to "${news.vgName}" replaces it: VG "${olds.vgName}" and all its LVs (${olds.lvs.map((lv) => lv.name).join(", ")}) would be destroyed${hint}` });
+    failures.push({ property: "vgName", reason: `renaming VG "${olds.vgName}" to "${news.vgName}" replaces it: VG "${olds.vgName}" and all its LVs (${olds.volumes.map((lv) => lv.name).join(", ")}) would be destroyed${hint}` });
     return failures;
   }
   if (Array.isArray(olds.pvs) && Array.isArray(news.pvs) && !isUnknown(news.pvs)) {
     const dropped = olds.pvs.filter((pv) => !news.pvs.includes(pv));
     if (dropped.length > 0) failures.push({ property: "pvs", reason: `removing PV ${dropped.join(", ")} replaces VG "${olds.vgName}" and destroys all its LVs${hint}` });
   }
-  if (!Array.isArray(news.lvs) || isUnknown(news.lvs)) return failures;
+  if (!Array.isArray(news.volumes) || isUnknown(news.volumes)) return failures;
   const vg = olds.vgName;
-  for (const old of olds.lvs) {
-    const index = news.lvs.findIndex((lv) => lv && lv.name === old.name);
+  for (const old of olds.volumes) {
+    const index = news.volumes.findIndex((lv) => lv && lv.name === old.name);
     if (index === -1) {
-      failures.push({ property: "lvs", reason: `removing LV "${old.name}" (${vg}/${old.name}) destroys its data${hint}, or put it back in lvs` });
+      failures.push({ property: "volumes", reason: `removing LV "${old.name}" (${vg}/${old.name}) destroys its data${hint}, or put it back in volumes` });
       continue;
     }
-    const lv = news.lvs[index];
+    const lv = news.volumes[index];
     if (!isUnknown(lv.filesystem) && lv.filesystem !== old.filesystem) {
-      failures.push({ property: `lvs[${index}].filesystem`, reason: `changing LV "${old.name}" (${vg}/${old.name}) from ${old.filesystem} to ${lv.filesystem} destroys its data${hint}` });
+      failures.push({ property: `volumes[${index}].filesystem`, reason: `changing LV "${old.name}" (${vg}/${old.name}) from ${old.filesystem} to ${lv.filesystem} destroys its data${hint}` });
     }
     if (!isUnknown(lv.size) && isShrink(old.size, lv.size)) {
-      failures.push({ property: `lvs[${index}].size`, reason: `shrinking LV "${old.name}" (${vg}/${old.name}) from ${old.size} to ${lv.size} destroys its data (it is recreated empty)${hint}` });
+      failures.push({ property: `volumes[${index}].size`, reason: `shrinking LV "${old.name}" (${vg}/${old.name}) from ${old.size} to ${lv.size} destroys its data (it is recreated empty)${hint}` });
     }
   }
   return failures;

@@ -1,7 +1,7 @@
 // LuksVolume on a real lab server in rescue, through the real dynamic-provider host: create, read,
 // a second identical up, drift (a keyslot added by hand, a crypttab line removed), passphrase
 // rotation with a sentinel file that must survive, a replacement refused without allowWipe,
-// delete with and without allowWipe, kill-and-rerun at three points (the provider host killed, the
+// delete with allowWipe and without it (the kernel's retain policy), kill-and-rerun at three points (the provider host killed, the
 // SSH connection dropped, the VM reset), and the leak checks (state, logs, errors, `ps` on the VM).
 //
 // One server, booted into rescue once (and once more for the VM-reset test); the tests run in order.
@@ -17,6 +17,7 @@ import { ProviderHarness, Props } from "../harness/harness";
 import { assertNoSecrets } from "../harness/leaks";
 import { LabFixture, RescueLogin, startLabFixture } from "../support/lab";
 import { waitFor } from "../support/wait";
+import { describeResourceContract } from "../support/contract";
 
 jest.setTimeout(20 * 60_000);
 
@@ -166,14 +167,17 @@ describe("lab: LuksVolume", () => {
     for (const secret of [P1, P2, HAND]) expect(ps).not.toContain(secret);
   });
 
-  it("delete without allowWipe closes and drops the crypttab line but leaves the header, and says so", async () => {
+  it("delete without allowWipe retains the container: header, mapping and crypttab line untouched, and says so", async () => {
     const uuid = outputs(main).uuid;
+    const state = () => onHost(sh`cryptsetup luksDump --dump-json-metadata ${MAIN}; ls /dev/mapper; cat /etc/crypttab`);
+    const before = (await state()).stdout;
     await main.destroy();
     await main.stop();
-    expect(main.logs).toMatch(new RegExp(`left the LUKS header on ${MAIN} \\(UUID ${uuid}\\) in place`));
-    const host = (await onHost(sh`cryptsetup luksUUID ${MAIN}; ls /dev/mapper; cat /etc/crypttab`)).stdout;
-    expect(host).toContain(uuid);
-    expect(host).not.toMatch(/^data\b/m);
+    expect(main.state.resources.get(main.urn)).toBeUndefined();
+    expect(main.logs).toMatch(new RegExp(`delete leaves the LUKS container on ${MAIN} \\(UUID ${uuid};.* untouched: allowWipe is false, so it is retained`));
+    const after = (await state()).stdout;
+    expect(after).toBe(before);
+    expect(after).toMatch(/^data UUID=/m);
     expect(await opens(MAIN, P2)).not.toBeNull();
   });
 
@@ -251,5 +255,24 @@ for s in $(pgrep -f 'sshd: root'); do case "$mine" in *" $s "*) ;; *) kill "$s" 
     }
     // The state did record the volumes (the grep above looked at something real).
     expect(harnesses.some((h) => h.state.text().includes("hetzner-fde"))).toBe(true);
+  });
+
+  // The kernel's contract (test/support/contract.ts), on this file's booted server: the spare
+  // partition, blanked first, under a new mapper name, pinned to its disk's serial (so luksFormat
+  // runs behind the real lsblk pin check).
+  describe("resource contract", () => {
+    let serial = "";
+    beforeAll(async () => {
+      await onHost(sh`cryptsetup close kill3 2>/dev/null; sed -i '/^kill3 /d' /etc/crypttab; wipefs -a -q ${SPARE}`);
+      serial = (await onHost(sh`lsblk -dn -o SERIAL /dev/nvme1n1`)).stdout.trim();
+      expect(serial).not.toBe("");
+    });
+    describeResourceContract("LuksVolume", {
+      start: (overrides = {}) => harness({ device: SPARE, mapperName: "c1", label: "contract", disks: [{ serial }], ...overrides }),
+      connectionTo: (port) => ({ connection: [{ ...profile(), port }] }),
+      invalid: { device: "md1" },
+      change: { label: "contract-2" },
+      hostState: async () => (await onHost(sh`cryptsetup luksDump --dump-json-metadata ${SPARE}; ls /dev/mapper; cat /etc/crypttab`)).stdout,
+    });
   });
 });

@@ -45,7 +45,7 @@ describe("lab: LvmGroup", () => {
     ProviderHarness.start({
       module: "providers/lvm-group",
       exportName: "LvmGroup",
-      args: { connection: connectionOverride ?? connection(), pvs: ["/dev/nvme1n1"], vgName: "vg0", lvs: DATA_LVS, ...args },
+      args: { connection: connectionOverride ?? connection(), pvs: ["/dev/nvme1n1"], vgName: "vg0", volumes: DATA_LVS, ...args },
       config: { "hetzner-fde:sshPrivateKey": login.privateKey.reveal() },
       secretConfigKeys: ["hetzner-fde:sshPrivateKey"],
       callTimeoutMs: 600_000,
@@ -75,13 +75,13 @@ describe("lab: LvmGroup", () => {
       try {
         const bad = h.inputs({
           pvs: ["sdb"],
-          lvs: [
+          volumes: [
             { name: "root", size: "all", filesystem: "ext4", mountPoint: "/" },
             { name: "root", size: "8", filesystem: "swap", mountPoint: "/swap" },
           ],
         });
         const { failures } = await h.check(h.urn, {}, bad);
-        expect(failures.map((f) => f.property).sort()).toEqual(["lvs[0].size", "lvs[1].mountPoint", "lvs[1].name", "lvs[1].size", "pvs[0]"]);
+        expect(failures.map((f) => f.property).sort()).toEqual(["pvs[0]", "volumes[0].size", "volumes[1].mountPoint", "volumes[1].name", "volumes[1].size"]);
         expect(failures.find((f) => f.property === "pvs[0]")?.reason).toMatch(/under \/dev.*"\/dev\/sdb"/);
         await expect(h.up(bad)).rejects.toThrow(/check failed: .*pvs\[0\]/);
         expect(connections).toBe(0);
@@ -121,14 +121,14 @@ describe("lab: LvmGroup", () => {
       const read = await h.refresh();
       process.stdout.write(`LvmGroup refresh: ${Date.now() - started} ms\n`);
       expect(read?.id).toMatch(/^vg0:/);
-      const props = read?.props as Props & { volumes: Array<Record<string, unknown>> };
+      const props = read?.props as Props & { observedVolumes: Array<Record<string, unknown>> };
       expect(props.environment).toBe("rescue");
       expect(props.freeExtents).toBe(0);
       const onDisk = await lvsOnHost();
       const uuids = await onHost("blkid -p -s UUID -o value /dev/vg0/data");
-      expect(props.volumes.find((v) => v.name === "data")).toMatchObject({ sizeBytes: onDisk.data[0], filesystem: "ext4", filesystemUuid: uuids.trim(), managed: true });
-      expect(props.volumes.find((v) => v.name === "rest")).toMatchObject({ sizeBytes: onDisk.rest[0], filesystem: "xfs" });
-      expect(read?.inputs).toMatchObject({ vgName: "vg0", lvs: DATA_LVS, fstabRoot: TARGET_ROOT });
+      expect(props.observedVolumes.find((v) => v.name === "data")).toMatchObject({ sizeBytes: onDisk.data[0], filesystem: "ext4", filesystemUuid: uuids.trim(), managed: true });
+      expect(props.observedVolumes.find((v) => v.name === "rest")).toMatchObject({ sizeBytes: onDisk.rest[0], filesystem: "xfs" });
+      expect(read?.inputs).toMatchObject({ vgName: "vg0", volumes: DATA_LVS, fstabRoot: TARGET_ROOT });
     });
 
     it("a second identical up proposes no change (the `all` LV converges)", async () => {
@@ -142,7 +142,7 @@ describe("lab: LvmGroup", () => {
       await onHost("mkdir -p /mnt/data && mount /dev/vg0/data /mnt/data && echo keep-me > /mnt/data/sentinel");
       const fsBefore = Number(await onHost("df -B1 --output=size /mnt/data | tail -n1"));
       const lvs = [{ ...DATA_LVS[0], size: "768M" }, DATA_LVS[1], { name: "logs", size: "128M", filesystem: "ext4" }, DATA_LVS[2]];
-      const news = h.inputs({ fstabRoot: TARGET_ROOT, pvs: ["/dev/nvme1n1", "/dev/nvme0n1"], lvs });
+      const news = h.inputs({ fstabRoot: TARGET_ROOT, pvs: ["/dev/nvme1n1", "/dev/nvme0n1"], volumes: lvs });
       expect((await h.preview(h.urn, news)).diff).toEqual({ changes: "some", replaces: [], deleteBeforeReplace: false });
       expect((await h.up(news)).op).toBe("update");
       expect(await onHost("cat /mnt/data/sentinel")).toBe("keep-me\n");
@@ -158,9 +158,9 @@ describe("lab: LvmGroup", () => {
 
     it("refuses a shrink at check without allowWipe, naming the LV", async () => {
       const current = h.state.resources.get(h.urn)?.plainInputs as Props;
-      const lvs = (current.lvs as Props[]).map((lv) => (lv.name === "data" ? { ...lv, size: "512M" } : lv));
-      const { failures } = await h.check(h.urn, current, { ...current, lvs });
-      expect(failures).toEqual([{ property: "lvs[0].size", reason: expect.stringMatching(/shrinking LV "data" \(vg0\/data\) from 768M to 512M destroys its data.*allowWipe: true/) }]);
+      const lvs = (current.volumes as Props[]).map((lv) => (lv.name === "data" ? { ...lv, size: "512M" } : lv));
+      const { failures } = await h.check(h.urn, current, { ...current, volumes: lvs });
+      expect(failures).toEqual([{ property: "volumes[0].size", reason: expect.stringMatching(/shrinking LV "data" \(vg0\/data\) from 768M to 512M destroys its data.*allowWipe: true/) }]);
       expect(await onHost("cat /mnt/data/sentinel")).toBe("keep-me\n");
     });
 
@@ -169,10 +169,10 @@ describe("lab: LvmGroup", () => {
       // swap loses 8 extents, data takes them (its filesystem is not grown, so this is undone safely below).
       await onHost("lvreduce -q -y -f -L 32M vg0/swap >/dev/null && lvextend -q -l +8 vg0/data >/dev/null");
       const read = await h.refresh();
-      const volumes = (read?.props as { volumes: Array<{ name: string; sizeBytes: number }> }).volumes;
+      const volumes = (read?.props as { observedVolumes: Array<{ name: string; sizeBytes: number }> }).observedVolumes;
       expect(volumes.find((v) => v.name === "data")?.sizeBytes).toBe(800 * 1024 * 1024);
       expect(volumes.find((v) => v.name === "swap")?.sizeBytes).toBe(32 * 1024 * 1024);
-      expect(read?.inputs).toMatchObject({ lvs: current.lvs }); // the request, unchanged: drift is outputs vs inputs
+      expect(read?.inputs).toMatchObject({ volumes: current.volumes }); // the request, unchanged: drift is outputs vs inputs
       expect((await h.preview(h.urn, current)).diff?.changes).toBe("some");
       // data is now bigger than asked: putting it back is a shrink, which needs allowWipe.
       await expect(h.up(current)).rejects.toThrow(/shrinking LV "data" \(vg0\/data\) from 200 to 192 extents.*allowWipe: true/);
@@ -196,7 +196,7 @@ describe("lab: LvmGroup", () => {
 
     it("delete with allowWipe refuses a mounted LV by name, then removes LVs, VG, PV labels and fstab lines", async () => {
       h = await startHarness({ fstabRoot: TARGET_ROOT });
-      const current = h.inputs({ pvs: ["/dev/nvme1n1", "/dev/nvme0n1"], lvs: [{ ...DATA_LVS[0], size: "768M" }, DATA_LVS[1], { name: "logs", size: "128M", filesystem: "ext4" }, DATA_LVS[2]], allowWipe: true });
+      const current = h.inputs({ pvs: ["/dev/nvme1n1", "/dev/nvme0n1"], volumes: [{ ...DATA_LVS[0], size: "768M" }, DATA_LVS[1], { name: "logs", size: "128M", filesystem: "ext4" }, DATA_LVS[2]], allowWipe: true });
       expect((await h.up(current)).op).toBe("create"); // a new engine state: create adopts our own tagged VG
       await expect(h.destroy()).rejects.toThrow(/data is mounted at \/mnt\/data; unmount first/);
       await onHost("umount /mnt/data");
@@ -215,7 +215,7 @@ describe("lab: LvmGroup", () => {
   });
 
   describe("kill and re-run converge", () => {
-    const killArgs = { pvs: ["/dev/nvme1n1", "/dev/nvme0n1"], lvs: [{ name: "a", size: "1G", filesystem: "ext4" }, { name: "b", size: "256M", filesystem: "swap" }, { name: "c", size: "all", filesystem: "xfs" }] };
+    const killArgs = { pvs: ["/dev/nvme1n1", "/dev/nvme0n1"], volumes: [{ name: "a", size: "1G", filesystem: "ext4" }, { name: "b", size: "256M", filesystem: "swap" }, { name: "c", size: "all", filesystem: "xfs" }] };
 
     const waitOnHost = async (command: string, timeoutMs = 300_000): Promise<void> => {
       await waitFor(async () => (await onHost(`${command} >/dev/null 2>&1 && echo yes || echo no`).catch(() => "no\n")) === "yes\n", { what: `on the host: ${command}`, timeoutMs, intervalMs: 300 });
@@ -281,10 +281,10 @@ describe("lab: LvmGroup", () => {
       await wipeDisks();
     });
     describeResourceContract("LvmGroup", {
-      start: (overrides = {}) => startHarness({ pvs: ["/dev/nvme1n1"], lvs: [{ name: "c1", size: "64M", filesystem: "ext4" }], ...overrides }),
+      start: (overrides = {}) => startHarness({ pvs: ["/dev/nvme1n1"], volumes: [{ name: "c1", size: "64M", filesystem: "ext4" }], ...overrides }),
       connectionTo: (port) => ({ connection: [{ environment: "rescue", host: "127.0.0.1", port, user: "root", hostKeyFingerprints: [...login.hostKeyFingerprints] }] }),
       invalid: { pvs: ["sdb"] },
-      change: { lvs: [{ name: "c1", size: "128M", filesystem: "ext4" }] },
+      change: { volumes: [{ name: "c1", size: "128M", filesystem: "ext4" }] },
       hostState: () => onHost("pvs --noheadings -o pv_name,vg_name,pv_uuid; vgs --noheadings -o vg_name,vg_uuid,vg_tags; lvs --noheadings --units b -o lv_name,lv_uuid,lv_size; blkid -p /dev/vg0/* 2>/dev/null; true"),
     });
   });

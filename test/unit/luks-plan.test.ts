@@ -1,16 +1,16 @@
 // LuksVolume plan and diff: observed host state × desired inputs → named steps, refusals, and
 // what diff reports (pure; no host).
 import {
-  changeReasons,
   compareOutputs,
+  definition,
   LuksObserved,
-  LuksPlanInput,
+  LuksVolumeInputs,
   LuksVolumeOutputs,
   parseProbe,
   plan,
   planDelete,
-  resolveInputs,
 } from "../../providers/luks-volume";
+import { KernelProvider } from "../../providers/kernel";
 import { PROBE_OPEN_LUKS } from "./luks-fixtures";
 
 const UUID = "c6eb6ea1-c661-46b9-a740-e28d8c9a5756";
@@ -18,12 +18,17 @@ const P = "Correct-Horse-Battery-9-staple";
 const PBKDF = { type: "argon2id" as const, memoryKiB: 32768, iterations: 4, parallelism: 1 };
 const CONNECTION = [{ environment: "rescue" as const, host: "127.0.0.1", port: 2201, user: "root", hostKeyFingerprints: ["SHA256:" + "A".repeat(43)] }];
 
-const desired = (over: Partial<LuksPlanInput> = {}): LuksPlanInput => ({
-  ...resolveInputs({ connection: CONNECTION, device: "/dev/nvme1n1p1", mapperName: "data", passphrase: P, pbkdf: PBKDF, label: "lab-data", providerVersion: "1" }),
-  phase: "create",
-  retiredCount: 0,
+type PlanCase = Partial<LuksVolumeInputs>;
+const OLD = "Old-Horse-Battery-8-staple";
+
+const desired = (over: PlanCase = {}): LuksVolumeInputs => ({
+  connection: CONNECTION, device: "/dev/nvme1n1p1", mapperName: "data", passphrase: P, pbkdf: PBKDF, label: "lab-data", providerVersion: "1",
   ...over,
 });
+
+/** Recorded outputs of an update: `retired` passphrases the stack used before and no longer lists. */
+const recordedWith = (retired: number): LuksVolumeOutputs =>
+  ({ ...desired(), passphrase: retired > 0 ? OLD : P, uuid: UUID, environment: "rescue", host: "127.0.0.1:2201", observed: {} }) as unknown as LuksVolumeOutputs;
 
 /** The captured open container, keys as given. */
 const openLuks = (keys: LuksObserved["keys"] = { passphrase: 0, extras: [], retired: [] }, over: Partial<LuksObserved> = {}): LuksObserved => ({
@@ -54,7 +59,7 @@ const withSlots = (o: LuksObserved, slots: number[]): LuksObserved => ({
 const closed = (o: LuksObserved): LuksObserved => ({ ...o, mappings: [], status: { active: false, discards: false } });
 
 describe("LuksVolume plan: create", () => {
-  it.each<[string, LuksObserved, Partial<LuksPlanInput>, string[]]>([
+  it.each<[string, LuksObserved, PlanCase, string[]]>([
     ["blank device", blank(), {}, ["format", "open", "writeCrypttab"]],
     ["blank device, random-fast", blank(), { wipe: "random-fast" }, ["randomise", "format", "open", "writeCrypttab"]],
     ["randomised already (killed before format)", blank({ randomise: { running: false, device: "/dev/nvme1n1p1", exitCode: 0 } }), { wipe: "random-fast" }, ["format", "open", "writeCrypttab"]],
@@ -74,7 +79,7 @@ describe("LuksVolume plan: create", () => {
     expect(kinds(plan(observed, desired(over)))).toEqual(expected);
   });
 
-  it.each<[string, LuksObserved, Partial<LuksPlanInput>, RegExp]>([
+  it.each<[string, LuksObserved, PlanCase, RegExp]>([
     ["a missing device", blank({ exists: false }), {}, /does not exist.*mdadm --assemble/],
     ["a filesystem without allowWipe", blank({ signatures: ["ext4", "gpt"] }), {}, /holds ext4, gpt signatures.*Set allowWipe: true/],
     ["LVM without allowWipe", blank({ signatures: ["LVM2_member"] }), {}, /LVM2_member/],
@@ -91,9 +96,10 @@ describe("LuksVolume plan: create", () => {
 });
 
 describe("LuksVolume plan: key rotation and keyslot drift (update)", () => {
-  const update = (over: Partial<LuksPlanInput> = {}) => desired({ phase: "update", ...over });
+  type UpdateCase = PlanCase & { retiredCount?: number };
+  const update = (observed: LuksObserved, { retiredCount = 0, ...over }: UpdateCase = {}) => plan(observed, desired(over), recordedWith(retiredCount));
 
-  it.each<[string, LuksObserved, Partial<LuksPlanInput>, unknown[]]>([
+  it.each<[string, LuksObserved, UpdateCase, unknown[]]>([
     ["rotation, nothing done yet", withSlots(openLuks({ passphrase: null, extras: [], retired: [0] }), [0]), { retiredCount: 1 }, [
       { kind: "addKey", key: { role: "passphrase" }, authorizedBy: { role: "retired", index: 0 } },
       { kind: "killSlot", slot: 0, keep: { role: "passphrase" }, reason: "retired" },
@@ -106,24 +112,25 @@ describe("LuksVolume plan: key rotation and keyslot drift (update)", () => {
     ]],
     ["pbkdf cost raised", withSlots(openLuks(), [0]), { pbkdf: { ...PBKDF, iterations: 6 } }, [{ kind: "convertKey", key: { role: "passphrase" } }]],
   ])("%s", (_name, observed, over, expected) => {
-    const steps = plan(observed, update(over));
+    const steps = update(observed, over);
     expect(steps).toHaveLength(expected.length);
     steps.forEach((step, i) => expect(step).toMatchObject(expected[i] as object));
   });
 
   it("never reformats in an update, and refuses when no known passphrase opens the container", () => {
-    expect(() => plan(openLuks({ passphrase: null, extras: [], retired: [null] }), update({ allowWipe: true }))).toThrow(/none of the configured passphrases/);
-    expect(() => plan(blank({ signatures: ["ext4"] }), update({ allowWipe: true }))).toThrow(/LUKS header on .* is gone/);
+    expect(() => update(openLuks({ passphrase: null, extras: [], retired: [null] }), { allowWipe: true })).toThrow(/none of the configured passphrases/);
+    expect(() => update(blank({ signatures: ["ext4"] }), { allowWipe: true })).toThrow(/LUKS header on .* is gone/);
   });
 });
 
-describe("LuksVolume diff (old outputs × new inputs, no host)", () => {
+describe("LuksVolume diff (old outputs × new inputs, no host): the plan against the recorded facts", () => {
   const outputs = (over: Partial<LuksVolumeOutputs> = {}): LuksVolumeOutputs => {
-    const d = resolveInputs({ connection: CONNECTION, device: "/dev/nvme1n1p1", mapperName: "data", passphrase: P, pbkdf: PBKDF, label: "lab-data", providerVersion: "1" });
+    const d = desired();
     return {
       ...d,
       uuid: UUID,
       environment: "rescue",
+      host: "127.0.0.1:2201",
       observed: {
         cipher: "aes-xts-plain64", keySize: 512, sectorSize: 512, label: "lab-data", subsystem: "hetzner-fde",
         keyslots: [{ slot: 0, kdf: { type: "argon2id", iterations: 4, memoryKiB: 32768, parallelism: 1 } }],
@@ -135,23 +142,35 @@ describe("LuksVolume diff (old outputs × new inputs, no host)", () => {
   const news = (over: Record<string, unknown> = {}) => ({ connection: CONNECTION, device: "/dev/nvme1n1p1", mapperName: "data", passphrase: P, pbkdf: PBKDF, label: "lab-data", providerVersion: "1", ...over }) as never;
 
   it("no change when the host matches", () => {
-    expect(changeReasons(outputs(), news())).toEqual([]);
     expect(compareOutputs(outputs(), news())).toEqual({ changes: false });
   });
 
-  it.each<[string, Partial<LuksVolumeOutputs>, Record<string, unknown>, RegExp]>([
-    ["rotated passphrase", {}, { passphrase: "Another-Good-Phrase-42x" }, /passphrase rotated/],
-    ["keyslot added by hand", { observed: { ...outputs().observed, keyslots: [...outputs().observed.keyslots, { slot: 1, kdf: { type: "argon2id", iterations: 4, memoryKiB: 32768, parallelism: 1 } }] } }, {}, /2 keyslots in use, 1 configured/],
-    ["crypttab line removed", { observed: { ...outputs().observed, crypttabLine: null } }, {}, /crypttab line missing/],
-    ["closed", { observed: { ...outputs().observed, openAs: null, discardsActive: null } }, {}, /not open/],
-    ["label", {}, { label: "other" }, /label differs/],
-    ["discard", {}, { discard: true }, /discard setting|crypttab line differs/],
-    ["provider version", {}, { providerVersion: "2" }, /provider version changed/],
-  ])("in place: %s", (_name, olds, newOver, reason) => {
-    const reasons = changeReasons(outputs(olds), news(newOver));
-    expect(reasons.join("; ")).toMatch(reason);
+  // The step the plan against the recorded facts returns says why (changeReasons is gone: one rule set).
+  it.each<[string, Partial<LuksVolumeOutputs>, Record<string, unknown>, string[]]>([
+    ["rotated passphrase", {}, { passphrase: "Another-Good-Phrase-42x" }, ["addKey", "killSlot"]],
+    ["keyslot added by hand", { observed: { ...outputs().observed, keyslots: [...outputs().observed.keyslots, { slot: 1, kdf: { type: "argon2id", iterations: 4, memoryKiB: 32768, parallelism: 1 } }] } }, {}, ["killSlot"]],
+    ["crypttab line removed", { observed: { ...outputs().observed, crypttabLine: null } }, {}, ["writeCrypttab"]],
+    ["closed", { observed: { ...outputs().observed, openAs: null, discardsActive: null } }, {}, ["open"]],
+    ["label", {}, { label: "other" }, ["setLabel"]],
+    ["discard", {}, { discard: true }, ["refreshDiscard", "writeCrypttab"]],
+    ["crypttab root", {}, { crypttab: { root: "/mnt" } }, ["writeCrypttab"]],
+    ["pbkdf cost", {}, { pbkdf: { ...PBKDF, iterations: 6 } }, ["convertKey"]],
+    ["provider version", {}, { providerVersion: "2" }, []],
+  ])("in place: %s", (_name, olds, newOver, steps) => {
+    const news_ = news(newOver) as LuksVolumeInputs;
+    expect(kinds(plan(definition.recordedFacts(outputs(olds), news_), news_, outputs(olds)))).toEqual(steps);
     const diff = compareOutputs(outputs(olds), news(newOver));
     expect(diff).toEqual({ changes: true });
+  });
+
+  it("an input dropped from the program leaves the stored outputs on an update without host work, so the next diff is empty", async () => {
+    const olds = outputs({ wipe: "urandom", adopt: false });
+    expect(compareOutputs(olds, news())).toEqual({ changes: true });
+    const outs = (await new KernelProvider(definition).update("id", olds, news())).outs as LuksVolumeOutputs;
+    expect(outs).not.toHaveProperty("wipe");
+    expect(outs).not.toHaveProperty("adopt");
+    expect(outs.uuid).toBe(UUID);
+    expect(compareOutputs(outs, news())).toEqual({ changes: false });
   });
 
   it.each([
@@ -165,10 +184,12 @@ describe("LuksVolume diff (old outputs × new inputs, no host)", () => {
 });
 
 describe("LuksVolume delete plan", () => {
-  const outs = (allowWipe: boolean) => ({ ...resolveInputs({ connection: CONNECTION, device: "/dev/nvme1n1p1", mapperName: "data", passphrase: P, allowWipe, providerVersion: "1" }), uuid: UUID }) as unknown as LuksVolumeOutputs;
+  const outs = (allowWipe: boolean) => ({ connection: CONNECTION, device: "/dev/nvme1n1p1", mapperName: "data", passphrase: P, allowWipe, providerVersion: "1", uuid: UUID, host: "127.0.0.1:2201" }) as unknown as LuksVolumeOutputs;
 
-  it("closes and removes the crypttab line, leaving the header without allowWipe", () => {
-    expect(kinds(planDelete(openLuks(), outs(false)))).toEqual(["close", "removeCrypttab"]);
+  it("without allowWipe the kernel retains everything; the warning names the container, mapping and crypttab line", () => {
+    expect(definition.retained(outs(false))).toBe(
+      `the LUKS container on /dev/nvme1n1p1 (UUID ${UUID}; header, keyslots and all data inside, still opened by the passphrase), its mapping /dev/mapper/data and its crypttab line on 127.0.0.1:2201`,
+    );
   });
 
   it("backs the header up before erasing it with allowWipe", () => {

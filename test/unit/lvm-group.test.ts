@@ -41,7 +41,7 @@ function inputs(overrides: Partial<LvmGroupInputs> = {}): LvmGroupInputs {
     connection: CONNECTION,
     pvs: ["/dev/mapper/cryptroot"],
     vgName: "vg0",
-    lvs: [
+    volumes: [
       { name: "swap", size: "1G", filesystem: "swap" },
       { name: "root", size: "all", filesystem: "ext4", mountPoint: "/" },
     ],
@@ -66,27 +66,27 @@ describe("validate", () => {
     ["VG name with a space", { vgName: "vg 0" }, "vgName", /A-Z a-z 0-9/],
     ["VG name starting with -", { vgName: "-vg" }, "vgName", /not starting with "-"/],
     ["VG name ..", { vgName: ".." }, "vgName", /not a valid VG name/],
-    ["duplicate LV name", { lvs: [{ name: "a", size: "1G", filesystem: "ext4" }, { name: "a", size: "1G", filesystem: "xfs" }] }, "lvs[1].name", /used twice/],
-    ["reserved LV name snapshot*", { lvs: [{ name: "snapshot1", size: "1G", filesystem: "ext4" }] }, "lvs[0].name", /reserves LV names starting with "snapshot"/],
-    ["reserved LV name pvmove", { lvs: [{ name: "pvmove", size: "1G", filesystem: "ext4" }] }, "lvs[0].name", /"pvmove"/],
-    ["reserved LV suffix", { lvs: [{ name: "data_tmeta", size: "1G", filesystem: "ext4" }] }, "lvs[0].name", /"_tmeta"/],
-    ["LV name charset", { lvs: [{ name: "root/x", size: "1G", filesystem: "ext4" }] }, "lvs[0].name", /A-Z a-z 0-9/],
-    ["%FREE used twice", { lvs: [{ name: "a", size: "50%FREE", filesystem: "ext4" }, { name: "b", size: "all", filesystem: "ext4" }] }, "lvs[1].size", /only one LV can take a share of the free space.*lvs\[0\]/],
-    ["all not last", { lvs: [{ name: "a", size: "all", filesystem: "ext4" }, { name: "b", size: "1G", filesystem: "ext4" }] }, "lvs[0].size", /must be the last LV; move "a"/],
-    ["bare number size", { lvs: [{ name: "a", size: "8", filesystem: "ext4" }] }, "lvs[0].size", /add the unit, e.g. "8M"/],
-    ["lower-case unit", { lvs: [{ name: "a", size: "8g", filesystem: "ext4" }] }, "lvs[0].size", /write it as "8G"/],
-    ["percent over 100", { lvs: [{ name: "a", size: "120%VG", filesystem: "ext4" }] }, "lvs[0].size", /from 1 to 100/],
-    ["unsupported percent", { lvs: [{ name: "a", size: "10%PVS", filesystem: "ext4" }] }, "lvs[0].size", /N%VG or N%FREE/],
-    ["unknown filesystem", { lvs: [{ name: "a", size: "1G", filesystem: "btrfs" as never }] }, "lvs[0].filesystem", /ext4, xfs, swap.*"btrfs"/],
-    ["swap with a mount point", { lvs: [{ name: "swap", size: "1G", filesystem: "swap", mountPoint: "/swap" }] }, "lvs[0].mountPoint", /swap LV has no mount point/],
-    ["relative mount point", { lvs: [{ name: "a", size: "1G", filesystem: "ext4", mountPoint: "var" }] }, "lvs[0].mountPoint", /absolute path/],
-    ["mount point with ..", { lvs: [{ name: "a", size: "1G", filesystem: "ext4", mountPoint: "/var/../x" }] }, "lvs[0].mountPoint", /normalised/],
-    ["mount point with a space", { lvs: [{ name: "a", size: "1G", filesystem: "ext4", mountPoint: "/my data" }] }, "lvs[0].mountPoint", /without spaces/],
-    ["duplicate mount point", { lvs: [{ name: "a", size: "1G", filesystem: "ext4", mountPoint: "/srv" }, { name: "b", size: "1G", filesystem: "xfs", mountPoint: "/srv" }] }, "lvs[1].mountPoint", /also the mount point of lvs\[0\]/],
-    ["mount options with a space", { lvs: [{ name: "a", size: "1G", filesystem: "ext4", mountPoint: "/a", mountOptions: "defaults, noatime" }] }, "lvs[0].mountOptions", /without spaces/],
-    ["%VG over 100", { lvs: [{ name: "a", size: "60%VG", filesystem: "ext4" }, { name: "b", size: "50%VG", filesystem: "ext4" }] }, "lvs", /add up to 110%/],
-    ["fixed sizes beyond pvSizeBytes", { pvSizeBytes: 10 * GIB, lvs: [{ name: "a", size: "8G", filesystem: "ext4" }, { name: "b", size: "4G", filesystem: "ext4" }] }, "lvs", /need 12288 MiB but the PVs .* about 10236 MiB/],
-    ["all left with nothing", { pvSizeBytes: 8 * GIB + MIB, lvs: [{ name: "a", size: "8G", filesystem: "ext4" }, { name: "b", size: "all", filesystem: "ext4" }] }, "lvs[1].size", /would get nothing/],
+    ["duplicate LV name", { volumes: [{ name: "a", size: "1G", filesystem: "ext4" }, { name: "a", size: "1G", filesystem: "xfs" }] }, "volumes[1].name", /used twice/],
+    ["reserved LV name snapshot*", { volumes: [{ name: "snapshot1", size: "1G", filesystem: "ext4" }] }, "volumes[0].name", /reserves LV names starting with "snapshot"/],
+    ["reserved LV name pvmove", { volumes: [{ name: "pvmove", size: "1G", filesystem: "ext4" }] }, "volumes[0].name", /"pvmove"/],
+    ["reserved LV suffix", { volumes: [{ name: "data_tmeta", size: "1G", filesystem: "ext4" }] }, "volumes[0].name", /"_tmeta"/],
+    ["LV name charset", { volumes: [{ name: "root/x", size: "1G", filesystem: "ext4" }] }, "volumes[0].name", /A-Z a-z 0-9/],
+    ["%FREE used twice", { volumes: [{ name: "a", size: "50%FREE", filesystem: "ext4" }, { name: "b", size: "all", filesystem: "ext4" }] }, "volumes[1].size", /only one LV can take a share of the free space.*volumes\[0\]/],
+    ["all not last", { volumes: [{ name: "a", size: "all", filesystem: "ext4" }, { name: "b", size: "1G", filesystem: "ext4" }] }, "volumes[0].size", /must be the last LV; move "a"/],
+    ["bare number size", { volumes: [{ name: "a", size: "8", filesystem: "ext4" }] }, "volumes[0].size", /add the unit, e.g. "8M"/],
+    ["lower-case unit", { volumes: [{ name: "a", size: "8g", filesystem: "ext4" }] }, "volumes[0].size", /write it as "8G"/],
+    ["percent over 100", { volumes: [{ name: "a", size: "120%VG", filesystem: "ext4" }] }, "volumes[0].size", /from 1 to 100/],
+    ["unsupported percent", { volumes: [{ name: "a", size: "10%PVS", filesystem: "ext4" }] }, "volumes[0].size", /N%VG or N%FREE/],
+    ["unknown filesystem", { volumes: [{ name: "a", size: "1G", filesystem: "btrfs" as never }] }, "volumes[0].filesystem", /ext4, xfs, swap.*"btrfs"/],
+    ["swap with a mount point", { volumes: [{ name: "swap", size: "1G", filesystem: "swap", mountPoint: "/swap" }] }, "volumes[0].mountPoint", /swap LV has no mount point/],
+    ["relative mount point", { volumes: [{ name: "a", size: "1G", filesystem: "ext4", mountPoint: "var" }] }, "volumes[0].mountPoint", /absolute path/],
+    ["mount point with ..", { volumes: [{ name: "a", size: "1G", filesystem: "ext4", mountPoint: "/var/../x" }] }, "volumes[0].mountPoint", /normalised/],
+    ["mount point with a space", { volumes: [{ name: "a", size: "1G", filesystem: "ext4", mountPoint: "/my data" }] }, "volumes[0].mountPoint", /without spaces/],
+    ["duplicate mount point", { volumes: [{ name: "a", size: "1G", filesystem: "ext4", mountPoint: "/srv" }, { name: "b", size: "1G", filesystem: "xfs", mountPoint: "/srv" }] }, "volumes[1].mountPoint", /also the mount point of volumes\[0\]/],
+    ["mount options with a space", { volumes: [{ name: "a", size: "1G", filesystem: "ext4", mountPoint: "/a", mountOptions: "defaults, noatime" }] }, "volumes[0].mountOptions", /without spaces/],
+    ["%VG over 100", { volumes: [{ name: "a", size: "60%VG", filesystem: "ext4" }, { name: "b", size: "50%VG", filesystem: "ext4" }] }, "volumes", /add up to 110%/],
+    ["fixed sizes beyond pvSizeBytes", { pvSizeBytes: 10 * GIB, volumes: [{ name: "a", size: "8G", filesystem: "ext4" }, { name: "b", size: "4G", filesystem: "ext4" }] }, "volumes", /need 12288 MiB but the PVs .* about 10236 MiB/],
+    ["all left with nothing", { pvSizeBytes: 8 * GIB + MIB, volumes: [{ name: "a", size: "8G", filesystem: "ext4" }, { name: "b", size: "all", filesystem: "ext4" }] }, "volumes[1].size", /would get nothing/],
     ["bad pvSizeBytes", { pvSizeBytes: -1 }, "pvSizeBytes", /positive whole number/],
     ["fstabRoot relative", { fstabRoot: "mnt" }, "fstabRoot", /absolute path/],
     ["allowWipe not boolean", { allowWipe: "yes" as never }, "allowWipe", /true or false/],
@@ -97,23 +97,23 @@ describe("validate", () => {
   });
 
   it("skips values still unknown in preview", () => {
-    expect(validate(inputs({ vgName: UNKNOWN, pvs: UNKNOWN as never, lvs: [{ name: UNKNOWN, size: UNKNOWN, filesystem: "ext4" }] }))).toEqual([]);
-    expect(validate(inputs({ lvs: UNKNOWN as never }))).toEqual([]);
+    expect(validate(inputs({ vgName: UNKNOWN, pvs: UNKNOWN as never, volumes: [{ name: UNKNOWN, size: UNKNOWN, filesystem: "ext4" }] }))).toEqual([]);
+    expect(validate(inputs({ volumes: UNKNOWN as never }))).toEqual([]);
   });
 
   it("fits exactly: 8G + all in 10 GiB passes", () => {
-    expect(validate(inputs({ pvSizeBytes: 10 * GIB, lvs: [{ name: "a", size: "8G", filesystem: "ext4" }, { name: "b", size: "all", filesystem: "ext4" }] }))).toEqual([]);
+    expect(validate(inputs({ pvSizeBytes: 10 * GIB, volumes: [{ name: "a", size: "8G", filesystem: "ext4" }, { name: "b", size: "all", filesystem: "ext4" }] }))).toEqual([]);
   });
 });
 
 describe("validateDestructiveChanges (check, against the previous inputs)", () => {
-  const olds = inputs({ lvs: [{ name: "data", size: "4G", filesystem: "ext4", mountPoint: "/srv" }, { name: "rest", size: "50%FREE", filesystem: "xfs" }] });
+  const olds = inputs({ volumes: [{ name: "data", size: "4G", filesystem: "ext4", mountPoint: "/srv" }, { name: "rest", size: "50%FREE", filesystem: "xfs" }] });
 
   it.each<[string, Partial<LvmGroupInputs>, string, RegExp]>([
-    ["a removed LV", { lvs: [{ name: "rest", size: "50%FREE", filesystem: "xfs" }] }, "lvs", /removing LV "data" \(vg0\/data\) destroys its data; set allowWipe: true/],
-    ["a shrunk LV", { lvs: [{ name: "data", size: "2G", filesystem: "ext4", mountPoint: "/srv" }, olds.lvs[1]] }, "lvs[0].size", /shrinking LV "data" \(vg0\/data\) from 4G to 2G destroys its data/],
-    ["a smaller %FREE", { lvs: [olds.lvs[0], { name: "rest", size: "40%FREE", filesystem: "xfs" }] }, "lvs[1].size", /shrinking LV "rest"/],
-    ["a new filesystem", { lvs: [{ name: "data", size: "4G", filesystem: "xfs", mountPoint: "/srv" }, olds.lvs[1]] }, "lvs[0].filesystem", /changing LV "data" \(vg0\/data\) from ext4 to xfs destroys its data/],
+    ["a removed LV", { volumes: [{ name: "rest", size: "50%FREE", filesystem: "xfs" }] }, "volumes", /removing LV "data" \(vg0\/data\) destroys its data; set allowWipe: true/],
+    ["a shrunk LV", { volumes: [{ name: "data", size: "2G", filesystem: "ext4", mountPoint: "/srv" }, olds.volumes[1]] }, "volumes[0].size", /shrinking LV "data" \(vg0\/data\) from 4G to 2G destroys its data/],
+    ["a smaller %FREE", { volumes: [olds.volumes[0], { name: "rest", size: "40%FREE", filesystem: "xfs" }] }, "volumes[1].size", /shrinking LV "rest"/],
+    ["a new filesystem", { volumes: [{ name: "data", size: "4G", filesystem: "xfs", mountPoint: "/srv" }, olds.volumes[1]] }, "volumes[0].filesystem", /changing LV "data" \(vg0\/data\) from ext4 to xfs destroys its data/],
     ["a renamed VG", { vgName: "vg1" }, "vgName", /renaming VG "vg0" to "vg1" replaces it.*data, rest/],
     ["a dropped PV", { pvs: ["/dev/md2"] }, "pvs", /removing PV \/dev\/mapper\/cryptroot replaces VG "vg0"/],
   ])("refuses %s without allowWipe, naming it", (_name, overrides, property, reason) => {
@@ -123,13 +123,13 @@ describe("validateDestructiveChanges (check, against the previous inputs)", () =
   });
 
   it.each<[string, Partial<LvmGroupInputs>, Partial<LvmGroupInputs>]>([
-    ["a grown LV", olds, { lvs: [{ name: "data", size: "6G", filesystem: "ext4", mountPoint: "/srv" }, olds.lvs[1]] }],
-    ["an added LV", olds, { lvs: [olds.lvs[0], { name: "more", size: "1G", filesystem: "ext4" }, olds.lvs[1]] }],
-    ["a new mount point", olds, { lvs: [{ ...olds.lvs[0], mountPoint: "/data" }, olds.lvs[1]] }],
+    ["a grown LV", olds, { volumes: [{ name: "data", size: "6G", filesystem: "ext4", mountPoint: "/srv" }, olds.volumes[1]] }],
+    ["an added LV", olds, { volumes: [olds.volumes[0], { name: "more", size: "1G", filesystem: "ext4" }, olds.volumes[1]] }],
+    ["a new mount point", olds, { volumes: [{ ...olds.volumes[0], mountPoint: "/data" }, olds.volumes[1]] }],
     ["an added PV", olds, { pvs: [...olds.pvs, "/dev/md2"] }],
     // Check sends empty olds on a first create; a VG name and LVs that differ from any earlier
     // inputs must not be mistaken for a rename or a removal.
-    ["a first create (no olds)", {}, { vgName: "vg1", lvs: [{ name: "other", size: "1G", filesystem: "ext4" }] }],
+    ["a first create (no olds)", {}, { vgName: "vg1", volumes: [{ name: "other", size: "1G", filesystem: "ext4" }] }],
   ])("lets %s through", (_name, previous, overrides) => {
     expect(validateDestructiveChanges(previous, { ...olds, ...overrides })).toEqual([]);
   });
@@ -288,7 +288,7 @@ function converge(host: ModelHost, desired: LvmGroupInputs, requested: Record<st
 /** The previous outputs as plan sees them: the LV sizes asked for last time (same VG and PVs). */
 function recordedRequests(requested: Record<string, string>, desired: Pick<LvmGroupInputs, "vgName" | "pvs"> = inputs()): LvmRecord | null {
   const lvs = Object.entries(requested).map(([name, size]) => ({ name, size, filesystem: "ext4" as const }));
-  return lvs.length === 0 ? null : { vgName: desired.vgName, pvs: desired.pvs, lvs };
+  return lvs.length === 0 ? null : { vgName: desired.vgName, pvs: desired.pvs, volumes: lvs };
 }
 
 type PlannedStep = LvmGroupStep | ReplaceStep;
@@ -304,8 +304,8 @@ describe("plan", () => {
     expect(kinds(plan(host.observed, inputs()))).toEqual(["lvcreate swap", "mkfs swap", "lvcreate root", "mkfs root"]);
   });
 
-  const layouts: [string, LvmGroupInputs["lvs"]][] = [
-    ["swap 1G + root all", inputs().lvs],
+  const layouts: [string, LvmGroupInputs["volumes"]][] = [
+    ["swap 1G + root all", inputs().volumes],
     ["root 100%FREE", [{ name: "root", size: "100%FREE", filesystem: "ext4" }]],
     ["%VG then 50%FREE", [{ name: "a", size: "30%VG", filesystem: "xfs" }, { name: "b", size: "50%FREE", filesystem: "ext4" }]],
     ["only %VG", [{ name: "a", size: "33%VG", filesystem: "ext4" }, { name: "b", size: "67%VG", filesystem: "ext4" }]],
@@ -314,7 +314,7 @@ describe("plan", () => {
 
   it.each(layouts)("%s converges: a second run plans nothing, and nothing is left for `all`", (_name, lvs) => {
     const host = blankHost();
-    const desired = inputs({ lvs });
+    const desired = inputs({ volumes: lvs });
     converge(host, desired);
     const requested = Object.fromEntries(lvs.map((lv) => [lv.name, lv.size]));
     expect(plan(host.observed, desired, recordedRequests(requested))).toEqual([]);
@@ -324,9 +324,9 @@ describe("plan", () => {
   it("grows an LV in place, with its filesystem, and the rest gives nothing up", () => {
     const host = blankHost();
     const lvs = [{ name: "data", size: "1G", filesystem: "ext4" as const }, { name: "rest", size: "50%FREE", filesystem: "xfs" as const }];
-    converge(host, inputs({ lvs }));
+    converge(host, inputs({ volumes: lvs }));
     const grown = [{ ...lvs[0], size: "1200M" }, lvs[1]];
-    const steps = converge(host, inputs({ lvs: grown }), { data: "1G", rest: "50%FREE" });
+    const steps = converge(host, inputs({ volumes: grown }), { data: "1G", rest: "50%FREE" });
     expect(kinds(steps)).toEqual(["lvextend data", "growFilesystem data"]);
     expect(host.observed.lvs.find((l) => l.name === "data")?.extents).toBe(300);
   });
@@ -334,42 +334,42 @@ describe("plan", () => {
   it("adds an LV in place before the rest", () => {
     const host = blankHost();
     const lvs = [{ name: "data", size: "1G", filesystem: "ext4" as const }];
-    converge(host, inputs({ lvs }));
-    expect(kinds(converge(host, inputs({ lvs: [...lvs, { name: "logs", size: "512M", filesystem: "xfs" }] }), { data: "1G" }))).toEqual(["lvcreate logs", "mkfs logs"]);
+    converge(host, inputs({ volumes: lvs }));
+    expect(kinds(converge(host, inputs({ volumes: [...lvs, { name: "logs", size: "512M", filesystem: "xfs" }] }), { data: "1G" }))).toEqual(["lvcreate logs", "mkfs logs"]);
   });
 
   it("refuses to grow an LV when `all` took the space, saying what is free", () => {
     const host = blankHost();
     converge(host, inputs());
-    const grown = inputs({ lvs: [{ name: "swap", size: "2G", filesystem: "swap" }, inputs().lvs[1]] });
+    const grown = inputs({ volumes: [{ name: "swap", size: "2G", filesystem: "swap" }, inputs().volumes[1]] });
     expect(() => plan(host.observed, grown, recordedRequests({ swap: "1G", root: "all" }))).toThrow(/growing LV "swap" to 512 extents \(2G\) needs 256 free extents, VG "vg0" has 0/);
   });
 
   it("refuses a shrink found only on the host (an LV grown by hand), naming the LV", () => {
     const host = blankHost();
     const lvs = [{ name: "data", size: "1G", filesystem: "ext4" as const }];
-    converge(host, inputs({ lvs }));
+    converge(host, inputs({ volumes: lvs }));
     apply(host, [{ kind: "lvextend", vgName: "vg0", lv: "data", extents: 300, extentSizeBytes: EXTENT_SIZE_BYTES }]);
-    expect(() => plan(host.observed, inputs({ lvs }), recordedRequests({ data: "1G" }))).toThrow(/shrinking LV "data" \(vg0\/data\) from 300 to 256 extents.*allowWipe: true/);
-    expect(kinds(plan(host.observed, inputs({ lvs, allowWipe: true }), recordedRequests({ data: "1G" })))).toEqual(["lvremove data", "lvcreate data", "mkfs data"]);
+    expect(() => plan(host.observed, inputs({ volumes: lvs }), recordedRequests({ data: "1G" }))).toThrow(/shrinking LV "data" \(vg0\/data\) from 300 to 256 extents.*allowWipe: true/);
+    expect(kinds(plan(host.observed, inputs({ volumes: lvs, allowWipe: true }), recordedRequests({ data: "1G" })))).toEqual(["lvremove data", "lvcreate data", "mkfs data"]);
   });
 
   it("refuses to remove a previously managed LV without allowWipe, and removes it with", () => {
     const host = blankHost();
     const lvs = [{ name: "a", size: "1G", filesystem: "ext4" as const }, { name: "b", size: "1G", filesystem: "ext4" as const }];
-    converge(host, inputs({ lvs }));
+    converge(host, inputs({ volumes: lvs }));
     const requested = { a: "1G", b: "1G" };
-    expect(() => plan(host.observed, inputs({ lvs: [lvs[0]] }), recordedRequests(requested))).toThrow(/removing LV "b" \(vg0\/b\)/);
-    expect(kinds(plan(host.observed, inputs({ lvs: [lvs[0]], allowWipe: true }), recordedRequests(requested)))).toEqual(["lvremove b"]);
+    expect(() => plan(host.observed, inputs({ volumes: [lvs[0]] }), recordedRequests(requested))).toThrow(/removing LV "b" \(vg0\/b\)/);
+    expect(kinds(plan(host.observed, inputs({ volumes: [lvs[0]], allowWipe: true }), recordedRequests(requested)))).toEqual(["lvremove b"]);
   });
 
   it("refuses a filesystem change without allowWipe; with it, reformats with wipe", () => {
     const host = blankHost();
     const lvs = [{ name: "a", size: "1G", filesystem: "ext4" as const }];
-    converge(host, inputs({ lvs }));
+    converge(host, inputs({ volumes: lvs }));
     const xfs = [{ ...lvs[0], filesystem: "xfs" as const }];
-    expect(() => plan(host.observed, inputs({ lvs: xfs }), recordedRequests({ a: "1G" }))).toThrow(/changing the filesystem of LV "a" \(vg0\/a\) from ext4 to xfs destroys its data/);
-    expect(plan(host.observed, inputs({ lvs: xfs, allowWipe: true }), recordedRequests({ a: "1G" }))).toEqual([{ kind: "mkfs", vgName: "vg0", lv: "a", filesystem: "xfs", wipe: true }]);
+    expect(() => plan(host.observed, inputs({ volumes: xfs }), recordedRequests({ a: "1G" }))).toThrow(/changing the filesystem of LV "a" \(vg0\/a\) from ext4 to xfs destroys its data/);
+    expect(plan(host.observed, inputs({ volumes: xfs, allowWipe: true }), recordedRequests({ a: "1G" }))).toEqual([{ kind: "mkfs", vgName: "vg0", lv: "a", filesystem: "xfs", wipe: true }]);
   });
 
   it.each<[string, Partial<LvmObserved>, Partial<LvmGroupInputs>, RegExp]>([
@@ -406,10 +406,10 @@ describe("plan", () => {
   it("grows a filesystem left behind by a run killed after lvextend", () => {
     const host = blankHost();
     const lvs = [{ name: "data", size: "1G", filesystem: "ext4" as const }];
-    converge(host, inputs({ lvs }));
+    converge(host, inputs({ volumes: lvs }));
     const o = host.observed as { lvs: LvmObserved["lvs"] };
     o.lvs = o.lvs.map((l) => ({ ...l, filesystemSizeBytes: l.sizeBytes - 64 * MIB }));
-    expect(kinds(plan(host.observed, inputs({ lvs }), recordedRequests({ data: "1G" })))).toEqual(["growFilesystem data"]);
+    expect(kinds(plan(host.observed, inputs({ volumes: lvs }), recordedRequests({ data: "1G" })))).toEqual(["growFilesystem data"]);
   });
 
   it("adopts an untagged VG with adopt: tags it, keeps unlisted LVs", () => {
@@ -417,7 +417,7 @@ describe("plan", () => {
     converge(host, inputs());
     const o = host.observed as { vg: VgFacts };
     o.vg = { ...o.vg, tags: [] };
-    expect(kinds(plan(host.observed, inputs({ adopt: true, lvs: [inputs().lvs[0]] })))).toEqual(["adoptVg"]);
+    expect(kinds(plan(host.observed, inputs({ adopt: true, volumes: [inputs().volumes[0]] })))).toEqual(["adoptVg"]);
   });
 
   it("writes fstab lines, and a second run leaves them", () => {
@@ -436,7 +436,7 @@ describe("plan", () => {
 });
 
 describe("editFstab", () => {
-  const desired = { vgName: "vg-a", lvs: [{ name: "swap", size: "1G", filesystem: "swap" as const }, { name: "var", size: "1G", filesystem: "xfs" as const, mountPoint: "/var" }, { name: "root", size: "all", filesystem: "ext4" as const, mountPoint: "/", mountOptions: "errors=remount-ro" }] };
+  const desired = { vgName: "vg-a", volumes: [{ name: "swap", size: "1G", filesystem: "swap" as const }, { name: "var", size: "1G", filesystem: "xfs" as const, mountPoint: "/var" }, { name: "root", size: "all", filesystem: "ext4" as const, mountPoint: "/", mountOptions: "errors=remount-ro" }] };
   it.each<[string, string, string]>([
     ["empty", "", "/dev/vg-a/root / ext4 errors=remount-ro 0 1\n/dev/vg-a/var /var xfs defaults 0 0\n/dev/vg-a/swap none swap sw 0 0\n"],
     [
@@ -542,9 +542,9 @@ describe("compareOutputs (diff)", () => {
   });
 
   it.each<[string, (o: LvmGroupOutputs) => LvmGroupOutputs]>([
-    ["an LV resized by hand (drift read by refresh)", (o) => ({ ...o, volumes: o.volumes.map((v) => (v.name === "swap" ? { ...v, extents: v.extents + 16, sizeBytes: v.sizeBytes + 64 * MIB } : v)) })],
-    ["the rest LV shrunk by hand, leaving free space", (o) => ({ ...o, freeExtents: 10, volumes: o.volumes.map((v) => (v.name === "root" ? { ...v, extents: v.extents - 10 } : v)) })],
-    ["a filesystem wiped by hand", (o) => ({ ...o, volumes: o.volumes.map((v) => (v.name === "root" ? { ...v, filesystem: null } : v)) })],
+    ["an LV resized by hand (drift read by refresh)", (o) => ({ ...o, observedVolumes: o.observedVolumes.map((v) => (v.name === "swap" ? { ...v, extents: v.extents + 16, sizeBytes: v.sizeBytes + 64 * MIB } : v)) })],
+    ["the rest LV shrunk by hand, leaving free space", (o) => ({ ...o, freeExtents: 10, observedVolumes: o.observedVolumes.map((v) => (v.name === "root" ? { ...v, extents: v.extents - 10 } : v)) })],
+    ["a filesystem wiped by hand", (o) => ({ ...o, observedVolumes: o.observedVolumes.map((v) => (v.name === "root" ? { ...v, filesystem: null } : v)) })],
     ["an fstab line removed by hand", (o) => ({ ...o, fstabLines: o.fstabLines.slice(1) })],
     ["an older provider version", (o) => ({ ...o, providerVersion: "0" })],
   ])("reports a change for %s", (_name, drift) => {
@@ -553,8 +553,8 @@ describe("compareOutputs (diff)", () => {
   });
 
   it.each<[string, Partial<LvmGroupInputs>]>([
-    ["a grown LV", { lvs: [{ name: "swap", size: "2G", filesystem: "swap" }, inputs().lvs[1]] }],
-    ["an added LV", { lvs: [inputs().lvs[0], { name: "srv", size: "1G", filesystem: "xfs" }, inputs().lvs[1]] }],
+    ["a grown LV", { volumes: [{ name: "swap", size: "2G", filesystem: "swap" }, inputs().volumes[1]] }],
+    ["an added LV", { volumes: [inputs().volumes[0], { name: "srv", size: "1G", filesystem: "xfs" }, inputs().volumes[1]] }],
     ["allowWipe switched on (so that a later delete may wipe)", { allowWipe: true }],
   ])("updates in place for %s", (_name, overrides) => {
     expect(compareOutputs(recordedAfterCreate(inputs()), inputs(overrides))).toEqual({ changes: true });
@@ -562,7 +562,7 @@ describe("compareOutputs (diff)", () => {
 
   it("treats a value unknown in preview as a change, but not the sentinel inside __provider's code text", () => {
     const recorded = recordedAfterCreate(inputs());
-    expect(compareOutputs(recorded, inputs({ lvs: [inputs().lvs[0], { ...inputs().lvs[1], size: UNKNOWN }] }))).toEqual({ changes: true });
+    expect(compareOutputs(recorded, inputs({ volumes: [inputs().volumes[0], { ...inputs().volumes[1], size: UNKNOWN }] }))).toEqual({ changes: true });
     expect(compareOutputs(recorded, { ...inputs(), __provider: `const UNKNOWN = "${UNKNOWN}";` } as LvmGroupInputs)).toEqual({ changes: false });
   });
 

@@ -7,10 +7,9 @@ import type { ResourceModule } from "../../providers/kernel/resource";
 
 const repo = join(__dirname, "..", "..", "..");
 
-// LvmGroup runs on the kernel (providers/kernel) and is covered by its definition type instead;
-// the contract suite replaces this test as the others move.
+// LvmGroup and LuksVolume run on the kernel (providers/kernel) and are covered by its definition
+// type instead; the contract suite replaces this test as the others move.
 const RESOURCES = [
-  { file: "luks-volume", className: "LuksVolume" },
   { file: "install-image", className: "InstallImage" },
   { file: "rescue-boot", className: "RescueBoot" },
 ] as const;
