@@ -14,6 +14,8 @@ APT_PACKAGES=(
   debootstrap cpio lz4 zstd xz-utils pigz dpkg-dev util-linux
   # host-side tools the lab builder uses on disk images
   mdadm cryptsetup lvm2
+  # dropbearkey: the unit test that reads back the initramfs host key DropbearInitramfs writes
+  dropbear-bin
 )
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${APT_PACKAGES[@]}" >/dev/null

@@ -1,0 +1,23 @@
+// The shell this resource runs or installs, kept as .sh files next to this one (so `bash -n` checks
+// them) and read once when the module loads. The text is captured by value when Pulumi serializes
+// the provider, so the provider host never needs the files.
+import { readFileSync } from "fs";
+import * as path from "path";
+
+// Built code runs from dist/providers/dropbear-initramfs; the .sh files stay in the source tree.
+const SOURCE_DIR = __dirname.includes(`${path.sep}dist${path.sep}`) ? path.resolve(__dirname, "../../../providers/dropbear-initramfs") : __dirname;
+
+function script(name: string): string {
+  return readFileSync(path.join(SOURCE_DIR, "sh", name), "utf8");
+}
+
+export const SCRIPT_FILES = ["configure.sh", "gate-facts.sh", "boot-ipv6.sh", "boot-cleanup.sh"] as const;
+
+/** Writes the files (records on stdin) into a root. */
+export const CONFIGURE_SH = script("configure.sh");
+/** Prints the gate's facts about the newest initrd and the host around it. */
+export const GATE_FACTS_SH = script("gate-facts.sh");
+/** Installed as scripts/init-premount/hetzner-fde-ipv6 when the network has IPv6. */
+export const BOOT_IPV6_SH = script("boot-ipv6.sh");
+/** Installed as scripts/init-bottom/hetzner-fde-network. */
+export const BOOT_CLEANUP_SH = script("boot-cleanup.sh");
