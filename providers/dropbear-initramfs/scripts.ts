@@ -11,7 +11,7 @@ function script(name: string): string {
   return readFileSync(path.join(SOURCE_DIR, "sh", name), "utf8");
 }
 
-export const SCRIPT_FILES = ["configure.sh", "gate-facts.sh", "boot-ipv6.sh", "boot-cleanup.sh"] as const;
+export const SCRIPT_FILES = ["configure.sh", "gate-facts.sh", "probe.sh", "open-root.sh", "close-root.sh", "verify.sh", "boot-ipv6.sh", "boot-cleanup.sh"] as const;
 
 /** Writes the files (records on stdin) into a root. */
 export const CONFIGURE_SH = script("configure.sh");
@@ -21,3 +21,11 @@ export const GATE_FACTS_SH = script("gate-facts.sh");
 export const BOOT_IPV6_SH = script("boot-ipv6.sh");
 /** Installed as scripts/init-bottom/hetzner-fde-network. */
 export const BOOT_CLEANUP_SH = script("boot-cleanup.sh");
+/** The probe (reads the gate's facts through GATE_FACTS_SH). */
+export const PROBE_SH = script("probe.sh");
+/** Rescue: opens and mounts the installed root for the chroot. */
+export const OPEN_ROOT_SH = script("open-root.sh");
+/** Rescue: unmounts it before the reboot. */
+export const CLOSE_ROOT_SH = script("close-root.sh");
+/** After the unlock: arrays, LUKS, mounts, host name as configured. */
+export const VERIFY_SH = script("verify.sh");

@@ -4,6 +4,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { ConnectionProfile } from "../kernel/host-access";
 import type { DistroKey } from "../distro";
+import type { Secret } from "../plumbing/secret";
 
 /** Dropbear's port in the initramfs when none is given (the lab forwards its dropbear port to it). */
 export const DEFAULT_DROPBEAR_PORT = 2222;
@@ -76,6 +77,11 @@ export interface DropbearInitramfsInputs {
   readonly rebootOnUpdate?: boolean;
   readonly allowWipe?: boolean;
   readonly providerVersion: string;
+  /**
+   * Internal, never set by the program: the initramfs host key (dropbear format, base64), generated
+   * by the provider at create and carried over from the recorded outputs afterwards.
+   */
+  readonly hostKeyPrivate?: string;
 }
 
 /** One piece the bootability gate found missing or wrong in a built initrd. */
@@ -126,16 +132,60 @@ export interface GateExpectation {
   readonly scripts: readonly string[];
 }
 
+/** Where the installed root is, for the steps that write into it: "" on the running system, the mount point in rescue. */
+export type RootPath = "" | "/mnt/hetzner-fde-root";
+export const RESCUE_ROOT: RootPath = "/mnt/hetzner-fde-root";
+
+/** The closed loop's targets: where dropbear and the installed system's sshd answer, and what to verify. */
+export interface LoopTargets {
+  readonly initramfs: ConnectionProfile;
+  readonly system: ConnectionProfile;
+  readonly hostname: string;
+}
+
 export type DropbearInitramfsStep =
-  | { readonly kind: "openRoot" }
-  | { readonly kind: "installPackages"; readonly packages: readonly string[] }
-  | { readonly kind: "writeConfig" }
-  | { readonly kind: "buildInitramfs"; readonly kernels: readonly string[] }
-  | { readonly kind: "gate" }
+  /** Rescue: assemble the arrays, open LUKS (passphrase on stdin), activate LVM, mount the installed root and its /boot, bind /dev /proc /sys /run. */
+  | { readonly kind: "openRoot"; readonly passphrase: Secret | null }
+  /** Write the files (host key among them, hence the records are a Secret) before any build, so one build carries them. */
+  | { readonly kind: "writeConfig"; readonly root: RootPath; readonly records: Secret; readonly stale: readonly string[]; readonly module: string | null; readonly paths: readonly string[] }
+  /** apt-get install in one run: dpkg's trigger builds the initramfs once, after every hook is in place. */
+  | { readonly kind: "installPackages"; readonly root: RootPath; readonly packages: readonly string[] }
+  | { readonly kind: "buildInitramfs"; readonly root: RootPath; readonly kernel: string }
+  /** Re-read the built image right before anything reboots; refuse with every missing piece. */
+  | { readonly kind: "gate"; readonly root: RootPath; readonly mac: string; readonly expectation: GateExpectation }
   | { readonly kind: "closeRoot" }
-  | { readonly kind: "rebootAndUnlock" }
-  | { readonly kind: "unlock" }
-  | { readonly kind: "removeUnlock" };
+  /** Reboot, wait for dropbear with the pinned key, unlock (passphrase on stdin), wait for sshd, verify. */
+  | { readonly kind: "rebootAndUnlock"; readonly targets: LoopTargets; readonly passphrase: Secret }
+  /** The host waits in its initramfs: unlock it and verify (no reboot). */
+  | { readonly kind: "unlock"; readonly targets: LoopTargets; readonly passphrase: Secret }
+  /** allowWipe delete: remove our files and dropbear-initramfs, rebuild once. */
+  | { readonly kind: "removeUnlock"; readonly root: RootPath; readonly paths: readonly string[] };
+
+/** What one probe saw. `files` are sha256 digests of our files as found (null: missing). */
+export interface DropbearObserved {
+  readonly environment: "rescue" | "system" | "initramfs";
+  /** os-release of the installed root; null in the initramfs or when no root was found. */
+  readonly osRelease: string | null;
+  /** Rescue: whether the installed root is mounted at RESCUE_ROOT (openRoot done). */
+  readonly rootOpen: boolean;
+  readonly packages: readonly { readonly name: string; readonly installed: boolean }[];
+  readonly files: readonly { readonly path: string; readonly sha256: string | null }[];
+  /** The newest installed kernel (what GRUB boots by default), null when none was found. */
+  readonly newestKernel: string | null;
+  /** The module our block in /etc/initramfs-tools/modules names ("" for none, null: no block). */
+  readonly modulesBlock: string | null;
+  /** The interface with the configured MAC (null: none has it). */
+  readonly nic: { readonly name: string; readonly module: string | null } | null;
+  /**
+   * The newest kernel's image: its gate facts, or, for facts rebuilt from the recorded outputs, the
+   * digest of the expectation it matched when it was last read.
+   */
+  readonly image: { readonly facts: import("./gate").GateFacts } | { readonly matchedDigest: string } | null;
+  /** Whether the running system booted before the newest initrd was built (a reboot would use a new image). */
+  readonly initrdNewerThanBoot: boolean;
+  /** System: the running kernel's image when it is not the newest one (drift is judged on both). */
+  readonly runningImage: { readonly facts: import("./gate").GateFacts } | null;
+}
 
 export interface DropbearInitramfsOutputs extends Omit<DropbearInitramfsInputs, "passphrase"> {
   /** Dropbear-format private host key, base64: a secret output, never in plain state. */

@@ -8,9 +8,9 @@ import * as path from "path";
 import { adapterByKey } from "../../providers/distro";
 import { configureRecords, MODULES_BEGIN, MODULES_END, MODULES_FILE, renderFiles, staleFiles } from "../../providers/dropbear-initramfs/render";
 import { hostKeyFromSeed } from "../../providers/dropbear-initramfs/host-key";
-import { BOOT_CLEANUP_SH, BOOT_IPV6_SH, CONFIGURE_SH, GATE_FACTS_SH, SCRIPT_FILES } from "../../providers/dropbear-initramfs/scripts";
+import { BOOT_CLEANUP_SH, BOOT_IPV6_SH, CLOSE_ROOT_SH, CONFIGURE_SH, GATE_FACTS_SH, OPEN_ROOT_SH, PROBE_SH, SCRIPT_FILES, VERIFY_SH } from "../../providers/dropbear-initramfs/scripts";
 
-const TEXTS: Record<string, string> = { "configure.sh": CONFIGURE_SH, "gate-facts.sh": GATE_FACTS_SH, "boot-ipv6.sh": BOOT_IPV6_SH, "boot-cleanup.sh": BOOT_CLEANUP_SH };
+const TEXTS: Record<string, string> = { "configure.sh": CONFIGURE_SH, "gate-facts.sh": GATE_FACTS_SH, "probe.sh": PROBE_SH, "open-root.sh": OPEN_ROOT_SH, "close-root.sh": CLOSE_ROOT_SH, "verify.sh": VERIFY_SH, "boot-ipv6.sh": BOOT_IPV6_SH, "boot-cleanup.sh": BOOT_CLEANUP_SH };
 
 describe("DropbearInitramfs shell", () => {
   it.each([...SCRIPT_FILES])("%s parses with bash -n", (name) => {
