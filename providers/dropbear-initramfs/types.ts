@@ -188,22 +188,27 @@ export interface DropbearObserved {
 }
 
 export interface DropbearInitramfsOutputs extends Omit<DropbearInitramfsInputs, "passphrase"> {
-  /** Dropbear-format private host key, base64: a secret output, never in plain state. */
+  /** Dropbear-format private host key, base64: a secret output (additionalSecretOutputs), never in plain state. */
   readonly hostKeyPrivate: string;
   readonly hostKeyPublic: string;
+  /** `SHA256:…`: what the stack pins for the initramfs. */
   readonly hostKeyFingerprint: string;
-  /** known_hosts line for the initramfs (at `reach` or the system address and `port`). */
+  /** known_hosts line for dropbear (at `reach`, or the system address and `port`). */
   readonly knownHosts: string[];
-  /** A ready unlock command; `UserKnownHostsFile` points at a file holding `knownHosts`. */
+  /** A ready unlock command; its UserKnownHostsFile holds `knownHosts`. */
   readonly unlockCommand: string;
-  /** The connection profile of the initramfs environment (for other resources and for `read`). */
+  /** The initramfs environment's connection profile (for other resources, and for read). */
   readonly initramfsProfile: ConnectionProfile;
-  readonly distro: DistroKey | null;
-  /** Where the last look came from: "system", "initramfs" (locked) or "rescue". */
-  readonly environment: string;
+  /** Where the last probe read: "system", "initramfs" (the host waits locked) or "rescue". */
+  readonly environment: "system" | "initramfs" | "rescue";
   readonly host: string;
-  /** What read found wrong (an initrd without dropbear after a kernel update, a locked host…). */
+  /** What read found wrong: an image without dropbear after a kernel update, a locked host, files changed by hand. */
   readonly drift: string[];
-  /** Reboots this resource performed in its last create/update. */
-  readonly boots: number;
+  // What the last probe saw, kept so that `diff` can run the plan against it (recordedFacts).
+  readonly distro: DistroKey | null;
+  readonly newestKernel: string | null;
+  readonly nicModule: string | null;
+  readonly fileDigests: { readonly path: string; readonly sha256: string | null }[];
+  /** Digest of the gate expectation the newest image matched; null when it did not. */
+  readonly imageDigest: string | null;
 }
