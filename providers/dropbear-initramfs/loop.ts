@@ -113,6 +113,31 @@ async function sendPassphrase(session: SshSession, passphrase: Secret, budgetMs:
   }
 }
 
+/**
+ * The lab's hook for "no dropbear" and "no sshd": HFDE_LAB_CONSOLE_DIR names a lab server's state
+ * directory, whose console-<boot>-<mode>.log files the lab supervisor writes; the tail of the
+ * newest one goes into the error. Outside the lab the variable is unset and this returns "".
+ */
+export function labConsoleTail(lines = 30): string {
+  const dir = process.env.HFDE_LAB_CONSOLE_DIR;
+  if (!dir) return "";
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const fs = require("fs") as typeof import("fs");
+  try {
+    const newest = fs
+      .readdirSync(dir)
+      .map((name) => ({ name, boot: Number(/^console-(\d+)-(?:rescue|disk)\.log$/.exec(name)?.[1] ?? -1) }))
+      .filter((f) => f.boot >= 0)
+      .sort((a, b) => b.boot - a.boot)[0];
+    if (!newest) return "";
+    // eslint-disable-next-line no-control-regex
+    const text = fs.readFileSync(`${dir}/${newest.name}`, "utf8").replace(/\x1b\[[0-9;?]*[A-Za-z]/g, "").replace(/\r/g, "");
+    return text.trimEnd().split("\n").slice(-lines).join("\n");
+  } catch {
+    return "";
+  }
+}
+
 /** What verify.sh found that is not as configured. */
 export function verifyProblems(text: string, hostname: string): string[] {
   const problems: string[] = [];
@@ -140,7 +165,7 @@ export async function unlockAndVerify(
   log: Logger,
   previous: readonly string[],
   budget: LoopBudget = DEFAULT_LOOP_BUDGET,
-  consoleTail: () => string = () => "",
+  consoleTail: () => string = labConsoleTail,
 ): Promise<LoopResult> {
   const started = Date.now();
   const seconds = () => Math.round((Date.now() - started) / 100) / 10;
