@@ -19,7 +19,7 @@ export const FP = "SHA256:Jezd42ehiCgeXoex1Pk9LKEGZJKSQbv1xX4TkkEgH2g";
 export const INPUTS: DropbearInitramfsInputs = {
   connection: [
     { environment: "rescue", host: "127.0.0.1", port: 2201, user: "root", hostKeyFingerprints: [FP] },
-    { environment: "system", host: "127.0.0.1", port: 2201, user: "root", hostKeyFingerprints: ["SHA256:z/fSv0Z0RZS+Lccbc6ZoOWwt/fbj1VFJGSBKQbo4icE"] },
+    { environment: "system", host: "127.0.0.1", port: 2201, user: "root", hostKeyFingerprints: ["SHA256:c3lzdGVtc3NoZGtleWZvcnRoZWZpeHR1cmVob3N0MDAx"] },
   ],
   hostname: "lab-1.example.com",
   authorizedKeys: KEYS,
