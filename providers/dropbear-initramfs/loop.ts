@@ -101,10 +101,14 @@ async function sendPassphrase(session: SshSession, passphrase: Secret, budgetMs:
       const text = failure.message ?? String(error);
       throw new LoopError("unlock-failed", `dropbear answered with the pinned key, but cryptroot-unlock failed: ${text}`);
     }
-    if (/try again later/i.test(output) && Date.now() - started < budgetMs) {
+    // Too early: cryptroot has not written its crypttab or started askpass yet.
+    if (/try again later|waiting for askpass/i.test(output) && Date.now() - started < budgetMs) {
       await new Promise((resolve) => setTimeout(resolve, pollMs));
       continue;
     }
+    // cryptroot-unlock gives cryptsetup 10 s; a slow KDF (or an emulated CPU) takes longer. The
+    // passphrase was delivered; whether it opened the device, the next stage tells.
+    if (/Timeout reached while waiting for PID/i.test(output)) return;
     throw new LoopError(
       "unlock-failed",
       `dropbear answered with the pinned key, but the unlock failed (${output.split("\n").filter(Boolean).slice(-2).join("; ") || "exit 1"}): ` +
@@ -193,7 +197,18 @@ export async function unlockAndVerify(
     system = await waitFor(targets.system, privateKey, log, budget.systemMs, budget.pollMs, targets.initramfs.hostKeyFingerprints, "the installed system's sshd");
   } catch (error) {
     if (error instanceof Error && error.name === "HostKeyMismatchError") throw error;
-    throw new LoopError("no-sshd", withConsole(`unlocked (the passphrase was accepted), but no sshd: ${(error as Error).message}. The system's boot or its network after the initramfs failed; the console shows which`));
+    // Still in the initramfs: the passphrase did not open the device.
+    const stillLocked = await connect(targetOf(targets.initramfs, privateKey), { maxAttempts: 1, attemptTimeoutMs: 20_000 }).then(
+      async (session) => {
+        await session.close();
+        return true;
+      },
+      () => false,
+    );
+    if (stillLocked) {
+      throw new LoopError("unlock-failed", withConsole("the passphrase was sent to cryptroot-unlock, but the host still waits in its initramfs: the passphrase is wrong or the crypttab names another device; the host can be unlocked again by `pulumi up`"));
+    }
+    throw new LoopError("no-sshd", withConsole(`unlocked (dropbear is gone), but no sshd: ${(error as Error).message}. The system's boot or its network after the initramfs failed; the console shows which`));
   }
   const sshdSeconds = seconds();
   log.info(`the installed system answered with its pinned key after ${sshdSeconds} s; verifying`);
