@@ -22,7 +22,7 @@ fi
 echo "rootopen 1"
 [ -f "$root/etc/os-release" ] && printf 'osrelease %s\n' "$(base64 -w0 <"$root/etc/os-release")"
 for p in dropbear-initramfs cryptsetup-initramfs busybox; do
-	status=$(dpkg-query --admindir="$root/var/lib/dpkg" -W -f='${db:Status-Status}' "$p" 2>/dev/null)
+	status=$(dpkg-query --admindir="$root/var/lib/dpkg" -W -f='${db:Status-Status}' "$p" 2>/dev/null </dev/null)
 	[ "$status" = installed ] && echo "pkg $p 1" || echo "pkg $p 0"
 done
 for f in "$@"; do
@@ -45,9 +45,9 @@ if [ "$env" = system ] && [ -n "$newest" ] && [ -f "/boot/initrd.img-$newest" ];
 	[ "$built" -gt "$boot" ] && echo "newer-than-boot 1" || echo "newer-than-boot 0"
 	printf 'running %s\n' "$(uname -r)"
 fi
-bash -c "$GATE_FACTS" gate-facts "$root" "$mac" "$newest"
+bash -c "$GATE_FACTS" gate-facts "$root" "$mac" "$newest" </dev/null
 if [ "$env" = system ] && [ "$(uname -r)" != "$newest" ]; then
 	echo "@running"
-	bash -c "$GATE_FACTS" gate-facts "" "$mac" "$(uname -r)"
+	bash -c "$GATE_FACTS" gate-facts "" "$mac" "$(uname -r)" </dev/null
 fi
 exit 0
