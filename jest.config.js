@@ -11,7 +11,7 @@ const common = {
 module.exports = {
   projects: [
     // Fast: pure units, the provider harness, a loopback sshd and the Robot emulator. Seconds.
-    { ...common, displayName: "fast", testMatch: ["<rootDir>/dist/test/{unit,harness,ssh,robot}/**/*.test.js"] },
+    { ...common, displayName: "fast", testMatch: ["<rootDir>/dist/test/{unit,harness,engine,ssh,robot}/**/*.test.js"] },
     // Lab: real QEMU servers under software emulation. Minutes.
     { ...common, displayName: "lab", testMatch: ["<rootDir>/dist/test/lab/**/*.test.js"] },
   ],

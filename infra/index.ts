@@ -26,6 +26,8 @@ function planHosts(): HostPlan[] {
     // RunError prints its message without a stack trace: the user sees the list, nothing else.
     throw new pulumi.RunError(formatValidationErrors(result.errors, pulumi.getStack()));
   }
+  // What validation could not check (no disk sizes, no RAM size) is said, not skipped in silence.
+  for (const warning of result.warnings) void pulumi.log.warn(`${warning.path}: ${warning.message}`);
   return result.config.hosts.map((host) => ({ host, luksPassphrase: pulumi.secret(host.luks.passphrase.reveal()) }));
 }
 

@@ -15,7 +15,14 @@ const USAGE = `usage: npm run lab -- <command> [--config <lab.config.json>]
   down                stop the servers and the background process (disks and Robot state are kept)
   status              servers, power state, boot mode, ports, Robot URL
   console <server> [-f]  print (or follow) the current console log of a server (number or name)
-  destroy             down, then delete disks, consoles and the emulator's state (other files in the state dir stay)`;
+  destroy             down, then delete disks, consoles and the emulator's state (other files in the state dir stay)
+  checkpoint save <server> <name> [--boot rescue|disk]
+                      (lab down) save a server's disks, its Robot record and what it ran
+  checkpoint restore <server> <name>
+                      (lab down) make the server what was saved; \`up\` then boots what it ran
+  checkpoint list     checkpoints in the cache, with size, last use and whether a lab state uses them
+  checkpoint prune [--max-gib N] [--all]
+                      delete least recently used checkpoints until the cache fits (default HFDE_CHECKPOINT_MAX_GIB or 16)`;
 
 const DAEMON_READY_TIMEOUT_MS = 120_000;
 
@@ -59,8 +66,70 @@ async function main(argv: readonly string[]): Promise<number> {
       destroyState(stateDir);
       console.log(`Deleted the lab state in ${stateDir} (disks, consoles, Robot emulator state).`);
       return 0;
+    case "checkpoint":
+      return checkpoint(loadLabConfig(configPath), stateDir, args.rest);
     default:
       console.error(args.command ? `unknown command "${args.command}"\n${USAGE}` : USAGE);
+      return 2;
+  }
+}
+
+async function checkpoint(config: LabConfig, stateDir: string, rest: readonly string[]): Promise<number> {
+  const { checkpointCacheDir, listCheckpoints, pruneCheckpoints, restoreCheckpoint, saveCheckpoint } = await import("./checkpoints/store");
+  const { cacheMaxBytes } = await import("./checkpoints/plan");
+  const cacheDir = checkpointCacheDir();
+  const [action, ...words] = rest;
+  const flag = (name: string): string | undefined => {
+    const at = words.indexOf(name);
+    return at >= 0 ? words[at + 1] : undefined;
+  };
+  const positional = words.filter((w, i) => !w.startsWith("--") && !words[i - 1]?.startsWith("--"));
+  const needsDown = (): void => {
+    const running = runningDaemon(stateDir);
+    if (running) throw new Error(`the lab is up (daemon pid ${running.pid}); a checkpoint needs its servers off: run npm run lab -- down first`);
+  };
+  switch (action) {
+    case "save": {
+      if (positional.length !== 2) throw new Error(`checkpoint save needs <server> <name>\n${USAGE}`);
+      const boot = flag("--boot");
+      if (boot !== undefined && boot !== "rescue" && boot !== "disk") throw new Error(`--boot must be rescue or disk, got "${boot}"`);
+      needsDown();
+      const started = Date.now();
+      const manifest = await saveCheckpoint({ cacheDir, stateDir, server: findServer(config, positional[0]), name: positional[1], boot });
+      console.log(`Saved server ${manifest.serverNumber} (${manifest.boot}) as ${manifest.name} in ${((Date.now() - started) / 1000).toFixed(1)} s (${cacheDir}).`);
+      const pruned = await pruneCheckpoints(cacheDir, cacheMaxBytes(), [manifest.name]);
+      if (pruned.length > 0) console.log(`Pruned to fit the cache: ${pruned.join(", ")}`);
+      return 0;
+    }
+    case "restore": {
+      if (positional.length !== 2) throw new Error(`checkpoint restore needs <server> <name>\n${USAGE}`);
+      needsDown();
+      const started = Date.now();
+      const server = findServer(config, positional[0]);
+      const manifest = await restoreCheckpoint({ cacheDir, stateDir, server, name: positional[1] });
+      console.log(`Restored ${manifest.name} onto server ${server.number} in ${((Date.now() - started) / 1000).toFixed(1)} s; npm run lab -- up boots it into its ${manifest.boot === "rescue" ? "saved rescue (same password and host key)" : "disks"}.`);
+      return 0;
+    }
+    case "list": {
+      const entries = listCheckpoints(cacheDir);
+      if (entries.length === 0) console.log(`No checkpoints in ${cacheDir}.`);
+      for (const e of entries.sort((a, b) => b.lastUsedMs - a.lastUsedMs)) {
+        const what = e.manifest ? `server ${e.manifest.serverNumber} ${e.manifest.boot.padEnd(6)} saved ${e.manifest.createdAt}` : "(no readable manifest)";
+        console.log(`${e.name.padEnd(40)} ${(e.bytes / 2 ** 30).toFixed(2).padStart(6)} GiB  ${what}  last used ${new Date(e.lastUsedMs).toISOString()}${e.inUse ? "  IN USE" : ""}`);
+      }
+      return 0;
+    }
+    case "prune": {
+      const maxGib = flag("--max-gib");
+      const max = words.includes("--all") ? 0 : maxGib !== undefined ? cacheMaxBytes({ HFDE_CHECKPOINT_MAX_GIB: maxGib }) : cacheMaxBytes();
+      const pruned = await pruneCheckpoints(cacheDir, max);
+      console.log(pruned.length > 0 ? `Deleted ${pruned.join(", ")}.` : "Nothing to prune.");
+      const left = listCheckpoints(cacheDir).filter((e) => e.inUse);
+      if (max === 0 && left.length > 0) console.log(`Kept (a lab state's disks still use them): ${left.map((e) => e.name).join(", ")}`);
+      return 0;
+    }
+    default:
+      console.error(`checkpoint needs save, restore, list or prune\n${USAGE}`);
       return 2;
   }
 }

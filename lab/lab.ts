@@ -3,7 +3,10 @@
 
 import * as fs from "fs";
 import * as path from "path";
+import { completeRestores, takeRestoredBoot } from "./checkpoints/store";
 import type { LabConfig } from "./config";
+import type { RobotModel } from "./robot/model";
+import type { BootArbiter } from "./robot/power";
 import { RobotEmulator, startRobotEmulator } from "./robot/server";
 import { Accel } from "./supervisor/qemu-args";
 import { LabSupervisor, RescueAssets } from "./supervisor/supervisor";
@@ -49,6 +52,8 @@ export async function startLab(opts: LabRuntimeOptions): Promise<RunningLab> {
   fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const closers: Array<() => Promise<void>> = [];
   try {
+    // A checkpoint restore cut short after its commit point is finished before anything reads the state.
+    await completeRestores(stateDir);
     if (opts.mirrorDir) {
       const { startMirrorServer } = await import("./mirror/server");
       const mirror = await startMirrorServer({ dir: opts.mirrorDir, port: config.mirror.port });
@@ -76,8 +81,12 @@ export async function startLab(opts: LabRuntimeOptions): Promise<RunningLab> {
       onInternalError: (err) => opts.log?.(`Robot emulator internal error: ${(err as Error)?.stack ?? String(err)}`),
     });
     closers.unshift(() => emulator.close());
+    if (opts.bootServers ?? true) {
+      // Only this first start: any later boot (a Robot reset, a guest reboot) is the Robot's to decide.
+      supervisor.setArbiter(restoredBootsFirst(stateDir, emulator.model));
+      await supervisor.startAll();
+    }
     supervisor.setArbiter(emulator.model);
-    if (opts.bootServers ?? true) await supervisor.startAll();
     return {
       config,
       stateDir,
@@ -90,6 +99,13 @@ export async function startLab(opts: LabRuntimeOptions): Promise<RunningLab> {
     await closeAll(closers);
     throw err;
   }
+}
+
+/** A server restored from a checkpoint first boots what it ran when saved (lab/checkpoints); then the Robot decides. */
+function restoredBootsFirst(stateDir: string, model: RobotModel): BootArbiter {
+  return {
+    takeNextBoot: (serverNumber) => takeRestoredBoot(stateDir, serverNumber, model.state(model.server(String(serverNumber)))) ?? model.takeNextBoot(serverNumber),
+  };
 }
 
 async function closeAll(closers: Array<() => Promise<void>>): Promise<void> {

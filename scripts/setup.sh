@@ -1,22 +1,23 @@
 #!/usr/bin/env bash
 # Installs everything a fresh Debian 12 machine needs for the tests and the lab, then the npm deps.
-# Run as root (or with sudo): it uses apt-get.
+# Run as root (or with sudo): it uses apt-get. The packages come from lab/host-tools.txt, the one
+# list of host tools (test/unit/host-tools.test.ts keeps it complete).
+#
+#   bash scripts/setup.sh                   install, then npm ci
+#   bash scripts/setup.sh --print-packages  print the apt packages, one a line, and do nothing
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Column 2 of every entry; "-" marks a tool that is not from Debian (optional).
+mapfile -t APT_PACKAGES < <(awk '!/^#/ && NF >= 3 && $2 != "-" { print $2 }' lab/host-tools.txt | sort -u)
+[ "${#APT_PACKAGES[@]}" -gt 0 ] || { echo "setup.sh: no packages found in lab/host-tools.txt" >&2; exit 1; }
+
+if [ "${1:-}" = --print-packages ]; then
+  printf '%s\n' "${APT_PACKAGES[@]}"
+  exit 0
+fi
+
 export DEBIAN_FRONTEND=noninteractive
-APT_PACKAGES=(
-  # a real OpenSSH server for the SSH layer's tests
-  openssh-server openssh-client
-  # the lab: emulated servers, their firmware and disk images
-  qemu-system-x86 qemu-utils ovmf
-  # the lab's image builds and local Debian mirror
-  debootstrap cpio lz4 zstd xz-utils pigz dpkg-dev util-linux
-  # host-side tools the lab builder uses on disk images
-  mdadm cryptsetup lvm2
-  # dropbearkey: the unit test that reads back the initramfs host key DropbearInitramfs writes
-  dropbear-bin
-)
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${APT_PACKAGES[@]}" >/dev/null
 echo "apt: installed ${APT_PACKAGES[*]}"

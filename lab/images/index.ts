@@ -17,6 +17,7 @@ import { createHash } from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { debianPackageOf, isAvailable } from "../prereqs";
 
 export interface LabImages {
   /** Rescue kernel (bzImage), booted with `-kernel`. */
@@ -52,21 +53,6 @@ const IMAGES_SRC = __dirname.includes(`${path.sep}dist${path.sep}`)
   : __dirname;
 const RESCUE_SRC = path.resolve(IMAGES_SRC, "../rescue");
 
-/** The apt packages that provide each host tool the builds run; named in the error when missing. */
-const HOST_TOOLS: Record<string, string> = {
-  debootstrap: "debootstrap",
-  cpio: "cpio",
-  "dpkg-deb": "dpkg",
-  "dpkg-scanpackages": "dpkg-dev",
-  depmod: "kmod",
-  gzip: "gzip",
-  lz4: "lz4",
-  zstd: "zstd",
-  xz: "xz-utils",
-  chroot: "coreutils",
-  mount: "mount",
-  flock: "util-linux",
-};
 
 export function defaultCacheDir(): string {
   return process.env.HFDE_CACHE_DIR || path.join(os.homedir(), ".cache", "hetzner-fde");
@@ -91,20 +77,9 @@ export function recipeHash(files: readonly string[], params: Record<string, stri
 export function missingToolsHint(tools: readonly string[], isAvailable: (tool: string) => boolean): string | null {
   const missing = tools.filter((tool) => !isAvailable(tool));
   if (missing.length === 0) return null;
-  const packages = [...new Set(missing.map((tool) => HOST_TOOLS[tool] ?? tool))].sort();
+  // The packages come from lab/host-tools.txt, the list scripts/setup.sh installs.
+  const packages = [...new Set(missing.map((tool) => debianPackageOf(tool) ?? tool))].sort();
   return `lab images: missing host tools ${missing.join(", ")}. Install them with: apt-get install -y ${packages.join(" ")}`;
-}
-
-function onPath(tool: string): boolean {
-  const dirs = (process.env.PATH ?? "").split(":").concat(["/usr/sbin", "/sbin"]);
-  return dirs.some((dir) => {
-    try {
-      fs.accessSync(path.join(dir, tool), fs.constants.X_OK);
-      return true;
-    } catch {
-      return false;
-    }
-  });
 }
 
 function recipeFiles(dir: string, names: readonly string[]): string[] {
@@ -269,7 +244,7 @@ function assertCanBuild(compressor: InitrdCompressor): void {
     throw new Error("lab images: building needs root (debootstrap, chroot, mount). Run as root, or point HFDE_CACHE_DIR at a cache that is already built.");
   }
   const tools = ["debootstrap", "flock", "cpio", "dpkg-deb", "dpkg-scanpackages", "depmod", "gzip", "chroot", "mount", compressor];
-  const hint = missingToolsHint(tools, onPath);
+  const hint = missingToolsHint(tools, (tool) => isAvailable(tool));
   if (hint) throw new Error(hint);
 }
 

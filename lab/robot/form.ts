@@ -29,11 +29,10 @@ export function parsePhpForm(body: string): PhpForm {
   return form;
 }
 
-/** A single value; a list where one value is expected makes the field invalid (null). */
+/** A single value; a list where one value is expected (even `type[]=hw`, a list of one) makes the field invalid (null). */
 export function formScalar(form: PhpForm, name: string): string | undefined | null {
   const value = form[name];
-  if (Array.isArray(value)) return value.length === 1 ? value[0] : null;
-  return value;
+  return Array.isArray(value) ? null : value;
 }
 
 /** A list; one plain value counts as a list of one (Robot accepts a single `authorized_key=fp`). */

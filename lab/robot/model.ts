@@ -513,8 +513,11 @@ export class RobotModel implements BootArbiter {
     const missing = [...(name === undefined || name === "" ? ["name"] : []), ...(data === undefined || data === "" ? ["data"] : [])];
     if (missing.length > 0) throw new InvalidInput({ missing });
     let parsed;
+    let size: number;
     try {
       parsed = parsePublicKey(data!);
+      // Inside the try: a truncated RSA blob parses as a key but has no modulus to measure.
+      size = keySize(parsed.type, parsed.blob);
     } catch {
       throw new InvalidInput({ invalid: ["data"] });
     }
@@ -524,7 +527,7 @@ export class RobotModel implements BootArbiter {
       name: name!,
       fingerprint,
       type: robotKeyType(parsed.type),
-      size: keySize(parsed.type, parsed.blob),
+      size,
       data: data!.trim(),
       createdAt: robotTimestamp(this.now()),
     };
@@ -675,6 +678,7 @@ function keySize(type: string, blob: Buffer): number {
   next();
   next();
   const modulus = next();
+  if (offset > blob.length || modulus.length === 0) throw new RangeError("RSA key blob is truncated");
   const significant = modulus[0] === 0 ? modulus.subarray(1) : modulus;
   return significant.length * 8 - Math.clz32(significant[0]) + 24;
 }

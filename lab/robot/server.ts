@@ -1,9 +1,10 @@
 // The emulator's HTTP front: Basic auth with lockout, routing, rate limits, PHP form parsing and
 // the error envelope. Everything that goes wrong is answered with Robot's `{"error": {…}}`
 // envelope: a bug in the emulator becomes 500 INTERNAL_ERROR, never a stack trace on the wire.
+import { randomBytes, timingSafeEqual } from "crypto";
 import { createServer, IncomingMessage, ServerResponse } from "http";
 import { AddressInfo } from "net";
-import { InternalError, InvalidInput, MethodNotAllowed, NotFound, RobotError } from "./errors";
+import { InternalError, InvalidInput, MethodNotAllowed, NotFound, RobotError, Unauthorized } from "./errors";
 import { parsePhpForm } from "./form";
 import { RobotModel, RobotModelOptions } from "./model";
 import { matchRoute } from "./routes";
@@ -25,17 +26,34 @@ export interface RobotEmulator {
   readonly url: string;
   readonly port: number;
   readonly model: RobotModel;
+  /**
+   * Random per start; the `/__emulator/` hooks answer only requests that carry it in the
+   * `X-Emulator-Token` header. The lab guests reach the host's loopback through slirp, so
+   * "only local callers" is no protection; the token stays in the process that started the
+   * emulator (and whatever it hands it to, such as a test's support code).
+   */
+  readonly hookToken: string;
   close(): Promise<void>;
 }
 
 const MAX_BODY_BYTES = 64 * 1024;
 export const EMULATOR_RESET_PATH = "/__emulator/reset";
+const HOOK_PREFIX = "/__emulator/";
+export const HOOK_TOKEN_HEADER = "x-emulator-token";
+/** Robot's realm; standard HTTP clients send credentials only after a challenge names one. */
+const BASIC_CHALLENGE = 'Basic realm="Robot Webservice"';
 
 export async function startRobotEmulator(options: RobotEmulatorOptions): Promise<RobotEmulator> {
   const model = new RobotModel({ ...options, servers: options.servers ?? [] });
   const onInternalError = options.onInternalError ?? ((err: unknown) => console.error("Robot emulator internal error:", err));
+  const hookToken = randomBytes(24).toString("hex");
   const server = createServer((req, res) => {
-    void handleRequest(model, req, res, onInternalError);
+    // Last line of defence: whatever escapes handleRequest is reported, answered 500 and never
+    // becomes an unhandled rejection, which would end the lab daemon with every VM in it.
+    handleRequest(model, req, res, onInternalError, hookToken).catch((err: unknown) => {
+      onInternalError(err);
+      send(res, 500, new InternalError().toJSON());
+    });
   });
   const host = options.host ?? "127.0.0.1";
   await new Promise<void>((resolve, reject) => {
@@ -47,6 +65,7 @@ export async function startRobotEmulator(options: RobotEmulatorOptions): Promise
     url: `http://${host}:${port}`,
     port,
     model,
+    hookToken,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
@@ -55,15 +74,18 @@ export async function startRobotEmulator(options: RobotEmulatorOptions): Promise
   };
 }
 
-async function handleRequest(model: RobotModel, req: IncomingMessage, res: ServerResponse, onInternalError: (err: unknown) => void): Promise<void> {
+async function handleRequest(model: RobotModel, req: IncomingMessage, res: ServerResponse, onInternalError: (err: unknown) => void, hookToken: string): Promise<void> {
   const method = req.method ?? "GET";
   const source = req.socket.remoteAddress ?? "unknown";
-  const url = new URL(req.url ?? "/", "http://emulator");
+  let path = req.url ?? "/";
   let status = 500;
   let code: string | null = null;
   try {
+    // Inside the try: a target URL() rejects (`GET //a:999999`) is the client's mistake, a 404.
+    const url = parseTarget(req.url);
+    path = url.pathname;
     const body = await readBody(req);
-    const result = await dispatch(model, method, url, source, req.headers.authorization, body);
+    const result = await dispatch(model, method, url, source, req.headers, body, hookToken);
     status = result.status;
     send(res, result.status, result.body);
   } catch (err) {
@@ -71,16 +93,30 @@ async function handleRequest(model: RobotModel, req: IncomingMessage, res: Serve
     if (!(err instanceof RobotError)) onInternalError(err);
     status = error.status;
     code = error.code;
-    send(res, error.status, error.toJSON());
+    send(res, error.status, error.toJSON(), error instanceof Unauthorized ? { "WWW-Authenticate": BASIC_CHALLENGE } : {});
   }
-  model.requests.push({ method, path: url.pathname, status, source, code });
+  model.requests.push({ method, path, status, source, code });
 }
 
-async function dispatch(model: RobotModel, method: string, url: URL, source: string, authorization: string | undefined, body: string): Promise<{ status: number; body: unknown }> {
-  if (url.pathname === EMULATOR_RESET_PATH && method === "POST") {
-    model.resetState();
-    return { status: 200, body: { emulator: "reset" } };
+function parseTarget(target: string | undefined): URL {
+  try {
+    return new URL(target ?? "/", "http://emulator");
+  } catch {
+    throw new NotFound("Not found");
   }
+}
+
+async function dispatch(
+  model: RobotModel,
+  method: string,
+  url: URL,
+  source: string,
+  headers: IncomingMessage["headers"],
+  body: string,
+  hookToken: string,
+): Promise<{ status: number; body: unknown }> {
+  if (url.pathname.startsWith(HOOK_PREFIX)) return hook(model, method, url.pathname, headers[HOOK_TOKEN_HEADER], hookToken);
+  const authorization = headers.authorization;
   // 401 comes before any lookup: a 404 always implies valid credentials (measured on Robot).
   const credentials = basicCredentials(authorization);
   model.authenticate(source, credentials.user, credentials.password);
@@ -90,8 +126,25 @@ async function dispatch(model: RobotModel, method: string, url: URL, source: str
   if (match.kind === "not-found") throw new NotFound("Not found");
   if (match.kind === "wrong-method") throw new MethodNotAllowed(match.allowed);
   model.countRequest(match.route.rateGroup);
-  const form = { ...Object.fromEntries(url.searchParams), ...parsePhpForm(body) };
+  // As PHP's $_GET and $_POST: a GET or DELETE reads the query string, a POST only its body.
+  const form = parsePhpForm(method === "POST" ? body : url.search.slice(1));
   return match.route.handler({ model, params: match.params, form });
+}
+
+/** Test hooks: without the start's token they do not exist (404, like any unknown path). */
+function hook(model: RobotModel, method: string, path: string, given: string | string[] | undefined, hookToken: string): { status: number; body: unknown } {
+  if (typeof given !== "string" || !sameToken(given, hookToken)) throw new NotFound("Not found");
+  if (path === EMULATOR_RESET_PATH && method === "POST") {
+    model.resetState();
+    return { status: 200, body: { emulator: "reset" } };
+  }
+  throw new NotFound("Not found");
+}
+
+function sameToken(given: string, expected: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 function basicCredentials(header: string | undefined): { user: string | null; password: string | null } {
@@ -117,9 +170,9 @@ function readBody(req: IncomingMessage): Promise<string> {
   });
 }
 
-function send(res: ServerResponse, status: number, body: unknown): void {
+function send(res: ServerResponse, status: number, body: unknown, extraHeaders: Record<string, string> = {}): void {
   if (res.headersSent) return;
   const text = body === null ? "" : JSON.stringify(body);
-  res.writeHead(status, { "Content-Type": "application/json; charset=utf-8", "Content-Length": Buffer.byteLength(text) });
+  res.writeHead(status, { "Content-Type": "application/json; charset=utf-8", "Content-Length": Buffer.byteLength(text), ...extraHeaders });
   res.end(text);
 }

@@ -8,7 +8,7 @@
 import { createHash } from "crypto";
 import { detectDistro, DistroAdapter } from "../distro";
 import type { ConnectionProfile } from "../kernel/host-access";
-import { RefusalError } from "./refusal";
+import { RefusalError } from "../kernel/resource";
 import { Secret } from "../plumbing/secret";
 import { GateFacts, gateProblems } from "./gate";
 import { hostKeyFileSha256, InitramfsHostKey, parseDropbearEd25519 } from "./host-key";

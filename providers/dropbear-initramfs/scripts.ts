@@ -1,14 +1,16 @@
 // The shell this resource runs or installs, kept as .sh files next to this one (so `bash -n` checks
 // them) and read once when the module loads. The text is captured by value when Pulumi serializes
 // the provider, so the provider host never needs the files.
-import { readFileSync } from "fs";
+import { existsSync, readFileSync } from "fs";
 import * as path from "path";
 
-// Built code runs from dist/providers/dropbear-initramfs; the .sh files stay in the source tree.
-const SOURCE_DIR = __dirname.includes(`${path.sep}dist${path.sep}`) ? path.resolve(__dirname, "../../../providers/dropbear-initramfs") : __dirname;
-
+// `npm run build` copies providers/**/*.sh next to the compiled modules (scripts/copy-shell.js);
+// the source tree is the fallback for an unbuilt checkout.
 function script(name: string): string {
-  return readFileSync(path.join(SOURCE_DIR, "sh", name), "utf8");
+  const candidates = [path.join(__dirname, "sh", name), path.resolve(__dirname, "../../../providers/dropbear-initramfs/sh", name)];
+  const found = candidates.find((file) => existsSync(file));
+  if (!found) throw new Error(`DropbearInitramfs: ${name} not found at ${candidates.join(" or ")}; run npm run build`);
+  return readFileSync(found, "utf8");
 }
 
 export const SCRIPT_FILES = ["configure.sh", "gate-facts.sh", "probe.sh", "open-root.sh", "close-root.sh", "verify.sh", "boot-ipv6.sh", "boot-cleanup.sh"] as const;

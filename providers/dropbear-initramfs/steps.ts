@@ -1,9 +1,8 @@
 // DropbearInitramfs's steps: the only effects. Each one is guarded on the host (a re-run after a
 // kill finds the work done or redoes it whole), and secrets travel only on stdin: the passphrase to
 // cryptsetup and cryptroot-unlock, the host key inside configure.sh's records.
-import type { Logger } from "../plumbing/log";
-import type { SshSession } from "../plumbing/ssh";
-import { RefusalError } from "./refusal";
+import type { HostContext } from "../kernel";
+import { RefusalError } from "../kernel/resource";
 import { sh, ShellCommand } from "../plumbing/shell";
 import { gateProblems, parseGateFacts } from "./gate";
 import { unlockAndVerify } from "./loop";
@@ -12,14 +11,8 @@ import { CLOSE_ROOT_SH, CONFIGURE_SH, GATE_FACTS_SH, OPEN_ROOT_SH } from "./scri
 import type { DropbearInitramfsStep, LoopTargets, RootPath } from "./types";
 import type { Secret } from "../plumbing/secret";
 
-/** What the steps use of the kernel's HostContext (which satisfies it), and a way to carry on after the loop. */
-export interface DropbearContext {
-  readonly session: SshSession;
-  readonly log: Logger;
-  readonly config: { readonly privateKey: Secret | null };
-  /** Called with the verified system session after a reboot or unlock; the next probe uses it. */
-  readonly continueOn?: (session: SshSession, host: string) => void;
-}
+/** The kernel's context; `continueOn` carries the run over to the system the loop ends in. */
+export type DropbearContext = HostContext;
 
 type StepOf<K extends DropbearInitramfsStep["kind"]> = Extract<DropbearInitramfsStep, { kind: K }>;
 
@@ -88,7 +81,7 @@ async function loop(ctx: DropbearContext, targets: LoopTargets, passphrase: Secr
   ctx.log.info(
     `${reboot ? "reboot" : "locked host"} → dropbear ${result.dropbearSeconds} s → unlocked ${result.unlockedSeconds} s → sshd ${result.sshdSeconds} s; arrays, LUKS, mounts and host name verified`,
   );
-  if (ctx.continueOn) ctx.continueOn(result.session, `${targets.system.host}:${targets.system.port}`);
+  if (ctx.continueOn) ctx.continueOn(result.session, { environment: "system", host: `${targets.system.host}:${targets.system.port}` });
   else await result.session.close();
 }
 

@@ -12,7 +12,7 @@ import { checkEndpointAddress, checkPort, checkSha256Fingerprint } from "../rule
 import { checkResetType, checkServerNumber } from "../rules/robot";
 import type { Secret } from "../plumbing/secret";
 import { connect, ConnectOptions, SshSession } from "../plumbing/ssh";
-import type { HostKeyMismatchError } from "../plumbing/ssh";
+import type { EndpointObservation, HostKeyMismatchError } from "../plumbing/ssh";
 
 export const ENVIRONMENTS = ["rescue", "initramfs", "system"] as const;
 export type Environment = (typeof ENVIRONMENTS)[number];
@@ -40,8 +40,7 @@ export interface RescueRecipe {
   readonly sshMs: number;
 }
 
-/** The stack config key `configure` reads the operator's private key from. */
-export const SSH_PRIVATE_KEY_CONFIG = "sshPrivateKey";
+export { SSH_PRIVATE_KEY_CONFIG } from "./config";
 
 // ---------------------------------------------------------------------------------------------
 // Validation (pure; used by every resource's check)
@@ -167,4 +166,37 @@ function targetFor(profile: ConnectionProfile, privateKey: Secret) {
     hostKey: { expect: profile.hostKeyFingerprints },
     label: `${profile.environment} ${profile.host}:${profile.port}`,
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Classifying a host without logging in
+
+/**
+ * Where a host is, from what its SSH port showed (`observeEndpoint`, no login). The one classifier
+ * every resource uses (it replaces RescueBoot's `classifyEnvironment` and InstallImage's
+ * `whereaboutsOf`, which disagreed on an unknown key):
+ * - the presented key is pinned by a profile → that profile's environment;
+ * - no pinned key matches, but the banner is dropbear → "initramfs" only when no profile pins
+ *   initramfs keys (then a dropbear we cannot verify is still the unlock shell we armed);
+ * - any other key → "unknown-key", with its fingerprint: never guessed to be "system", because
+ *   acting on a host we cannot identify is what pinning exists to prevent;
+ * - nothing answered, or no key exchange → "unreachable".
+ */
+export type HostState =
+  | { readonly kind: Environment | "unreachable" }
+  | { readonly kind: "unknown-key"; readonly fingerprint: string; readonly software: string };
+
+export const HOST_STATES = [...ENVIRONMENTS, "unknown-key", "unreachable"] as const;
+
+export function classifyHost(
+  observation: EndpointObservation,
+  profiles: readonly Pick<ConnectionProfile, "environment" | "hostKeyFingerprints">[],
+): HostState {
+  if (observation.kind === "none" || observation.hostKey === null) return { kind: "unreachable" };
+  const fingerprint = observation.hostKey.fingerprint;
+  const match = profiles.find((p) => p.hostKeyFingerprints.includes(fingerprint));
+  if (match) return { kind: match.environment };
+  const initramfsPinned = profiles.some((p) => p.environment === "initramfs" && p.hostKeyFingerprints.length > 0);
+  if (/^dropbear/i.test(observation.software) && !initramfsPinned) return { kind: "initramfs" };
+  return { kind: "unknown-key", fingerprint, software: observation.software };
 }

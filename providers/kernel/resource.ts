@@ -60,6 +60,14 @@ export function isUnknown(value: unknown): boolean {
   return value === UNKNOWN;
 }
 
+/** Whether any value inside is still unknown. Value by value: inputs also carry `__provider`, whose
+ *  code text contains the sentinel itself, so pass the resource's own fields, not the whole inputs. */
+export function containsUnknown(value: unknown): boolean {
+  if (isUnknown(value)) return true;
+  if (Array.isArray(value)) return value.some(containsUnknown);
+  return value !== null && typeof value === "object" && Object.values(value).some(containsUnknown);
+}
+
 /** Turns validation failures into the dynamic provider's `check` result. */
 export function checkResult<T>(inputs: T, failures: readonly CheckFailure[]): pulumi.dynamic.CheckResult<T> {
   return failures.length === 0 ? { inputs } : { inputs, failures: [...failures] };
@@ -77,7 +85,7 @@ export function checkResult<T>(inputs: T, failures: readonly CheckFailure[]): pu
  * makes `diff` report a change everywhere, so the next `up` stores the new code (the update itself
  * re-probes and finds nothing to do).
  */
-export const PROVIDER_VERSION = "2";
+export const PROVIDER_VERSION = "3";
 
 /** Whether the stored resource was written by another provider version (and so needs an update). */
 export function providerVersionChanged(olds: { providerVersion?: string }, news: { providerVersion?: string }): boolean {
@@ -169,7 +177,9 @@ export async function runPlan<Step extends PlanStep, Ctx extends StepContext>(
 
 function stepLabel(ctx: StepContext, name: string): string {
   const position = ctx.position ? ` ${ctx.position.index}/${ctx.position.total}` : "";
-  return `[${ctx.resource} ${ctx.host}] step${position} ${name}`;
+  // A plumbing Logger (the kernel's one channel) already prefixes `[Resource host]` itself.
+  const prefixed = ctx.log !== undefined && "child" in ctx.log;
+  return `${prefixed ? "" : `[${ctx.resource} ${ctx.host}] `}step${position} ${name}`;
 }
 
 function formatMs(ms: number): string {
@@ -193,6 +203,40 @@ function redactErrorInPlace(err: unknown, secrets: readonly (Secret | string)[])
 
 
 export { keepErrorMessage };
+
+// ---------------------------------------------------------------------------------------------
+// Refusals
+
+/**
+ * The one refusal error of every resource: a plan would destroy data (or touch something not ours)
+ * without permission, or the host is in a state no step may act on. `subject` names the LV, device
+ * or field; the message says what was found and what to do.
+ */
+export class RefusalError extends Error {
+  readonly subject: string;
+  constructor(subject: string, message: string) {
+    super(message);
+    this.name = "RefusalError";
+    this.subject = subject;
+    keepErrorMessage(this, message);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Small helpers every resource needs once
+
+/** Hex SHA-256 of UTF-8 text (guards "write only over the text the plan was made from"). */
+export function sha256Hex(text: string): string {
+  // Required here rather than imported at the top: the closure serializer then captures it by reference.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const crypto = require("crypto") as typeof import("crypto");
+  return crypto.createHash("sha256").update(text).digest("hex");
+}
+
+/** UTF-8 text of base64 a probe printed (`base64 -w0`); "" for a missing value. */
+export function decodeBase64(text: string | null | undefined): string {
+  return Buffer.from(text ?? "", "base64").toString("utf8");
+}
 
 // ---------------------------------------------------------------------------------------------
 // Partial create

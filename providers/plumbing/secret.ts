@@ -27,13 +27,30 @@ export class Secret {
   }
 }
 
-/** Replaces every occurrence of every secret in `text` with "[secret]". Empty secrets are ignored. */
+/**
+ * Below this length a secret is redacted only where it stands as a whole token. Replacing every
+ * occurrence of a 3-character password would garble ordinary words ("pas" in "password") and,
+ * worse, show where the letters were; a short secret echoed on its own (`password: abc`) is the
+ * case that leaks, and that one is a whole token.
+ */
+export const SHORT_SECRET_LENGTH = 6;
+
+/**
+ * Replaces every secret in `text` with "[secret]": a secret of SHORT_SECRET_LENGTH characters or
+ * more wherever it occurs, a shorter one wherever no letter or digit touches it on either side.
+ * Longer secrets go first, so a short secret inside a long one never splits it. Empty secrets are
+ * ignored.
+ */
 export function redact(text: string, secrets: readonly (Secret | string)[]): string {
+  const plains = secrets.map((secret) => (typeof secret === "string" ? secret : secret.reveal())).filter((plain) => plain.length > 0);
   let out = text;
-  for (const secret of secrets) {
-    const plain = typeof secret === "string" ? secret : secret.reveal();
-    if (plain.length === 0) continue;
-    out = out.split(plain).join(REDACTED);
+  for (const plain of [...plains].sort((a, b) => b.length - a.length)) {
+    out = plain.length >= SHORT_SECRET_LENGTH ? out.split(plain).join(REDACTED) : out.replace(wholeToken(plain), REDACTED);
   }
   return out;
+}
+
+function wholeToken(plain: string): RegExp {
+  const escaped = plain.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  return new RegExp(`(?<![\\p{L}\\p{N}])${escaped}(?![\\p{L}\\p{N}])`, "gu");
 }

@@ -1,19 +1,59 @@
 // Disk identity: the /dev path a drive is addressed by, and the serial or WWN that pins it, so a
 // renumbered or swapped disk stops the run before anything is written.
 
+/** The device-path pattern every resource accepts: under /dev, letters, digits and ._:+@-/ only. */
+export const DEVICE_PATH_PATTERN = /^\/dev\/[A-Za-z0-9._:+@/-]+$/;
+
 /** A whole-disk path: absolute, under /dev, and not a partition. Returns the reason it is not, or undefined. */
 export function checkDiskPath(path: string): string | undefined {
   if (!path.startsWith("/")) {
     return `expected an absolute device path like /dev/nvme0n1, found "${path}"; write "/dev/${path.replace(/^\.?\/?(dev\/)?/, "")}"`;
   }
-  if (!path.startsWith("/dev/")) return `expected a device path under /dev (e.g. /dev/sda, /dev/disk/by-id/...), found "${path}"`;
-  if (!/^\/dev\/[A-Za-z0-9._:+@/-]+$/.test(path) || path.includes("/../") || path.endsWith("/")) {
-    return `expected a device path of letters, digits and ._:+@-/ only, found "${path}"`;
+  const segments = path.slice(1).split("/");
+  if (segments.some((s) => s === "" || s === "." || s === "..")) {
+    const normal = normalisePath(segments);
+    const advice = normal.startsWith("/dev/") ? `write "${normal}"` : `it means "${normal}", which is not a disk`;
+    return `expected a normalised device path without ".", ".." or empty segments, found "${path}"; ${advice}`;
   }
+  if (!path.startsWith("/dev/")) return `expected a device path under /dev (e.g. /dev/sda, /dev/disk/by-id/...), found "${path}"`;
+  const charset = checkDevicePathCharset(path);
+  if (charset) return charset;
   if (isPartitionPath(path)) {
     return `expected a whole disk, found the partition "${path}"; name the disk (e.g. ${wholeDiskOf(path)}), partitions come from the layout`;
   }
   return undefined;
+}
+
+function normalisePath(segments: readonly string[]): string {
+  const out: string[] = [];
+  for (const s of segments) {
+    if (s === "" || s === ".") continue;
+    if (s === "..") out.pop();
+    else out.push(s);
+  }
+  return `/${out.join("/")}`;
+}
+
+/**
+ * The identity a /dev/disk/by-id name carries, as udev builds it: `nvme-<model>_<serial>` (newer
+ * udev adds `_<nsid>`), `ata-<model>_<serial>`, `scsi-<n><vendor>_<model>_<serial>`,
+ * `usb-<vendor>_<model>_<serial>-<lun>`; `wwn-0x…`, `nvme-eui.…`, `nvme-nvme.…` name the WWN.
+ * Serial candidates are the last `_` field, and the one before it when the last is a namespace
+ * number; a model name never ends the name, so a serial found here is what lsblk -o SERIAL prints.
+ */
+export function identityInDiskPath(path: string): { serials: string[]; wwn: string | null } {
+  const match = /^\/dev\/disk\/by-id\/([^/]+)$/.exec(path);
+  if (!match) return { serials: [], wwn: null };
+  const name = match[1];
+  const wwn = /^wwn-(0x[0-9a-fA-F]+)$/.exec(name)?.[1] ?? /^nvme-((?:eui|naa|uuid|nvme)\..+)$/.exec(name)?.[1] ?? null;
+  if (wwn !== null) return { serials: [], wwn: normalizeWwn(wwn) };
+  const body = /^(?:nvme|ata|scsi|usb)-(.+)$/.exec(name)?.[1];
+  if (body === undefined) return { serials: [], wwn: null };
+  const fields = body.replace(/-\d+:\d+$/, "").split("_");
+  if (fields.length < 2) return { serials: [], wwn: null };
+  const serials = [fields[fields.length - 1]];
+  if (/^\d{1,3}$/.test(serials[0]) && fields.length >= 3) serials.push(fields[fields.length - 2]);
+  return { serials: serials.filter((s) => checkSerial(s) === undefined), wwn: null };
 }
 
 function isPartitionPath(path: string): boolean {
@@ -53,4 +93,20 @@ export function checkWwn(wwn: string): string | undefined {
 /** Case-insensitive comparison key, since lsblk and the stack may differ in hex case. */
 export function normalizeWwn(wwn: string): string {
   return wwn.toLowerCase();
+}
+
+function checkDevicePathCharset(path: string): string | undefined {
+  if (!DEVICE_PATH_PATTERN.test(path) || path.includes("/../") || path.endsWith("/")) {
+    return `expected a device path of letters, digits and ._:+@-/ only, found "${path}"`;
+  }
+  return undefined;
+}
+
+/** Any block device path (a disk, partition, md array or /dev/mapper name). Returns the reason it is not one, or undefined. */
+export function checkBlockDevicePath(path: unknown): string | undefined {
+  if (typeof path !== "string") return `expected a device path string, found ${JSON.stringify(path)}`;
+  if (!path.startsWith("/dev/")) {
+    return `expected a block device path under /dev (e.g. /dev/mapper/cryptroot, /dev/md1), found "${path}"${path.startsWith("/") ? "" : `; write "/dev/${path}"`}`;
+  }
+  return checkDevicePathCharset(path);
 }

@@ -11,3 +11,4 @@ export * from "./image";
 export * from "./layout";
 export * from "./ssh-key";
 export * from "./robot";
+export * from "./mount";

@@ -2,7 +2,9 @@
 // validate_vars) plus what full-disk encryption adds: / must be encrypted, so a plain /boot is
 // mandatory. Sizes are array-level, as in installimage. Capacity is checked only where it is
 // knowable: when every member disk's size is given.
+import { checkLvmName, LVM_EXTENT_MIB, LVM_METADATA_MIB } from "../storage/lvm";
 import { issueAt, PathSegment, RuleIssue } from "./issue";
+import { checkMountPoint } from "./mount";
 import { arrayCapacityMiB, describeMiB, parseSize, RaidLevel, raidDataDisks, Size } from "./size";
 
 export const PARTITION_FILESYSTEMS = ["ext2", "ext3", "ext4", "xfs", "btrfs", "swap", "esp"] as const;
@@ -44,14 +46,9 @@ export const MIN_ESP_MIB = 256;
 export const MIN_ALL_PARTITION_MIB = 1024;
 /** LUKS2's default header (metadata + keyslots area) comes off the top of an encrypted partition. */
 export const LUKS2_HEADER_MIB = 16;
-export const LVM_EXTENT_MIB = 4;
-/** The PV label and metadata area (1 MiB by default) before the first extent. */
-export const LVM_METADATA_MIB = 1;
+export { LVM_EXTENT_MIB, LVM_METADATA_MIB };
 
-const MOUNT_PATTERN = /^\/([A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*)?$/;
-const LVM_NAME_PATTERN = /^[A-Za-z0-9+_.][A-Za-z0-9+_.-]{0,126}$/;
 // An array, not a Set: Pulumi's closure serializer copies a module-level Set as a plain object.
-const RESERVED_LV_NAMES = ["snapshot", "pvmove", ".", ".."];
 
 export interface LayoutRuleOptions {
   /**
@@ -85,7 +82,7 @@ function checkPartitions(partitions: readonly PartitionSpec[]): RuleIssue[] {
     }
     if (part.mount === "lvm") {
       if (part.vg === undefined) issues.push(issueAt(at("vg"), `an lvm partition needs the name of its volume group, e.g. vg: vg0`));
-      else if (!LVM_NAME_PATTERN.test(part.vg)) issues.push(issueAt(at("vg"), lvmNameReason("volume group", part.vg)));
+      else if (checkLvmName(part.vg, "VG")) issues.push(issueAt(at("vg"), checkLvmName(part.vg, "VG") as string));
       else if (seenVgs.has(part.vg)) issues.push(issueAt(at("vg"), `volume group "${part.vg}" is already defined by partitions[${seenVgs.get(part.vg)}]; use one lvm partition per VG`));
       else seenVgs.set(part.vg, i);
       if (part.fs !== undefined) issues.push(issueAt(at("fs"), `an lvm partition holds a volume group, not a filesystem; remove fs: ${part.fs} (filesystems go on the volumes)`));
@@ -96,8 +93,9 @@ function checkPartitions(partitions: readonly PartitionSpec[]): RuleIssue[] {
       issues.push(issueAt(at("fs"), `expected a filesystem (${PARTITION_FILESYSTEMS.join(", ")}) for mount ${part.mount}`));
       return;
     }
-    if (part.mount !== "swap" && !MOUNT_PATTERN.test(part.mount)) {
-      issues.push(issueAt(at("mount"), `expected "lvm", "swap" or an absolute mount point like /srv, found "${part.mount}"`));
+    const badMount = part.mount === "swap" ? undefined : checkMountPoint(part.mount, "/srv");
+    if (badMount !== undefined) {
+      issues.push(issueAt(at("mount"), part.mount.startsWith("/") ? badMount : `expected "lvm", "swap" or an absolute mount point like /srv, found "${part.mount}"`));
       return;
     }
     issues.push(...checkSwapMount(part.fs, part.mount, at));
@@ -136,13 +134,15 @@ function checkVolumes(layout: LayoutSpec): RuleIssue[] {
       const known = vgs.size > 0 ? `the layout defines ${[...vgs].join(", ")}` : "the layout has no lvm partition";
       issues.push(issueAt(at("vg"), `no partition creates volume group "${lv.vg}"; ${known} (add { mount: lvm, vg: ${lv.vg}, size: all, crypt: true })`));
     }
-    if (!LVM_NAME_PATTERN.test(lv.name) || RESERVED_LV_NAMES.includes(lv.name)) issues.push(issueAt(at("name"), lvmNameReason("logical volume", lv.name)));
+    const nameProblem = checkLvmName(lv.name, "LV");
+    if (nameProblem) issues.push(issueAt(at("name"), nameProblem));
     const names = namesByVg.get(lv.vg) ?? new Map<string, number>();
     if (names.has(lv.name)) issues.push(issueAt(at("name"), `logical volume "${lv.vg}/${lv.name}" is already defined by volumes[${names.get(lv.name)}]; LV names are unique in a VG`));
     else names.set(lv.name, j);
     namesByVg.set(lv.vg, names);
-    if (lv.mount !== "swap" && !MOUNT_PATTERN.test(lv.mount)) {
-      issues.push(issueAt(at("mount"), `expected "swap" or an absolute mount point like /var, found "${lv.mount}"`));
+    const badMount = lv.mount === "swap" ? undefined : checkMountPoint(lv.mount, "/var");
+    if (badMount !== undefined) {
+      issues.push(issueAt(at("mount"), lv.mount.startsWith("/") ? badMount : `expected "swap" or an absolute mount point like /var, found "${lv.mount}"`));
     } else {
       issues.push(...checkSwapMount(lv.fs, lv.mount, at));
     }
@@ -158,10 +158,6 @@ function checkVolumes(layout: LayoutSpec): RuleIssue[] {
     }
   });
   return issues;
-}
-
-function lvmNameReason(what: string, name: string): string {
-  return `expected a ${what} name of letters, digits and + _ . - (not starting with "-", at most 127, not "snapshot"/"pvmove"), found "${name}"`;
 }
 
 function checkBootAndRoot(layout: LayoutSpec, requireEncryptedRoot: boolean): RuleIssue[] {

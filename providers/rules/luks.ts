@@ -75,3 +75,19 @@ export function checkPbkdf(pbkdf: PbkdfSettings): RuleIssue[] {
   }
   return issues;
 }
+
+/**
+ * Argon2 memory against the host's RAM. luksFormat runs in the rescue system (root in RAM) and
+ * every unlock runs in the initramfs: both hold the whole memory cost at once, and cryptsetup
+ * refuses a keyslot that needs more than the machine can give. cryptsetup's own benchmark never
+ * picks more than half of the physical memory; a fixed cost above that is refused here.
+ * Returns the reason, or undefined when it fits.
+ */
+export function checkArgon2Memory(memoryKiB: number, hostMemoryMiB: number): string | undefined {
+  const limitKiB = Math.floor((hostMemoryMiB * 1024) / 2);
+  if (memoryKiB <= limitKiB) return undefined;
+  return (
+    `expected at most ${limitKiB} KiB (half of the host's ${hostMemoryMiB} MiB, the most cryptsetup's own benchmark uses), found ${memoryKiB}: ` +
+    "the rescue system and the initramfs unlock run in RAM and could not open the keyslot; lower memoryKiB or use iterTimeMs to let cryptsetup benchmark on the host"
+  );
+}

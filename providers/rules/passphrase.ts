@@ -1,7 +1,10 @@
 // LUKS passphrase strength. The passphrase guards a disk that can be imaged and attacked offline,
 // and an operator types it into `cryptroot-unlock` over SSH, so the rule is:
 //   1. not empty, at most 512 characters (cryptsetup's interactive limit), no line breaks (a line
-//      break cannot be typed at the unlock prompt; on stdin it would become part of the key);
+//      break cannot be typed at the unlock prompt; on stdin it would become part of the key), and
+//      no other control characters: NUL separates the two keys on luksAddKey's stdin, so a NUL
+//      inside would enrol only the part before it, and no control character can be typed at the
+//      prompt either;
 //   2. at least 16 characters;
 //   3. under 24 characters it needs three of: lower case, upper case, digits, other characters;
 //      from 24 characters on, length alone carries it (four or five random words);
@@ -12,7 +15,7 @@
 
 export const PASSPHRASE_RULE =
   "at least 16 characters (three of lower/upper/digit/other under 24), at least 8 distinct characters, " +
-  "no repeated block, and not built from common passwords, keyboard rows or sequences";
+  "no repeated block, printable characters only (no line breaks, NUL or other control characters), and not built from common passwords, keyboard rows or sequences";
 
 const MIN_LENGTH = 16;
 const LENGTH_WITHOUT_VARIETY = 24;
@@ -38,6 +41,13 @@ export function passphraseWeaknesses(passphrase: string): string[] {
   const chars = [...passphrase];
   if (chars.length > MAX_LENGTH) reasons.push(`is ${chars.length} characters long (cryptsetup reads at most ${MAX_LENGTH} at a prompt)`);
   if (/[\r\n]/.test(passphrase)) reasons.push("contains a line break, which cannot be typed at the cryptroot-unlock prompt");
+  const controls = [...passphrase].filter((c) => /[\p{Cc}]/u.test(c) && c !== "\r" && c !== "\n");
+  if (controls.length > 0) {
+    reasons.push(
+      `contains ${count(controls.length, "control character")} (such as NUL or tab), which cannot be typed at the cryptroot-unlock prompt ` +
+        "and would cut the key short on stdin, where NUL separates two keys; use printable characters only",
+    );
+  }
   if (chars.length < MIN_LENGTH) reasons.push(`is ${count(chars.length, "character")} long (at least ${MIN_LENGTH} needed)`);
   const classes = characterClasses(passphrase);
   if (chars.length < LENGTH_WITHOUT_VARIETY && classes < 3) {

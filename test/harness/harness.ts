@@ -27,96 +27,27 @@
  * h.state.text(); h.logs; h.secrets                // for secret-leak greps (see leaks.ts)
  * ```
  * Other failures throw `ProviderCallError { method, code }` with the host's message.
+ *
+ * A thin layer over the local engine (engine/): the host process, the gRPC calls and their error
+ * decoding are engine/provider-host.ts, and `up`'s choice of step is engine/steps.ts `decideStep`,
+ * the same code `npm run stack` runs. What is the harness's own is one resource at a time, a
+ * journal of what the engine would have stored, and overrides a test needs (olds, ids, UNKNOWN).
  */
 
-import { ChildProcess, fork, spawn } from "child_process";
-import { createRequire } from "module";
+import { fork } from "child_process";
 import * as path from "path";
-import type * as grpcTypes from "@grpc/grpc-js";
-import type * as structTypes from "google-protobuf/google/protobuf/struct_pb";
-import type * as provrpcTypes from "@pulumi/pulumi/proto/provider_grpc_pb";
-import type * as provTypes from "@pulumi/pulumi/proto/provider_pb";
-import type * as statusTypes from "@pulumi/pulumi/proto/status_pb";
+import { PartialCreateFailure, ProviderCallError, ProviderHost } from "../../engine/provider-host";
+import type { CheckOutcome, DiffOutcome, ReadOutcome } from "../../engine/provider-host";
+import { decideStep } from "../../engine/steps";
+import { plainValues, Props, REPO_ROOT } from "../../engine/wire";
 import { track, untrack } from "../support/leftovers";
 import type { ProgramMessage, ProgramReply, ProgramRequest } from "./program-runner";
-import { isSecretWrapper } from "./program-runner";
 
 export { UNKNOWN } from "../../providers/kernel/resource";
+export { PartialCreateFailure, ProviderCallError, plainValues, REPO_ROOT };
+export type { CheckOutcome, DiffOutcome, Props, ReadOutcome };
 
-/** Repo root: this file runs as dist/test/harness/harness.js. */
-export const REPO_ROOT = path.resolve(__dirname, "../../..");
 const PROJECT = "hetzner-fde";
-const STARTUP_TIMEOUT_MS = 20_000;
-
-// ---------------------------------------------------------------------------------------------
-// The gRPC and protobuf modules @pulumi/pulumi itself resolves: the serializers check instanceof.
-
-interface PulumiWire {
-  grpc: typeof grpcTypes;
-  struct: typeof structTypes;
-  provrpc: typeof provrpcTypes;
-  prov: typeof provTypes;
-  status: typeof statusTypes;
-  hostEntry: string;
-}
-
-function loadWire(): PulumiWire {
-  const fromPulumi = createRequire(require.resolve("@pulumi/pulumi/package.json", { paths: [REPO_ROOT] }));
-  return {
-    grpc: fromPulumi("@grpc/grpc-js"),
-    struct: fromPulumi("google-protobuf/google/protobuf/struct_pb"),
-    provrpc: fromPulumi("./proto/provider_grpc_pb"),
-    prov: fromPulumi("./proto/provider_pb"),
-    status: fromPulumi("./proto/status_pb"),
-    hostEntry: fromPulumi.resolve("./cmd/dynamic-provider"),
-  };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Results and errors
-
-export type Props = Record<string, unknown>;
-
-export interface CheckOutcome {
-  readonly inputs: Props;
-  readonly failures: { property: string; reason: string }[];
-}
-export interface DiffOutcome {
-  readonly changes: "some" | "none" | "unknown";
-  readonly replaces: string[];
-  readonly deleteBeforeReplace: boolean;
-}
-export interface ReadOutcome {
-  /** "" means the resource is gone. */
-  readonly id: string;
-  readonly props: Props;
-  readonly inputs?: Props;
-}
-
-/** Create (or update) failed after the resource came into being: the engine records it with `id`. */
-export class PartialCreateFailure extends Error {
-  constructor(
-    message: string,
-    readonly id: string,
-    readonly properties: Props,
-    readonly reasons: string[],
-  ) {
-    super(message);
-    this.name = "PartialCreateFailure";
-  }
-}
-
-/** Any other failed call; `message` is what the engine would print. */
-export class ProviderCallError extends Error {
-  constructor(
-    readonly method: string,
-    readonly code: number,
-    details: string,
-  ) {
-    super(`${method} failed: ${details}`);
-    this.name = "ProviderCallError";
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // What an engine would have recorded
@@ -191,29 +122,23 @@ export interface HarnessOptions {
   readonly callTimeoutMs?: number;
 }
 
-type Callback<T> = (err: grpcTypes.ServiceError | null, resp: T) => void;
-
 export class ProviderHarness {
   readonly state = new StateJournal();
   private readonly urnById = new Map<string, string>();
   private readonly secretKeysByUrn = new Map<string, Set<string>>();
 
   private constructor(
-    private readonly wire: PulumiWire,
-    private readonly host: ChildProcess,
-    private readonly client: provrpcTypes.ResourceProviderClient,
+    private readonly host: ProviderHost,
     readonly program: ProgramReply,
     private readonly opts: HarnessOptions,
     private readonly output: string[],
   ) {}
 
   static async start(opts: HarnessOptions): Promise<ProviderHarness> {
-    const wire = loadWire();
     const output: string[] = [];
     const program = await runProgram(opts, output);
-    const { child, port } = await startHost(wire.hostEntry, output);
-    const client = new wire.provrpc.ResourceProviderClient(`127.0.0.1:${port}`, wire.grpc.credentials.createInsecure());
-    const h = new ProviderHarness(wire, child, client, program, opts, output);
+    const host = await ProviderHost.start({ project: PROJECT, cwd: REPO_ROOT, onOutput: (text) => output.push(text), callTimeoutMs: opts.callTimeoutMs });
+    const h = new ProviderHarness(host, program, opts, output);
     track(h, `provider host for ${opts.exportName}`, () => h.stop());
     if (opts.configure !== false) await h.configure(opts.config);
     return h;
@@ -221,7 +146,7 @@ export class ProviderHarness {
 
   /** Whether the dynamic-provider host process is still alive. */
   get hostRunning(): boolean {
-    return this.host.exitCode === null && this.host.signalCode === null;
+    return this.host.running;
   }
 
   /** URN of the resource the program constructed. */
@@ -247,33 +172,19 @@ export class ProviderHarness {
   }
 
   async configure(config: Record<string, string> = this.opts.config ?? {}): Promise<void> {
-    const req = new this.wire.prov.ConfigureRequest();
-    req.setArgs(this.toStruct(config));
-    await this.call<provTypes.ConfigureResponse>("configure", req);
+    await this.host.configure(config);
   }
 
   async check(urn: string, olds: Props, news: Props, opts: { secretPaths?: readonly string[] } = {}): Promise<CheckOutcome> {
     this.secretKeysByUrn.set(urn, new Set(opts.secretPaths ?? this.opts.secretPaths ?? []));
-    const req = new this.wire.prov.CheckRequest();
-    req.setUrn(urn);
-    req.setOlds(this.toStruct(plainValues(olds)));
-    req.setNews(this.toStruct(this.withProvider(plainValues(news))));
-    const resp = await this.call<provTypes.CheckResponse>("check", req);
-    return {
-      inputs: resp.getInputs()?.toJavaScript() ?? {},
-      failures: resp.getFailuresList().map((f) => ({ property: f.getProperty(), reason: f.getReason() })),
-    };
+    return this.host.check(urn, plainValues(olds), this.withProvider(plainValues(news)));
   }
 
   async create(urn: string, inputs: Props): Promise<{ id: string; outs: Props }> {
-    const req = new this.wire.prov.CreateRequest();
-    req.setUrn(urn);
-    req.setProperties(this.toStruct(this.withProvider(inputs)));
     try {
-      const resp = await this.call<provTypes.CreateResponse>("create", req);
-      const outs = resp.getProperties()?.toJavaScript() ?? {};
-      this.remember(urn, resp.getId(), inputs, outs, "create");
-      return { id: resp.getId(), outs };
+      const res = await this.host.create(urn, this.withProvider(inputs));
+      this.remember(urn, res.id, inputs, res.outs, "create");
+      return res;
     } catch (err) {
       if (err instanceof PartialCreateFailure) this.remember(urn, err.id, inputs, err.properties, "partial");
       throw err;
@@ -281,29 +192,15 @@ export class ProviderHarness {
   }
 
   async diff(id: string, olds: Props, news: Props): Promise<DiffOutcome> {
-    const req = new this.wire.prov.DiffRequest();
-    req.setId(id);
-    req.setUrn(this.urnById.get(id) ?? this.urn);
-    req.setOlds(this.toStruct(olds));
-    req.setNews(this.toStruct(this.withProvider(plainValues(news))));
-    const resp = await this.call<provTypes.DiffResponse>("diff", req);
-    const Changes = this.wire.prov.DiffResponse.DiffChanges;
-    const changes = resp.getChanges() === Changes.DIFF_SOME ? "some" : resp.getChanges() === Changes.DIFF_NONE ? "none" : "unknown";
-    return { changes, replaces: resp.getReplacesList(), deleteBeforeReplace: resp.getDeletebeforereplace() };
+    return this.host.diff(this.urnById.get(id) ?? this.urn, id, olds, this.withProvider(plainValues(news)));
   }
 
   async update(id: string, olds: Props, news: Props): Promise<{ outs: Props }> {
     const urn = this.urnById.get(id) ?? this.urn;
-    const req = new this.wire.prov.UpdateRequest();
-    req.setId(id);
-    req.setUrn(urn);
-    req.setOlds(this.toStruct(olds));
-    req.setNews(this.toStruct(this.withProvider(plainValues(news))));
     try {
-      const resp = await this.call<provTypes.UpdateResponse>("update", req);
-      const outs = resp.getProperties()?.toJavaScript() ?? {};
-      this.remember(urn, id, news, outs, "update");
-      return { outs };
+      const res = await this.host.update(urn, id, olds, this.withProvider(plainValues(news)));
+      this.remember(urn, id, news, res.outs, "update");
+      return res;
     } catch (err) {
       if (err instanceof PartialCreateFailure) this.remember(urn, id, news, err.properties, "partial");
       throw err;
@@ -313,17 +210,7 @@ export class ProviderHarness {
   /** Refresh-style read: `props` are the old outputs, `inputs` the old inputs. */
   async read(id: string, props: Props, inputs: Props = {}): Promise<ReadOutcome> {
     const urn = this.urnById.get(id) ?? this.urn;
-    const req = new this.wire.prov.ReadRequest();
-    req.setId(id);
-    req.setUrn(urn);
-    req.setProperties(this.toStruct(props));
-    req.setInputs(this.toStruct(inputs));
-    const resp = await this.call<provTypes.ReadResponse>("read", req);
-    const outcome = {
-      id: resp.getId(),
-      props: resp.getProperties()?.toJavaScript() ?? {},
-      inputs: resp.getInputs()?.toJavaScript(),
-    };
+    const outcome = await this.host.read(urn, id, props, inputs);
     if (outcome.id === "") this.forget(urn, id);
     else this.remember(urn, outcome.id, outcome.inputs ?? inputs, outcome.props, "read");
     return outcome;
@@ -331,11 +218,7 @@ export class ProviderHarness {
 
   async delete(id: string, props: Props): Promise<void> {
     const urn = this.urnById.get(id) ?? this.urn;
-    const req = new this.wire.prov.DeleteRequest();
-    req.setId(id);
-    req.setUrn(urn);
-    req.setProperties(this.toStruct(props));
-    await this.call<unknown>("delete", req);
+    await this.host.delete(urn, id, props);
     this.forget(urn, id);
   }
 
@@ -350,7 +233,7 @@ export class ProviderHarness {
   }
 
   // -------------------------------------------------------------------------------------------
-  // A small engine over `state` (step_generator.go semantics, one resource at a time).
+  // One resource through the engine's step choice (engine/steps.ts), over `state`.
 
   /** `pulumi up` for one resource: Check, Diff, then Create / Update / Replace / Same. */
   async up(news: Props = this.inputs(), urn: string = this.urn): Promise<{ op: "create" | "update" | "replace" | "same"; check: CheckOutcome; diff?: DiffOutcome }> {
@@ -359,29 +242,19 @@ export class ProviderHarness {
     if (check.failures.length > 0) {
       throw new ProviderCallError("check", 0, check.failures.map((f) => `${f.property}: ${f.reason}`).join("; "));
     }
-    if (!old) {
+    const diff = old ? await this.diff(old.id, old.plainOutputs, check.inputs) : undefined;
+    const { op, deleteBeforeReplace } = decideStep(old && { inputs: old.plainInputs, partial: old.op === "partial" }, check.inputs, diff);
+    if (op === "create") await this.create(urn, check.inputs);
+    else if (op === "replace" && deleteBeforeReplace) {
+      await this.delete(old!.id, old!.plainOutputs);
       await this.create(urn, check.inputs);
-      return { op: "create", check };
-    }
-    const diff = await this.diff(old.id, old.plainOutputs, check.inputs);
-    const changed = diff.changes === "some" || (diff.changes === "unknown" && JSON.stringify(old.plainInputs) !== JSON.stringify(check.inputs));
-    if (diff.replaces.length > 0) {
-      if (diff.deleteBeforeReplace) {
-        await this.delete(old.id, old.plainOutputs);
-        await this.create(urn, check.inputs);
-      } else {
-        await this.create(urn, check.inputs);
-        await this.delete(old.id, old.plainOutputs);
-      }
-      return { op: "replace", check, diff };
-    }
-    if (changed || old.op === "partial") {
-      await this.update(old.id, old.plainOutputs, check.inputs);
-      return { op: "update", check, diff };
-    }
+    } else if (op === "replace") {
+      await this.create(urn, check.inputs);
+      await this.delete(old!.id, old!.plainOutputs);
+    } else if (op === "update") await this.update(old!.id, old!.plainOutputs, check.inputs);
     // A same step keeps the OLD outputs, old __provider included (the stale-code trap, §1.4).
-    this.state.record({ ...old, op: "same" });
-    return { op: "same", check, diff };
+    else this.state.record({ ...old!, op: "same" });
+    return { op, check, diff };
   }
 
   /** `pulumi refresh` for one resource: Read(id, old outputs, old inputs). */
@@ -400,28 +273,19 @@ export class ProviderHarness {
    * running: for kill-and-rerun tests. Start a new harness to continue.
    */
   killHost(): void {
-    this.host.kill("SIGKILL");
+    this.host.kill();
   }
 
   /** Stops the host. `logs` is complete only after this: its stdout can trail the gRPC replies. */
   async stop(): Promise<void> {
     untrack(this);
-    this.client.close();
-    if (this.host.exitCode !== null || this.host.signalCode !== null) return;
-    await new Promise<void>((resolve) => {
-      this.host.once("close", () => resolve()); // "close" comes after stdout/stderr are drained
-      this.host.kill("SIGTERM");
-    });
+    await this.host.stop();
   }
 
   // -------------------------------------------------------------------------------------------
 
   private withProvider(props: Props): Props {
     return "__provider" in props ? props : { ...props, __provider: this.program.provider };
-  }
-
-  private toStruct(props: object): structTypes.Struct {
-    return this.wire.struct.Struct.fromJavaScript(props as Record<string, structTypes.JavaScriptValue>);
   }
 
   private remember(urn: string, id: string, inputs: Props, outputs: Props, op: StateEntry["op"]): void {
@@ -444,54 +308,6 @@ export class ProviderHarness {
   private forget(urn: string, id: string): void {
     if (this.state.resources.get(urn)?.id === id) this.state.remove(urn);
   }
-
-  private call<T>(method: string, req: unknown): Promise<T> {
-    const deadline = new Date(Date.now() + (this.opts.callTimeoutMs ?? 60_000));
-    const fn = (this.client as unknown as Record<string, (r: unknown, m: grpcTypes.Metadata, o: grpcTypes.CallOptions, cb: Callback<T>) => void>)[method];
-    return new Promise<T>((resolve, reject) => {
-      fn.call(this.client, req, new this.wire.grpc.Metadata(), { deadline }, (err, resp) => {
-        if (!err) return resolve(resp);
-        const failure = this.toFailure(method, err);
-        this.output.push(`error: ${failure.message}\n`); // the engine prints it; keep it for leak greps
-        reject(failure);
-      });
-    });
-  }
-
-  private toFailure(method: string, err: grpcTypes.ServiceError): Error {
-    const initFailed = this.initFailure(err);
-    if (initFailed) {
-      return new PartialCreateFailure(
-        `${method} failed: ${detailsOf(err)}`,
-        initFailed.getId(),
-        initFailed.getProperties()?.toJavaScript() ?? {},
-        initFailed.getReasonsList(),
-      );
-    }
-    return new ProviderCallError(method, err.code, detailsOf(err));
-  }
-
-  private initFailure(err: grpcTypes.ServiceError): provTypes.ErrorResourceInitFailed | undefined {
-    const raw = err.metadata?.get("grpc-status-details-bin")[0];
-    if (raw === undefined) return undefined;
-    const status = this.wire.status.Status.deserializeBinary(new Uint8Array(Buffer.from(raw)));
-    for (const any of status.getDetailsList()) {
-      const detail = any.unpack(this.wire.prov.ErrorResourceInitFailed.deserializeBinary, "pulumirpc.ErrorResourceInitFailed");
-      if (detail) return detail;
-    }
-    return undefined;
-  }
-}
-
-/** Strips the RPC secret wrappers, as the engine does for a provider with acceptSecrets=false. */
-export function plainValues(props: Props): Props {
-  const unwrap = (v: unknown): unknown => {
-    if (isSecretWrapper(v)) return unwrap((v as { value: unknown }).value);
-    if (Array.isArray(v)) return v.map(unwrap);
-    if (v !== null && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unwrap(x)]));
-    return v;
-  };
-  return unwrap(props) as Props;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -520,45 +336,3 @@ async function runProgram(opts: HarnessOptions, logs: string[]): Promise<Program
   return message.reply;
 }
 
-/** Starts the dynamic-provider host; its first stdout line is the port it listens on. */
-async function startHost(hostEntry: string, output: string[]): Promise<{ child: ChildProcess; port: number }> {
-  // The engine address is required but never used: the host does not connect back (#6065).
-  const child = spawn(process.execPath, [hostEntry, "127.0.0.1:1"], {
-    cwd: REPO_ROOT,
-    env: { ...process.env, PULUMI_NODEJS_PROJECT: PROJECT, PULUMI_PROJECT: PROJECT, PULUMI_CONFIG: "{}" },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  child.stderr?.on("data", (d: Buffer) => output.push(d.toString()));
-  const port = await new Promise<number>((resolve, reject) => {
-    let stdout = "";
-    const timer = setTimeout(() => fail(`did not print its port within ${STARTUP_TIMEOUT_MS}ms`), STARTUP_TIMEOUT_MS);
-    const fail = (why: string): void => {
-      clearTimeout(timer);
-      child.kill("SIGKILL");
-      reject(new Error(`dynamic-provider host ${why}: ${output.join("").slice(-2000)}`));
-    };
-    const onStdout = (d: Buffer): void => {
-      stdout += d.toString();
-      const newline = stdout.indexOf("\n");
-      if (newline === -1) return;
-      child.stdout?.off("data", onStdout);
-      child.stdout?.on("data", (more: Buffer) => output.push(more.toString()));
-      child.off("exit", onExit);
-      clearTimeout(timer);
-      output.push(stdout.slice(newline + 1));
-      const port = Number(stdout.slice(0, newline).trim());
-      if (Number.isInteger(port) && port > 0) resolve(port);
-      else fail(`printed ${JSON.stringify(stdout.slice(0, newline))} instead of a port`);
-    };
-    const onExit = (code: number | null): void => fail(`exited (${code}) before printing its port`);
-    child.stdout?.on("data", onStdout);
-    child.once("exit", onExit);
-  });
-  return { child, port };
-}
-
-// The host reports some errors as {code, message} without `details`; grpc-js then puts the text
-// only into the message ("2 UNKNOWN: <text>").
-function detailsOf(err: grpcTypes.ServiceError): string {
-  return err.details || err.message.replace(/^\d+ [A-Z_]+: /, "");
-}

@@ -6,6 +6,9 @@ import * as path from "path";
 import { stopLeftovers } from "../support/leftovers";
 import { ProviderHarness } from "./harness";
 
+// Starting a harness (a program child and a provider host) takes 5-12 s on a loaded 2-core machine.
+jest.setTimeout(30_000);
+
 it("stopLeftovers stops a provider host that was never stopped, and only once", async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "hfde-leftovers-"));
   try {

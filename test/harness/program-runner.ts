@@ -8,6 +8,9 @@
 import { createRequire } from "module";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
+import { isSecretWrapper } from "../../engine/wire";
+
+export { isSecretWrapper };
 
 export interface ProgramRequest {
   /** Repo-relative module path without extension, e.g. "test/harness/fixtures/marker-file". */
@@ -35,8 +38,6 @@ export interface ProgramReply {
 
 export type ProgramMessage = { ok: true; reply: ProgramReply } | { ok: false; error: string };
 
-const SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d";
-const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
 // Serialization failures never reject under mocks: urn/id just never resolve (pulumi-dynamic.md §4.2).
 const REGISTRATION_TIMEOUT_MS = 20_000;
 
@@ -92,10 +93,6 @@ function wrapSecrets(args: Record<string, unknown>, secretPaths: readonly string
     if (key in out) out[key] = pulumi.secret(out[key]);
   }
   return out;
-}
-
-export function isSecretWrapper(value: unknown): boolean {
-  return typeof value === "object" && value !== null && (value as Record<string, unknown>)[SECRET_SIG_KEY] === SECRET_SIG;
 }
 
 if (require.main === module) {

@@ -6,6 +6,7 @@ import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 import { promisify } from "util";
+import { waitFor } from "../support/wait";
 
 jest.setTimeout(900_000);
 
@@ -55,11 +56,10 @@ describe("lab CLI", () => {
   });
 
   it("console shows the delivered server's boot from its blank disks", async () => {
-    let text = "";
-    for (let i = 0; i < 60 && !/No bootable device/.test(text); i++) {
-      text = (await lab("console", "lab-1")).stdout;
-      await new Promise((r) => setTimeout(r, 1000));
-    }
+    const text = await waitFor(async () => {
+      const shown = (await lab("console", "lab-1")).stdout;
+      return /No bootable device/.test(shown) && shown;
+    }, { what: "`lab console lab-1` to show the boot from blank disks", timeoutMs: 60_000, intervalMs: 1000 });
     expect(text).toMatch(/No bootable device/);
   });
 

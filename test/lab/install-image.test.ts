@@ -18,6 +18,7 @@ import { Secret } from "../../providers/plumbing/secret";
 import { sh, ShellCommand } from "../../providers/plumbing/shell";
 import { connect, SshSession } from "../../providers/plumbing/ssh";
 import { LabFixture, labStackConfig, RescueLogin, phaseTimer, pinnedNvmeDrives, startLabFixture, startRescueBootHarness } from "../support/lab";
+import { waitFor } from "../support/wait";
 
 jest.setTimeout(60 * 60_000);
 
@@ -34,14 +35,6 @@ function printStepTimings(label: string, logs: string): void {
   const steps = [...logs.matchAll(/step (?:\d+\/\d+ )?(\w+) done in ([\d.]+m?s)/g)].map((m) => `  ${m[1]}: ${m[2]}`);
   const installimage = [...logs.matchAll(/installimage:\s+(\d+s\s+\w+)/g)].map((m) => `    ${m[1]}`);
   process.stdout.write(`${label} steps:\n${steps.join("\n")}\n  installimage timings:\n${installimage.join("\n")}\n`);
-}
-
-async function waitFor(what: string, test: () => boolean, timeoutMs: number): Promise<void> {
-  const started = Date.now();
-  while (!test()) {
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 1000));
-  }
 }
 
 describe("lab: InstallImage", () => {
@@ -170,7 +163,7 @@ describe("lab: InstallImage", () => {
       () => null,
       (error: unknown) => error,
     );
-    await waitFor("installimage to reach extract_image", () => /installimage: step (9|1\d)\/16/.test(first.logs), 20 * 60_000);
+    await waitFor(() => /installimage: step (9|1\d)\/16/.test(first.logs), { what: "installimage to reach extract_image", timeoutMs: 20 * 60_000, intervalMs: 1000 });
     first.killHost();
     expect(await killed).toBeInstanceOf(Error);
     await first.stop();
@@ -282,7 +275,7 @@ describe("lab: InstallImage", () => {
       () => null,
       (error: unknown) => error,
     );
-    await timed("delete: installed system → Robot reset", () => waitFor("the reset", () => resets() > resetsBefore, 300_000));
+    await timed("delete: installed system → Robot reset", () => waitFor(() => resets() > resetsBefore, { what: "the reset", timeoutMs: 300_000, intervalMs: 1000 }));
     h!.killHost();
     expect(await killed).toBeInstanceOf(Error);
     await h!.stop();

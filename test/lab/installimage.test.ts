@@ -11,6 +11,7 @@ import { sh } from "../../providers/plumbing/shell";
 import { connect, SshSession } from "../../providers/plumbing/ssh";
 import { raid1LvmAutosetup } from "../support/autosetup-fixtures";
 import { LabFixture, RescueLogin, startLabFixture } from "../support/lab";
+import { waitFor } from "../support/wait";
 
 jest.setTimeout(45 * 60_000);
 
@@ -158,10 +159,7 @@ describe("lab installimage (RAID1 + LVM on a QEMU server)", () => {
     await Promise.resolve(session.close()).catch(() => undefined);
     const started = Date.now();
     // Until the guest has rebooted, the rescue's sshd still answers: wait for the new boot first.
-    while (lab.supervisor.bootHistory(server).length === boots) {
-      if (Date.now() - started > 120_000) throw new Error(`server ${server} did not reboot within 120 s of 'reboot'`);
-      await new Promise((r) => setTimeout(r, 500));
-    }
+    await waitFor(() => lab.supervisor.bootHistory(server).length > boots, { what: `server ${server} to reboot after 'reboot'`, timeoutMs: 120_000, intervalMs: 500 });
     // The rescue boot consumed the arm: this boot comes from disk (GRUB on the drives).
     await lab.waitForSsh(server, 15 * 60_000);
     process.stdout.write(`boot from disk to SSH banner: ${Math.round((Date.now() - started) / 1000)} s\n`);

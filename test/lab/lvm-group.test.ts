@@ -8,6 +8,8 @@ import { assertNoSecrets } from "../harness/leaks";
 import { sh } from "../../providers/plumbing/shell";
 import type { ConnectionProfile } from "../../providers/kernel/host-access";
 import { LabFixture, RescueLogin, startLabFixture } from "../support/lab";
+import { waitFor } from "../support/wait";
+import { describeResourceContract } from "../support/contract";
 
 jest.setTimeout(900_000);
 
@@ -216,12 +218,7 @@ describe("lab: LvmGroup", () => {
     const killArgs = { pvs: ["/dev/nvme1n1", "/dev/nvme0n1"], lvs: [{ name: "a", size: "1G", filesystem: "ext4" }, { name: "b", size: "256M", filesystem: "swap" }, { name: "c", size: "all", filesystem: "xfs" }] };
 
     const waitOnHost = async (command: string, timeoutMs = 300_000): Promise<void> => {
-      const deadline = Date.now() + timeoutMs;
-      while (Date.now() < deadline) {
-        if ((await onHost(`${command} >/dev/null 2>&1 && echo yes || echo no`).catch(() => "no\n")) === "yes\n") return;
-        await new Promise((resolve) => setTimeout(resolve, 300));
-      }
-      throw new Error(`timed out waiting on the host for: ${command}`);
+      await waitFor(async () => (await onHost(`${command} >/dev/null 2>&1 && echo yes || echo no`).catch(() => "no\n")) === "yes\n", { what: `on the host: ${command}`, timeoutMs, intervalMs: 300 });
     };
 
     const expectConverged = async (h: ProviderHarness) => {
@@ -275,6 +272,20 @@ describe("lab: LvmGroup", () => {
       await interruptAndRerun("lvs vg0/a", async () => {
         login = await lab.bootIntoRescue(server);
       });
+    });
+  });
+
+  // The kernel's contract (test/support/contract.ts), on this file's booted server: blank disks, one small LV.
+  describe("resource contract", () => {
+    beforeAll(async () => {
+      await wipeDisks();
+    });
+    describeResourceContract("LvmGroup", {
+      start: (overrides = {}) => startHarness({ pvs: ["/dev/nvme1n1"], lvs: [{ name: "c1", size: "64M", filesystem: "ext4" }], ...overrides }),
+      connectionTo: (port) => ({ connection: [{ environment: "rescue", host: "127.0.0.1", port, user: "root", hostKeyFingerprints: [...login.hostKeyFingerprints] }] }),
+      invalid: { pvs: ["sdb"] },
+      change: { lvs: [{ name: "c1", size: "128M", filesystem: "ext4" }] },
+      hostState: () => onHost("pvs --noheadings -o pv_name,vg_name,pv_uuid; vgs --noheadings -o vg_name,vg_uuid,vg_tags; lvs --noheadings --units b -o lv_name,lv_uuid,lv_size; blkid -p /dev/vg0/* 2>/dev/null; true"),
     });
   });
 });

@@ -1,6 +1,7 @@
 // Robot power resets acting on a real QEMU server. No rescue image needed: the server's blank
 // disks make each boot visible on the console ("No bootable device.").
 import { LabFixture, startLabFixture } from "../support/lab";
+import { waitFor } from "../support/wait";
 
 jest.setTimeout(120_000);
 
@@ -16,8 +17,6 @@ describe("lab power (Robot reset types on a QEMU server)", () => {
     await lab?.close();
   });
 
-  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
   it("delivers the server running from its blank disks, which have no bootloader", async () => {
     expect(await lab.supervisor.state(server)).toBe("running");
     await lab.supervisor.waitForConsole(server, /No bootable device/, 60_000);
@@ -28,7 +27,9 @@ describe("lab power (Robot reset types on a QEMU server)", () => {
     const boots = lab.supervisor.bootHistory(server).length;
     await lab.robot.reset(server, "power_long");
     expect(await lab.supervisor.state(server)).toBe("off");
-    await sleep(3000);
+    // Staying off is the supervisor's decision on the exit: a Robot-requested stop ends the boot
+    // and queues nothing (a restart would be a new boot record, and the state would read running).
+    await waitFor(() => lab.supervisor.bootHistory(server)[boots - 1].endedAt, { what: `boot ${boots} of server ${server} recorded as ended`, timeoutMs: 60_000 });
     expect(await lab.supervisor.state(server)).toBe("off");
     expect(lab.supervisor.bootHistory(server)).toHaveLength(boots);
     expect(lab.supervisor.bootHistory(server)[boots - 1].exit?.shutdownReason).toBe("host-qmp-quit");

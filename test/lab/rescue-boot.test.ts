@@ -11,6 +11,7 @@ import { Secret } from "../../providers/plumbing/secret";
 import { sh } from "../../providers/plumbing/shell";
 import { connect } from "../../providers/plumbing/ssh";
 import { LabFixture, startLabFixture, startRescueBootHarness } from "../support/lab";
+import { waitFor } from "../support/wait";
 
 jest.setTimeout(900_000);
 
@@ -154,8 +155,7 @@ describe("lab: RescueBoot", () => {
   it("a provider host killed right after its reset: the re-run adopts that boot instead of resetting again", async () => {
     const stored = current();
     const running = h.up(h.inputs({ generation: 2 })).catch((err: Error) => err);
-    const deadline = Date.now() + 300_000;
-    while (resets() < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    await waitFor(() => resets() >= 3, { what: "the third Robot reset", timeoutMs: 300_000 });
     expect(resets()).toBe(3);
     h.killHost();
     expect(await running).toBeInstanceOf(Error);
@@ -203,8 +203,7 @@ describe("lab: RescueBoot", () => {
     const quick = h.inputs({ generation: 4, timeouts: { sshMs: 45_000 } });
     const before = resets();
     const running = h.up(quick).then(() => null, (err: Error) => err);
-    const deadline = Date.now() + 120_000;
-    while (resets() === before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    await waitFor(() => resets() > before, { what: "the Robot reset of this up", timeoutMs: 120_000 });
     // Behind Robot's back, as a power glitch or a watchdog would: the server boots its blank disks.
     await lab.supervisor.reset(server, { kind: "disk" });
     const failure = await running;

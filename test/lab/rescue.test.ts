@@ -5,6 +5,7 @@
 // which is what a real operator sees too.
 import { sh } from "../../providers/plumbing/shell";
 import { RescueLogin, LabFixture, startLabFixture } from "../support/lab";
+import { waitFor } from "../support/wait";
 
 jest.setTimeout(600_000);
 
@@ -73,9 +74,7 @@ describe("lab: Robot to rescue", () => {
   it("power on a running server presses the power button: the rescue shuts down and the server stays off", async () => {
     await lab.bootIntoRescue(server);
     await lab.robot.reset(server, "power");
-    const deadline = Date.now() + 120_000;
-    while ((await lab.supervisor.state(server)) !== "off" && Date.now() < deadline) await new Promise((r) => setTimeout(r, 500));
-    expect(await lab.supervisor.state(server)).toBe("off");
+    await waitFor(async () => (await lab.supervisor.state(server)) === "off", { what: `server ${server} to power off`, timeoutMs: 120_000, intervalMs: 500 });
     const history = lab.supervisor.bootHistory(server);
     expect(history[history.length - 1].mode).toBe("rescue");
     expect(history[history.length - 1].exit?.shutdownReason).toBe("guest-shutdown");

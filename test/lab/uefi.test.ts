@@ -3,6 +3,7 @@
 // installimage pick GPT + an ESP.
 import { sh } from "../../providers/plumbing/shell";
 import { LabFixture, startLabFixture } from "../support/lab";
+import { waitFor } from "../support/wait";
 
 jest.setTimeout(600_000);
 
@@ -20,7 +21,9 @@ describe("lab: UEFI server", () => {
 
   it("blank disks: OVMF finds nothing to boot and the boot is reported as failed", async () => {
     await lab.supervisor.waitForConsole(server, /EFI Internal Shell/, 180_000);
-    expect(lab.supervisor.currentBoot(server)?.failure?.reason).toMatch(/UEFI firmware found no bootable disk/);
+    // The console line comes first; the supervisor records the failure when it judges the boot.
+    const failure = await waitFor(() => lab.supervisor.currentBoot(server)?.failure, { what: `a recorded boot failure of server ${server}`, timeoutMs: 60_000 });
+    expect(failure.reason).toMatch(/UEFI firmware found no bootable disk/);
   });
 
   it("rescue boots in EFI mode", async () => {

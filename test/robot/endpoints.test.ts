@@ -11,7 +11,7 @@ beforeAll(async () => {
 });
 afterAll(() => lab.emulator.close());
 beforeEach(async () => {
-  await fetch(`${lab.emulator.url}/__emulator/reset`, { method: "POST" });
+  await fetch(`${lab.emulator.url}/__emulator/reset`, { method: "POST", headers: { "X-Emulator-Token": lab.emulator.hookToken } });
   lab.power.calls.length = 0;
   lab.power.states.clear();
 });

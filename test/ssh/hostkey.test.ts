@@ -8,6 +8,7 @@ import { Secret } from "../../providers/plumbing/secret";
 import { sh } from "../../providers/plumbing/shell";
 import { ConnectProgress, HostKeyMismatchError, SshAuthError, connect, withSession } from "../../providers/plumbing/ssh";
 import { SshdFixture, fixtureTarget, startSshd } from "../support/sshd";
+import { waitFor } from "../support/wait";
 
 let sshd: SshdFixture;
 let otherDir: string;
@@ -29,10 +30,12 @@ afterAll(async () => {
 });
 
 const acceptedLogins = (): number => (sshd.log().match(/Accepted publickey/g) ?? []).length;
+const preauthClosures = (): number => (sshd.log().match(/\[preauth\]/g) ?? []).length;
 
 describe("pinned host keys", () => {
   it("refuses a server whose key is not pinned, naming both fingerprints, and runs nothing", async () => {
     const loginsBefore = acceptedLogins();
+    const closuresBefore = preauthClosures();
     const progress: ConnectProgress[] = [];
     let ran = false;
     const error = await withSession(fixtureTarget(sshd, { hostKey: { expect: [otherFingerprint] } }), { onProgress: (p) => progress.push(p) }, async () => {
@@ -48,7 +51,8 @@ describe("pinned host keys", () => {
     expect((error as HostKeyMismatchError).observed.fingerprint).toBe(sshd.hostKeyFingerprint);
     expect(ran).toBe(false);
     expect(progress).toEqual([]); // a mismatch is an answer, not an outage: never retried
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    // sshd logs the preauth disconnect once it has seen the client go; only then is "no login" final.
+    await waitFor(() => preauthClosures() > closuresBefore, { what: "sshd to log the client's preauth disconnect", timeoutMs: 5000 });
     expect(acceptedLogins()).toBe(loginsBefore); // we never even authenticated
   });
 

@@ -1,4 +1,7 @@
 import { execFileSync } from "child_process";
+import { rmSync, writeFileSync } from "fs";
+import * as os from "os";
+import * as path from "path";
 import { createHash, randomBytes } from "crypto";
 import { inspect } from "util";
 import { createLogger, memorySink } from "../../providers/plumbing/log";
@@ -6,6 +9,7 @@ import { Secret } from "../../providers/plumbing/secret";
 import { sh } from "../../providers/plumbing/shell";
 import { ProbeOutputError, RemoteCommandError, SshSession, connect, probe } from "../../providers/plumbing/ssh";
 import { SshdFixture, fixtureTarget, startSshd } from "../support/sshd";
+import { waitFor } from "../support/wait";
 
 let sshd: SshdFixture;
 let session: SshSession;
@@ -22,14 +26,7 @@ afterAll(async () => {
   await sshd?.dispose();
 });
 
-async function waitForProcessTable(needle: string, withinMs: number): Promise<string> {
-  const deadline = Date.now() + withinMs;
-  for (;;) {
-    const table = execFileSync("ps", ["-eo", "args"], { encoding: "utf8" });
-    if (table.includes(needle) || Date.now() > deadline) return table;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+const processTable = (): string => execFileSync("ps", ["-eo", "args"], { encoding: "utf8" });
 
 function everyRendering(error: unknown): string {
   const e = error as Error;
@@ -38,19 +35,27 @@ function everyRendering(error: unknown): string {
 
 describe("a secret on stdin", () => {
   it("arrives intact and never shows in any process's argv while the command runs", async () => {
-    // `; true` keeps the shell from exec-ing into sleep, so its argv stays visible as a whole.
-    const running = session.exec(sh`sha256sum; sleep 1.5; true`, { stdin: passphrase });
+    // The command holds its shell open until the test has looked (it waits for a file only the test
+    // creates), so the scan cannot miss it however slow the machine is. `; true` keeps the shell from
+    // exec-ing into the loop, so its argv stays visible as a whole.
+    const release = path.join(os.tmpdir(), `hfde-secrets-${process.pid}-${randomBytes(4).toString("hex")}`);
+    const command = sh`sha256sum; until [ -e ${release} ]; do sleep 0.05; done; true`;
+    const running = session.exec(command, { stdin: passphrase });
     running.catch(() => undefined); // awaited below; this only stops an early failure turning unhandled
-    // The sshd is local, so the host's process table is this machine's: look from both sides,
-    // once the command is visibly running (polling, because a loaded machine starts it late).
-    const localArgv = await waitForProcessTable("sha256sum; sleep 1.5; true", 1200);
-    const remoteArgv = (await session.exec(sh`ps -eo args`)).stdout;
-    for (const table of [localArgv, remoteArgv]) {
-      expect(table).toContain("sha256sum; sleep 1.5; true"); // the command really was running during the scan
-      expect(table).not.toContain(passphrase.reveal());
+    try {
+      // The sshd is local, so the host's process table is this machine's: look from both sides.
+      const localArgv = await waitFor(() => { const table = processTable(); return table.includes(command.text) && table; }, { what: "the command in the local process table", timeoutMs: 10_000 });
+      const remoteArgv = (await session.exec(sh`ps -eo args`)).stdout;
+      for (const table of [localArgv, remoteArgv]) {
+        expect(table).toContain(command.text); // the command really was running during the scan
+        expect(table).not.toContain(passphrase.reveal());
+      }
+    } finally {
+      writeFileSync(release, "");
     }
 
     const result = await running;
+    rmSync(release);
     expect(result.stdout.split(" ")[0]).toBe(createHash("sha256").update(passphrase.reveal()).digest("hex"));
   });
 

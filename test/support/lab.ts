@@ -35,6 +35,8 @@ export interface LabFixtureOptions {
   readonly bootServers?: boolean;
   /** Keep the state dir after close (to read console logs of a failed run). Default: keep only if HFDE_KEEP_LAB=1. */
   readonly keepState?: boolean;
+  /** Runs on the fresh state dir before the lab starts (test/support/prepared-host.ts restores a checkpoint here). */
+  readonly beforeStart?: (stateDir: string, config: LabConfig) => Promise<void>;
 }
 
 /** What a test needs to log into a rescue boot. */
@@ -134,6 +136,12 @@ export async function startLabFixture(opts: LabFixtureOptions = {}): Promise<Lab
     mirrorDir = built.mirrorDir;
   }
   const logLines: string[] = [];
+  try {
+    await opts.beforeStart?.(stateDir, config);
+  } catch (err) {
+    fs.rmSync(stateDir, { recursive: true, force: true });
+    throw err;
+  }
   const lab = await startLab({ config, stateDir, rescue, mirrorDir, bootServers: opts.bootServers, log: (line) => logLines.push(line) });
   // A test process that exits without afterAll (crash, --forceExit) must not leave VMs behind.
   const killVms = () => lab.supervisor.killAllNow();

@@ -31,6 +31,16 @@ describe("infra/index.ts", () => {
     expect(JSON.stringify(program.hosts)).not.toContain(PASSPHRASE_WEB);
   });
 
+  it("prints what validation could not check as warnings (here: the Argon2 memory against unknown RAM)", () => {
+    const warn = jest.spyOn(console, "warn").mockImplementation(() => undefined);
+    try {
+      runProgram(validConfig());
+      expect(warn.mock.calls.map((call) => String(call[0]))).toEqual([expect.stringMatching(/hosts\[0\]\.luks\.pbkdf\.memoryKiB: 1048576 KiB is not checked against the host's RAM/)]);
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
   it("throws one RunError that lists every problem and no secret", () => {
     const config = validConfig();
     config.hosts[0].raid.level = 6;

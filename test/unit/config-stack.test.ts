@@ -4,7 +4,7 @@ import { readFileSync } from "fs";
 import { join } from "path";
 import { parse } from "yaml";
 import { formatValidationErrors, rawConfigFromStackFile, summarizeHost, validateStackConfig } from "../../infra/config";
-import { LAB_SECRETS, labSecretFor } from "../../infra/lab-secrets";
+import { LAB_SECRETS, labSecretFor } from "../../lab/secrets";
 import { ALICE, MALFORMED, OPERATOR_KEY, PASSPHRASE_CA, PASSPHRASE_WEB, Raw, validConfig } from "./config-fixtures";
 
 const repo = join(__dirname, "..", "..", "..");
@@ -86,7 +86,7 @@ describe("secrets never appear in an error", () => {
     config.luksPassphrases.ca1 = ["Hidden-Value-In-A-List-99"];
     config.hosts[0].luks.passphrase = PASSPHRASE_WEB;
     const text = formatValidationErrors(rejected(config));
-    expect(text).toMatch(/robotPassword: expected a string, found a number \(value hidden\)/);
+    expect(text).toMatch(/robotPassword: expected the Robot webservice password as a secret string, found a number \(value hidden\)/);
     expect(text).not.toContain("987654321987");
     expect(text).not.toContain("Hidden-Value-In-A-List-99");
     expect(text).not.toContain(PASSPHRASE_WEB);

@@ -1,7 +1,7 @@
 // DropbearInitramfs's shell: every .sh parses (bash -n; the boot scripts also with dash, the
 // initramfs's /bin/sh is busybox ash), and configure.sh really writes a root: files from stdin
 // records with their modes, stale host keys removed, the NIC driver block replaced, not appended.
-import { execFileSync } from "child_process";
+import { execFileSync, spawnSync } from "child_process";
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, mkdirSync, existsSync } from "fs";
 import { tmpdir } from "os";
 import * as path from "path";
@@ -20,6 +20,12 @@ describe("DropbearInitramfs shell", () => {
   it.each(["boot-ipv6.sh", "boot-cleanup.sh"])("%s parses with a POSIX sh (dash) and answers prereqs with dropbear", (name) => {
     expect(() => execFileSync("dash", ["-n"], { input: TEXTS[name] })).not.toThrow();
     expect(execFileSync("dash", ["-s", "prereqs"], { input: TEXTS[name], encoding: "utf8" })).toBe("dropbear\n");
+  });
+
+  it.each([...SCRIPT_FILES])("%s has no shellcheck warnings", (name) => {
+    const result = spawnSync("shellcheck", ["--severity=warning", "--format=gcc", "-"], { input: TEXTS[name], encoding: "utf8" });
+    if (result.error) throw new Error(`shellcheck did not run (${result.error.message}); run scripts/setup.sh, which installs it`);
+    expect(result.stdout).toBe("");
   });
 
   it("a syntax error is caught (the check can fail)", () => {

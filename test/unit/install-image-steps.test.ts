@@ -16,9 +16,11 @@ function fakeContext(sent: Sent[]): InstallContext {
     exec: async (command: ShellCommand, options: { stdin?: Secret | string } = {}) => {
       const stdin = options.stdin === undefined ? null : typeof options.stdin === "string" ? options.stdin : options.stdin.reveal();
       sent.push({ text: command.text, stdin });
-      // Enough for each step's loop to finish at once: installimage exited 0, one keyslot opens, no resync.
-      const stdout = /kill -0/.test(command.text) ? "0\u001erun\u001e" : /--test-passphrase/.test(command.text) ? "" : "";
-      return { exitCode: 0, stdout, stderr: /--test-passphrase/.test(command.text) ? "Key slot 0 unlocked." : "", durationMs: 1 };
+      // Enough for each step's loop to finish at once: installimage exited 0, one keyslot opens (cryptsetup
+      // says so on stderr), no resync. Every other command prints nothing.
+      const stdout = /kill -0/.test(command.text) ? "0\u001erun\u001e" : "";
+      const stderr = /--test-passphrase/.test(command.text) ? "Key slot 0 unlocked." : "";
+      return { exitCode: 0, stdout, stderr, durationMs: 1 };
     },
   };
   return {

@@ -57,7 +57,7 @@ describe("validate", () => {
     ["bad hostname", (i) => (i.hostname = "under_score"), "hostname", /expected a host name/],
     ["rescue profile of another environment", (i) => (i.rescue = { environment: "system", host: "127.0.0.1", port: 22, user: "root", hostKeyFingerprints: [FP] }), "rescue.environment", /expected "rescue"/],
     ["rescue profile without fingerprints", (i) => (i.rescue = { environment: "rescue", host: "127.0.0.1", port: 22, user: "root", hostKeyFingerprints: [] }), "rescue.hostKeyFingerprints", /always verified/],
-    ["system port out of range", (i) => (i.system = { port: 70000 }), "system.port", /./],
+    ["system port out of range", (i) => (i.system = { port: 70000 }), "system.port", /expected a TCP port 1\.\.65535, found 70000/],
     ["reassemble mode", (i) => (i.reassemble = "always"), "reassemble", /never, scan, force/],
     ["resync limit", (i) => (i.resync = { speedLimitMax: 5 }), "resync.speedLimitMax", /at least 1000/],
     ["allowWipe not boolean", (i) => (i.allowWipe = "yes"), "allowWipe", /true or false/],

@@ -1,7 +1,7 @@
 import * as fs from "fs";
 import { parseLabConfig } from "../../lab/config";
 import { formatStatus, parseArgs } from "../../lab/cli";
-import { findMissingTools, LAB_TOOLS, missingToolsMessage } from "../../lab/prereqs";
+import { findMissingTools, IMAGE_TOOLS, LAB_TOOLS, missingToolsMessage } from "../../lab/prereqs";
 
 const config = parseLabConfig({
   robot: { port: 40080, user: "robot", password: "lab-robot-secret" },
@@ -49,14 +49,14 @@ describe("lab prerequisites", () => {
     expect(findMissingTools(LAB_TOOLS, "/nonexistent").map((t) => t.file)).toEqual(
       LAB_TOOLS.filter((t) => !["/usr/sbin", "/sbin"].some((d) => fs.existsSync(`${d}/${t.file}`))).map((t) => t.file),
     );
-    expect(findMissingTools([{ file: "sh", debianPackage: "dash", why: "" }], "/bin:/usr/bin")).toEqual([]);
+    expect(findMissingTools([{ file: "sh", debianPackage: "dash", group: "tests", why: "" }], "/bin:/usr/bin")).toEqual([]);
   });
 
   it("prints the exact apt-get line, naming each missing tool", () => {
     expect(missingToolsMessage([])).toBeUndefined();
-    const message = missingToolsMessage([LAB_TOOLS[0], LAB_TOOLS[2]]);
+    const message = missingToolsMessage([LAB_TOOLS[0], IMAGE_TOOLS[0]]);
     expect(message).toMatch(/qemu-system-x86_64 \(Debian package qemu-system-x86\): runs the lab servers/);
     expect(message).toMatch(/debootstrap \(Debian package debootstrap\)/);
-    expect(message).toMatch(/\n {2}sudo apt-get install -y qemu-system-x86 qemu-utils debootstrap cpio ovmf$/);
+    expect(message).toMatch(/\n {2}sudo apt-get install -y qemu-system-x86 qemu-utils coreutils ovmf debootstrap cpio kmod dpkg dpkg-dev util-linux mount gzip lz4 zstd xz-utils$/);
   });
 });

@@ -21,7 +21,14 @@ import {
   targetExtents,
   validate,
   validateDestructiveChanges,
+  LvmRecord,
+  probeCommand,
+  probeScriptText,
 } from "../../providers/lvm-group";
+import { execFileSync, spawnSync } from "child_process";
+import { readFileSync } from "fs";
+import { join } from "path";
+import type { ReplaceStep } from "../../providers/kernel";
 import { MIB } from "../../providers/rules/size";
 import { UNKNOWN } from "../../providers/kernel/resource";
 
@@ -115,14 +122,15 @@ describe("validateDestructiveChanges (check, against the previous inputs)", () =
     expect(validateDestructiveChanges(olds, { ...news, allowWipe: true })).toEqual([]);
   });
 
-  it.each<[string, Partial<LvmGroupInputs>]>([
-    ["a grown LV", { lvs: [{ name: "data", size: "6G", filesystem: "ext4", mountPoint: "/srv" }, olds.lvs[1]] }],
-    ["an added LV", { lvs: [olds.lvs[0], { name: "more", size: "1G", filesystem: "ext4" }, olds.lvs[1]] }],
-    ["a new mount point", { lvs: [{ ...olds.lvs[0], mountPoint: "/data" }, olds.lvs[1]] }],
-    ["an added PV", { pvs: [...olds.pvs, "/dev/md2"] }],
-    ["a first create (no olds)", {}],
-  ])("lets %s through", (name, overrides) => {
-    const previous = name.startsWith("a first") ? ({} as LvmGroupInputs) : olds;
+  it.each<[string, Partial<LvmGroupInputs>, Partial<LvmGroupInputs>]>([
+    ["a grown LV", olds, { lvs: [{ name: "data", size: "6G", filesystem: "ext4", mountPoint: "/srv" }, olds.lvs[1]] }],
+    ["an added LV", olds, { lvs: [olds.lvs[0], { name: "more", size: "1G", filesystem: "ext4" }, olds.lvs[1]] }],
+    ["a new mount point", olds, { lvs: [{ ...olds.lvs[0], mountPoint: "/data" }, olds.lvs[1]] }],
+    ["an added PV", olds, { pvs: [...olds.pvs, "/dev/md2"] }],
+    // Check sends empty olds on a first create; a VG name and LVs that differ from any earlier
+    // inputs must not be mistaken for a rename or a removal.
+    ["a first create (no olds)", {}, { vgName: "vg1", lvs: [{ name: "other", size: "1G", filesystem: "ext4" }] }],
+  ])("lets %s through", (_name, previous, overrides) => {
     expect(validateDestructiveChanges(previous, { ...olds, ...overrides })).toEqual([]);
   });
 });
@@ -204,7 +212,6 @@ function blankHost(overrides: Partial<LvmObserved> = {}): ModelHost {
       lvs: [],
       fstab: null,
       fstabRootReady: false,
-      requested: {},
       ...overrides,
     },
   };
@@ -215,7 +222,7 @@ function pvExtents(bytes: number): number {
 }
 
 /** Applies steps the way the host would, in the model. */
-function apply(host: ModelHost, steps: LvmGroupStep[]): void {
+function apply(host: ModelHost, steps: PlannedStep[]): void {
   const o = host.observed as { -readonly [K in keyof LvmObserved]: LvmObserved[K] };
   const vg = () => o.vg as { -readonly [K in keyof VgFacts]: VgFacts[K] };
   for (const step of steps) {
@@ -267,10 +274,10 @@ function apply(host: ModelHost, steps: LvmGroupStep[]): void {
 }
 
 /** What the provider does: probe, plan, apply, until the plan is empty. Returns every step run. */
-function converge(host: ModelHost, desired: LvmGroupInputs, requested: Record<string, string> = {}): LvmGroupStep[] {
-  const all: LvmGroupStep[] = [];
+function converge(host: ModelHost, desired: LvmGroupInputs, requested: Record<string, string> = {}): PlannedStep[] {
+  const all: PlannedStep[] = [];
   for (let round = 0; round < 4; round++) {
-    const steps = plan({ ...host.observed, requested }, desired);
+    const steps = plan(host.observed, desired, recordedRequests(requested, desired));
     if (steps.length === 0) return all;
     apply(host, steps);
     all.push(...steps);
@@ -278,7 +285,15 @@ function converge(host: ModelHost, desired: LvmGroupInputs, requested: Record<st
   throw new Error("model did not converge");
 }
 
-const kinds = (steps: LvmGroupStep[]) => steps.map((s) => ("lv" in s ? `${s.kind} ${s.lv}` : s.kind));
+/** The previous outputs as plan sees them: the LV sizes asked for last time (same VG and PVs). */
+function recordedRequests(requested: Record<string, string>, desired: Pick<LvmGroupInputs, "vgName" | "pvs"> = inputs()): LvmRecord | null {
+  const lvs = Object.entries(requested).map(([name, size]) => ({ name, size, filesystem: "ext4" as const }));
+  return lvs.length === 0 ? null : { vgName: desired.vgName, pvs: desired.pvs, lvs };
+}
+
+type PlannedStep = LvmGroupStep | ReplaceStep;
+
+const kinds = (steps: PlannedStep[]) => steps.map((s) => ("lv" in s ? `${s.kind} ${s.lv}` : s.kind));
 
 describe("plan", () => {
   it("creates PV, VG, LVs and filesystems on a blank device, in phases", () => {
@@ -302,7 +317,7 @@ describe("plan", () => {
     const desired = inputs({ lvs });
     converge(host, desired);
     const requested = Object.fromEntries(lvs.map((lv) => [lv.name, lv.size]));
-    expect(plan({ ...host.observed, requested }, desired)).toEqual([]);
+    expect(plan(host.observed, desired, recordedRequests(requested))).toEqual([]);
     if (lvs.some((lv) => lv.size === "all" || lv.size === "100%FREE")) expect(host.observed.vg?.freeExtents).toBe(0);
   });
 
@@ -327,7 +342,7 @@ describe("plan", () => {
     const host = blankHost();
     converge(host, inputs());
     const grown = inputs({ lvs: [{ name: "swap", size: "2G", filesystem: "swap" }, inputs().lvs[1]] });
-    expect(() => plan({ ...host.observed, requested: { swap: "1G", root: "all" } }, grown)).toThrow(/growing LV "swap" to 512 extents \(2G\) needs 256 free extents, VG "vg0" has 0/);
+    expect(() => plan(host.observed, grown, recordedRequests({ swap: "1G", root: "all" }))).toThrow(/growing LV "swap" to 512 extents \(2G\) needs 256 free extents, VG "vg0" has 0/);
   });
 
   it("refuses a shrink found only on the host (an LV grown by hand), naming the LV", () => {
@@ -335,8 +350,8 @@ describe("plan", () => {
     const lvs = [{ name: "data", size: "1G", filesystem: "ext4" as const }];
     converge(host, inputs({ lvs }));
     apply(host, [{ kind: "lvextend", vgName: "vg0", lv: "data", extents: 300, extentSizeBytes: EXTENT_SIZE_BYTES }]);
-    expect(() => plan({ ...host.observed, requested: { data: "1G" } }, inputs({ lvs }))).toThrow(/shrinking LV "data" \(vg0\/data\) from 300 to 256 extents.*allowWipe: true/);
-    expect(kinds(plan({ ...host.observed, requested: { data: "1G" } }, inputs({ lvs, allowWipe: true })))).toEqual(["lvremove data", "lvcreate data", "mkfs data"]);
+    expect(() => plan(host.observed, inputs({ lvs }), recordedRequests({ data: "1G" }))).toThrow(/shrinking LV "data" \(vg0\/data\) from 300 to 256 extents.*allowWipe: true/);
+    expect(kinds(plan(host.observed, inputs({ lvs, allowWipe: true }), recordedRequests({ data: "1G" })))).toEqual(["lvremove data", "lvcreate data", "mkfs data"]);
   });
 
   it("refuses to remove a previously managed LV without allowWipe, and removes it with", () => {
@@ -344,8 +359,8 @@ describe("plan", () => {
     const lvs = [{ name: "a", size: "1G", filesystem: "ext4" as const }, { name: "b", size: "1G", filesystem: "ext4" as const }];
     converge(host, inputs({ lvs }));
     const requested = { a: "1G", b: "1G" };
-    expect(() => plan({ ...host.observed, requested }, inputs({ lvs: [lvs[0]] }))).toThrow(/removing LV "b" \(vg0\/b\)/);
-    expect(kinds(plan({ ...host.observed, requested }, inputs({ lvs: [lvs[0]], allowWipe: true })))).toEqual(["lvremove b"]);
+    expect(() => plan(host.observed, inputs({ lvs: [lvs[0]] }), recordedRequests(requested))).toThrow(/removing LV "b" \(vg0\/b\)/);
+    expect(kinds(plan(host.observed, inputs({ lvs: [lvs[0]], allowWipe: true }), recordedRequests(requested)))).toEqual(["lvremove b"]);
   });
 
   it("refuses a filesystem change without allowWipe; with it, reformats with wipe", () => {
@@ -353,8 +368,8 @@ describe("plan", () => {
     const lvs = [{ name: "a", size: "1G", filesystem: "ext4" as const }];
     converge(host, inputs({ lvs }));
     const xfs = [{ ...lvs[0], filesystem: "xfs" as const }];
-    expect(() => plan({ ...host.observed, requested: { a: "1G" } }, inputs({ lvs: xfs }))).toThrow(/changing the filesystem of LV "a" \(vg0\/a\) from ext4 to xfs destroys its data/);
-    expect(plan({ ...host.observed, requested: { a: "1G" } }, inputs({ lvs: xfs, allowWipe: true }))).toEqual([{ kind: "mkfs", vgName: "vg0", lv: "a", filesystem: "xfs", wipe: true }]);
+    expect(() => plan(host.observed, inputs({ lvs: xfs }), recordedRequests({ a: "1G" }))).toThrow(/changing the filesystem of LV "a" \(vg0\/a\) from ext4 to xfs destroys its data/);
+    expect(plan(host.observed, inputs({ lvs: xfs, allowWipe: true }), recordedRequests({ a: "1G" }))).toEqual([{ kind: "mkfs", vgName: "vg0", lv: "a", filesystem: "xfs", wipe: true }]);
   });
 
   it.each<[string, Partial<LvmObserved>, Partial<LvmGroupInputs>, RegExp]>([
@@ -394,7 +409,7 @@ describe("plan", () => {
     converge(host, inputs({ lvs }));
     const o = host.observed as { lvs: LvmObserved["lvs"] };
     o.lvs = o.lvs.map((l) => ({ ...l, filesystemSizeBytes: l.sizeBytes - 64 * MIB }));
-    expect(kinds(plan({ ...host.observed, requested: { data: "1G" } }, inputs({ lvs })))).toEqual(["growFilesystem data"]);
+    expect(kinds(plan(host.observed, inputs({ lvs }), recordedRequests({ data: "1G" })))).toEqual(["growFilesystem data"]);
   });
 
   it("adopts an untagged VG with adopt: tags it, keeps unlisted LVs", () => {
@@ -410,7 +425,7 @@ describe("plan", () => {
     const desired = inputs({ fstabRoot: "/mnt" });
     converge(host, desired);
     expect(host.observed.fstab).toBe("proc /proc proc defaults 0 0\n/dev/md0 /boot ext4 defaults 0 2\n/dev/vg0/root / ext4 defaults 0 1\n/dev/vg0/swap none swap sw 0 0\n");
-    expect(plan({ ...host.observed, requested: { swap: "1G", root: "all" } }, desired)).toEqual([]);
+    expect(plan(host.observed, desired, recordedRequests({ swap: "1G", root: "all" }))).toEqual([]);
   });
 
   it("refuses fstabRoot when the target root is not mounted", () => {
@@ -569,11 +584,43 @@ describe("planDelete", () => {
     expect(steps[0]).toMatchObject({ text: "proc /proc proc defaults 0 0\n" });
   });
 
+  it("touches nothing when the VG on the host has another UUID than the recorded one (#10: installimage names every VG vg0)", () => {
+    const host = blankHost();
+    converge(host, inputs());
+    expect(kinds(planDelete(host.observed, { ...inputs(), vgUuid: "vg-uuid" }))).toEqual(["lvremove swap", "lvremove root", "vgremove", "pvremove"]);
+    expect(planDelete(host.observed, { ...inputs(), vgUuid: "another-uuid" })).toEqual([]);
+  });
+
   it("refuses while an LV is mounted, naming it", () => {
     const host = blankHost();
     converge(host, inputs());
     const o = host.observed as { lvs: LvmObserved["lvs"] };
     o.lvs = o.lvs.map((l) => (l.name === "root" ? { ...l, mountedAt: "/mnt" } : l));
     expect(() => planDelete(host.observed, inputs())).toThrow(/root is mounted at \/mnt; unmount first/);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// probe.sh: a real shell file, checked like one
+
+describe("probe.sh", () => {
+  const file = join(__dirname, "..", "..", "providers", "lvm-group", "probe.sh"); // dist/ copy, as the provider reads it
+
+  it("is copied next to the compiled probe and is the text the provider sends", () => {
+    expect(readFileSync(file, "utf8")).toBe(probeScriptText());
+  });
+
+  it("parses with bash -n", () => {
+    expect(() => execFileSync("bash", ["-n", file])).not.toThrow();
+  });
+
+  const shellcheck = spawnSync("shellcheck", ["--version"]).status === 0;
+  (shellcheck ? it : it.skip)("passes shellcheck", () => {
+    expect(spawnSync("shellcheck", ["-s", "bash", file], { encoding: "utf8" }).stdout).toBe("");
+  });
+
+  it("takes every value as an argument: the command line quotes them, the script text stays fixed", () => {
+    expect(probeCommand({ vgName: "vg0", pvs: ["/dev/x; touch /tmp/hfde-pwned"], fstabRoot: "/mnt" }).text).toBe("bash -s -- vg0 /mnt '/dev/x; touch /tmp/hfde-pwned'");
+    expect(probeCommand({ vgName: "vg0", pvs: ["/dev/md1"] }).text).toBe("bash -s -- vg0 '' /dev/md1");
   });
 });

@@ -301,7 +301,7 @@ describe("diff", () => {
     ["server number", { serverNumber: 0 }, "rescue[0].robot.serverNumber", /positive integer/],
     ["reset type that switches the server off", { resetType: "power" }, "rescue[0].robot.resetType", /shuts down instead of rebooting/],
     ["no keys", { authorizedKeys: [] }, "rescue[0].robot.authorizedKeys", /at least one OpenSSH public key/],
-    ["a broken key", { authorizedKeys: ["ssh-ed25519 AAAA"] }, "rescue[0].robot.authorizedKeys[0]", /./],
+    ["a broken key", { authorizedKeys: ["ssh-ed25519 AAAA"] }, "rescue[0].robot.authorizedKeys[0]", /key data does not match its type: the line says "ssh-ed25519"/],
     ["first-contact flag", { allowFirstContactHostKey: "yes" }, "rescue[0].robot.allowFirstContactHostKey", /true or false/],
     ["ssh budget", { sshMs: -1 }, "rescue[0].robot.sshMs", /positive integer/],
   ])("a profile whose recipe has a bad %s is refused, naming the field", (_case, over, property, reason) => {

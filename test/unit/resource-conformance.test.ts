@@ -7,9 +7,10 @@ import type { ResourceModule } from "../../providers/kernel/resource";
 
 const repo = join(__dirname, "..", "..", "..");
 
+// LvmGroup runs on the kernel (providers/kernel) and is covered by its definition type instead;
+// the contract suite replaces this test as the others move.
 const RESOURCES = [
   { file: "luks-volume", className: "LuksVolume" },
-  { file: "lvm-group", className: "LvmGroup" },
   { file: "install-image", className: "InstallImage" },
   { file: "rescue-boot", className: "RescueBoot" },
 ] as const;

@@ -24,6 +24,10 @@ describe("passphraseWeaknesses", () => {
     ["Qwertzuiop-Asdfghjkl-99", /keyboard rows/],
     ["abcdefghijklmnopqrstuvwxyz", /sequences/],
     ["Line-One-Passphrase\nTwo", /contains a line break/],
+    // NUL separates the two keys on luksAddKey's stdin: only the part before it would be enrolled.
+    ["Tr0ub4dor-Kx9#mP2\u0000vL7!-Horse", /contains 1 control character \(such as NUL or tab\).*printable characters only/],
+    ["Tr0ub4dor-Kx9#mP2\tvL7!-Horse\u001b", /contains 2 control characters/],
+    ["Tr0ub4dor-Kx9#mP2\u007fvL7!-Horse", /control character/],
     ["Aa1!".repeat(10) + "x".repeat(480), /at most 512/],
   ])("refuses %j", (passphrase, reason) => {
     expect(passphraseWeaknesses(passphrase)).toEqual(expect.arrayContaining([expect.stringMatching(reason)]));

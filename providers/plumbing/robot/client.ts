@@ -19,7 +19,8 @@ import {
   RobotWol,
   read,
 } from "./model";
-import { RobotRawResponse, RobotResult, RobotTransport, RobotTransportOptions } from "./transport";
+import { redact } from "../secret";
+import { RobotRawResponse, RobotResult, RobotTransport, RobotTransportOptions, passwordsIn } from "./transport";
 import { FormFields } from "./wire";
 
 export type RobotClientOptions = RobotTransportOptions;
@@ -240,8 +241,10 @@ function parseAnswer<T>(response: RobotRawResponse, parse: Parse<T>): T {
   try {
     return parse(response.body);
   } catch (err) {
+    // The parser's message names fields, but the answer may hold the rescue password: redact it.
+    const why = redact((err as Error).message, passwordsIn(response.body));
     throw new RobotResponseError(
-      `Robot ${describeRequest(response.request)} answered ${response.status} with an unexpected shape: ${(err as Error).message}. ` +
+      `Robot ${describeRequest(response.request)} answered ${response.status} with an unexpected shape: ${why}. ` +
         "Robot may have changed its format; please report it with the request above.",
       response.request,
     );

@@ -2,7 +2,9 @@
 // policy. Retries are bounded, reported, and limited to what is safe:
 // - RATE_LIMIT_EXCEEDED (403) for any method: Robot refused before executing, so repeating is safe;
 // - network failures for GET only: a POST /reset whose answer was lost may have been executed;
-// - never 401: three failed logins lock the caller's IP out for 10 minutes.
+// - never 401: three failed logins lock the caller's IP out for 10 minutes; and after one 401,
+//   no call of this process sends the same credentials again (login-gate.ts).
+// Response bodies are never quoted in errors: a Robot answer can carry a root password.
 import { redact, Secret } from "../secret";
 import {
   RobotApiError,
@@ -13,6 +15,7 @@ import {
   describeRequest,
   formatApiErrorMessage,
 } from "./errors";
+import { LoginOutcome, LoginRejection, enterLoginGate, gateKey } from "./login-gate";
 import { FormFields, encodeForm, formPairs, parseErrorEnvelope } from "./wire";
 
 export const DEFAULT_ROBOT_URL = "https://robot-ws.your-server.de";
@@ -74,7 +77,6 @@ type HttpMethod = "GET" | "POST" | "DELETE";
 
 /** Rate-limit jitter: up to this fraction of the interval, so parallel callers do not collide again. */
 const JITTER_FRACTION = 0.1;
-const MIN_REDACTED_LENGTH = 6;
 
 export class RobotTransport {
   private readonly options: RobotTransportOptions;
@@ -104,10 +106,14 @@ export class RobotTransport {
     let networkRetries = 0;
     let waitedMs = 0;
     for (let attempt = 1; ; attempt++) {
-      let response: { status: number; text: string };
+      const gate = await enterLoginGate(gateKey(this.baseUrl, this.options.user));
+      if ("rejected" in gate) throw this.latchedError(request, gate.rejected, attempt - 1);
+      let response: { status: number; text: string; contentType: string | null };
       try {
         response = await this.send(method, path, body);
+        gate.ticket.leave(loginOutcome(response.status), describeRequest(request));
       } catch (err) {
+        gate.ticket.leave("unknown");
         const retry = this.networkRetryDelay(method, networkRetries);
         if (retry === null) throw this.networkError(err, request, attempt);
         networkRetries++;
@@ -119,7 +125,7 @@ export class RobotTransport {
       if (response.status >= 200 && response.status < 300 && parsed.ok) {
         return { ok: true, value: { status: response.status, body: parsed.value, request } };
       }
-      const fields = errorFields(response.status, parsed);
+      const fields = errorFields(response.status, parsed, response.contentType);
       if (fields.code === "RATE_LIMIT_EXCEEDED" && rateLimitRetries < this.maxRateLimitRetries()) {
         const waitMs = this.rateLimitWait(fields);
         if (waitedMs + waitMs <= this.maxRateLimitWaitMs()) {
@@ -136,7 +142,7 @@ export class RobotTransport {
     }
   }
 
-  private async send(method: HttpMethod, path: string, body: string | undefined): Promise<{ status: number; text: string }> {
+  private async send(method: HttpMethod, path: string, body: string | undefined): Promise<{ status: number; text: string; contentType: string | null }> {
     const headers: Record<string, string> = {
       Authorization: "Basic " + Buffer.from(`${this.options.user}:${this.options.password.reveal()}`).toString("base64"),
       Accept: "application/json",
@@ -148,7 +154,7 @@ export class RobotTransport {
       body,
       signal: AbortSignal.timeout(this.options.timeoutMs ?? 30_000),
     });
-    return { status: response.status, text: await response.text() };
+    return { status: response.status, text: await response.text(), contentType: response.headers.get("content-type") };
   }
 
   private networkRetryDelay(method: HttpMethod, retriesSoFar: number): number | null {
@@ -170,8 +176,25 @@ export class RobotTransport {
     this.options.onWait({ reason, method: request.method, path: request.path, waitMs, retry, maxRetries, message: this.redact(message) });
   }
 
+  /** A call refused without a request: these credentials already got a 401 in this process. */
+  private latchedError(request: RobotRequestDescription, rejection: LoginRejection, attempts: number): RobotApiError {
+    const fields: RobotApiErrorFields = { status: 401, code: "UNAUTHORIZED", message: "Unauthorized", missing: null, invalid: null, maxRequest: null, interval: null };
+    const message =
+      `Robot ${describeRequest(request)} was not sent: ${rejection.request} got 401 UNAUTHORIZED from ${this.baseUrl} ` +
+      `for webservice user ${JSON.stringify(this.options.user)} earlier in this run, and three failed logins block this IP for 10 minutes, ` +
+      "so no Robot call of this process sends these credentials again. " +
+      "Check robotUser and robotPassword (Robot → Settings → Web service and app settings; it is not the Robot login), then run again.";
+    return new RobotApiError(fields, request, attempts, this.redact(message));
+  }
+
   private apiError(fields: RobotApiErrorFields, request: RobotRequestDescription, attempts: number): RobotApiError {
-    const clean: RobotApiErrorFields = { ...fields, message: this.redact(fields.message) };
+    // Every text Robot sent, not only its message: field names come back in missing/invalid.
+    const clean: RobotApiErrorFields = {
+      ...fields,
+      message: this.redact(fields.message),
+      missing: fields.missing?.map((name) => this.redact(name)) ?? null,
+      invalid: fields.invalid?.map((name) => this.redact(name)) ?? null,
+    };
     return new RobotApiError(clean, request, attempts, this.redact(formatApiErrorMessage(clean, request, attempts)));
   }
 
@@ -187,11 +210,10 @@ export class RobotTransport {
 
   /**
    * Messages are built without the password; this is the second line of defence in case Robot
-   * echoes something. A very short password is skipped: replacing every "p" would garble the
-   * message while protecting nothing worth a lockout-guarded login.
+   * echoes something. A short password is redacted where it stands as a whole token (secret.ts).
    */
   private redact(text: string): string {
-    return this.options.password.reveal().length >= MIN_REDACTED_LENGTH ? redact(text, [this.options.password]) : text;
+    return redact(text, [this.options.password]);
   }
 
   private sleep(ms: number): Promise<void> {
@@ -226,23 +248,62 @@ function parseBody(text: string): ParsedBody {
   }
 }
 
-function errorFields(status: number, parsed: ParsedBody): RobotApiErrorFields {
+/**
+ * What a request's answer says about the credentials: any Robot answer but 401 means they were
+ * accepted (Robot checks them before anything else); a 5xx may come from a proxy in front.
+ */
+function loginOutcome(status: number): LoginOutcome {
+  if (status === 401) return "rejected";
+  return status < 500 ? "accepted" : "unknown";
+}
+
+function errorFields(status: number, parsed: ParsedBody, contentType: string | null): RobotApiErrorFields {
   const envelope = parsed.ok ? parseErrorEnvelope(parsed.value, status) : null;
-  if (envelope) return envelope;
+  if (envelope) return { ...envelope, message: redact(envelope.message, passwordsIn(parsed.ok ? parsed.value : null)) };
   // A 401 usually comes from the web server before Robot's code runs: no envelope, same meaning.
   if (status === 401) {
     return { status, code: "UNAUTHORIZED", message: "Unauthorized", missing: null, invalid: null, maxRequest: null, interval: null };
   }
-  const snippet = parsed.ok ? JSON.stringify(parsed.value) : parsed.text;
   return {
     status,
     code: "UNEXPECTED_RESPONSE",
-    message: `not a Robot error envelope: ${snippet.slice(0, 200)}`,
+    message: `not a Robot error envelope: ${describeBody(parsed, contentType)}`,
     missing: null,
     invalid: null,
     maxRequest: null,
     interval: null,
   };
+}
+
+/**
+ * The shape of an answer, never its text: an unparseable answer to POST /boot/{n}/rescue holds
+ * the rescue root password, and an error message ends up in the Pulumi log.
+ */
+function describeBody(parsed: ParsedBody, contentType: string | null): string {
+  const type = contentType ? `, Content-Type ${contentType.split(";")[0].trim()}` : "";
+  if (!parsed.ok) return `${Buffer.byteLength(parsed.text)} bytes that are not JSON${type} (not shown: a Robot answer can hold a password)`;
+  const value = parsed.value;
+  const shape =
+    value !== null && typeof value === "object" && !Array.isArray(value)
+      ? `a JSON object with the keys ${Object.keys(value).slice(0, 10).join(", ") || "(none)"}`
+      : `JSON of type ${Array.isArray(value) ? "array" : value === null ? "null" : typeof value}`;
+  return `${shape}${type} (values not shown: a Robot answer can hold a password)`;
+}
+
+/** Every string under a key named like "password" in a parsed answer, at any depth: the rescue root password. */
+export function passwordsIn(value: unknown): string[] {
+  const found: string[] = [];
+  const walk = (node: unknown, key: string): void => {
+    if (typeof node === "string") {
+      if (/pass(word|wd)?$/i.test(key)) found.push(node);
+    } else if (Array.isArray(node)) {
+      node.forEach((item) => walk(item, key));
+    } else if (node !== null && typeof node === "object") {
+      for (const [name, child] of Object.entries(node)) walk(child, name);
+    }
+  };
+  walk(value, "");
+  return found;
 }
 
 function causeText(err: unknown): string {

@@ -1,12 +1,13 @@
-// The lab's "secrets": fixed, public lab values, so the demo and the tests can stand in for
-// `pulumi config set --secret` (Pulumi.lab.yaml holds placeholders). Never use these outside the lab.
+// The lab's "secrets": fixed, public lab values, so the engine (engine/secrets.ts, for the `lab`
+// stack), the demo and the tests can stand in for `pulumi config set --secret` (Pulumi.lab.yaml
+// holds placeholders). Never use these outside the lab.
 // The one exception is the operator's SSH key: no private key is committed, not even a lab one, so
 // it is generated once per machine into the lab's state dir.
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "fs";
-import { homedir } from "os";
 import { dirname, join } from "path";
 import { generateEd25519KeyPair } from "../providers/plumbing/keys";
 import { formatPath } from "../providers/rules";
+import { labStateDir } from "./config";
 
 export const LAB_SECRETS = {
   /** Matches lab/lab.config.json robot.password (a test keeps them equal). */
@@ -19,8 +20,7 @@ export const LAB_SECRETS = {
 
 /** `$HFDE_LAB_DIR/operator/id_ed25519`: the lab operator's private key, created 0600 on first use. */
 export function labOperatorKeyPath(): string {
-  const labDir = process.env.HFDE_LAB_DIR ?? join(homedir(), ".local", "state", "hetzner-fde", "lab");
-  return join(labDir, "operator", "id_ed25519");
+  return join(labStateDir(), "operator", "id_ed25519");
 }
 
 export function labOperatorKey(): { privateKey: string; publicKey: string } {
@@ -42,5 +42,5 @@ export function labSecretFor(path: string): string {
   for (const [host, passphrase] of Object.entries(LAB_SECRETS.luksPassphrases)) {
     if (path === formatPath(["luksPassphrases", host])) return passphrase;
   }
-  throw new Error(`Pulumi.lab.yaml has a secret at ${path} that LAB_SECRETS does not provide; add it to infra/lab-secrets.ts`);
+  throw new Error(`Pulumi.lab.yaml has a secret at ${path} that LAB_SECRETS does not provide; add it to lab/secrets.ts`);
 }

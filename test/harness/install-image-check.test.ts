@@ -3,10 +3,10 @@
 // listens on the rescue port), diff over gRPC marks a layout change as a delete-first replacement,
 // and delete without allowWipe refuses without connecting.
 import * as net from "net";
-import { ProviderHarness } from "../harness/harness";
-import { checkSerializedProvider } from "../harness/leaks";
+import { ProviderHarness } from "./harness";
+import { checkSerializedProvider } from "./leaks";
 import { generateEd25519KeyPair } from "../../providers/plumbing/keys";
-import { FP, PASSPHRASE, raid1Lvm } from "./install-image-fixtures";
+import { FP, PASSPHRASE, raid1Lvm } from "../unit/install-image-fixtures";
 
 jest.setTimeout(60_000);
 

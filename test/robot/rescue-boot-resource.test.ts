@@ -6,8 +6,9 @@
 import * as net from "net";
 import { ProviderHarness, Props } from "../harness/harness";
 import { assertNoSecrets, checkSerializedProvider } from "../harness/leaks";
-import { RecordingPower } from "../robot/support";
+import { RecordingPower } from "./support";
 import { startSshd, SshdFixture } from "../support/sshd";
+import { waitFor } from "../support/wait";
 import { generateEd25519KeyPair } from "../../providers/plumbing/keys";
 import { classifyEnvironment } from "../../providers/rescue-boot";
 import { observeEndpoint } from "../../providers/plumbing/ssh";
@@ -164,12 +165,14 @@ describe("observeEndpoint (what refresh classifies)", () => {
   });
 
   it("reads an OpenSSH server's identification and host key without logging in", async () => {
+    const logBefore = sshd.log().length;
     const seen = await observeEndpoint(sshd.host, sshd.port);
     expect(seen).toEqual({ kind: "ssh", software: expect.stringMatching(/^OpenSSH_/), hostKey: expect.objectContaining({ fingerprint: sshd.hostKeyFingerprint }) });
     expect(classifyEnvironment(seen, [sshd.hostKeyFingerprint])).toBe("rescue");
     expect(classifyEnvironment(seen, ["SHA256:" + "x".repeat(43)])).toBe("system");
-    // No credentials were offered: sshd saw no authentication attempt.
-    await new Promise((r) => setTimeout(r, 200));
+    // No credentials were offered: sshd saw no authentication attempt. It logs the preauth
+    // disconnect once it has seen the client go; only then is the absence of an attempt final.
+    await waitFor(() => /\[preauth\]/.test(sshd.log().slice(logBefore)), { what: "sshd to log the preauth disconnect", timeoutMs: 5000 });
     expect(sshd.log()).not.toMatch(/Accepted|Failed (publickey|password|none)|Invalid user/);
   });
 

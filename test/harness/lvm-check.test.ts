@@ -1,8 +1,8 @@
 // LvmGroup through the real dynamic-provider host, with no host to talk to: the provider serializes
 // (allowed modules only, no secret in its text), and check and diff — all that preview runs — work
 // without any connection.
-import { ProviderHarness } from "../harness/harness";
-import { checkSerializedProvider } from "../harness/leaks";
+import { ProviderHarness } from "./harness";
+import { checkSerializedProvider } from "./leaks";
 import { UNKNOWN } from "../../providers/kernel/resource";
 
 jest.setTimeout(60_000);

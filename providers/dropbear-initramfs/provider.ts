@@ -11,7 +11,7 @@ import { allProfiles, environmentOf, probeHost } from "./probe";
 import { steps } from "./steps";
 import type { DropbearInitramfsInputs, DropbearInitramfsOutputs, DropbearInitramfsStep, DropbearObserved } from "./types";
 import { validateInputs } from "./validate";
-import { RefusalError } from "./refusal";
+import { RefusalError } from "../kernel/resource";
 
 export const definition: ResourceDefinition<DropbearInitramfsInputs, DropbearInitramfsOutputs, DropbearObserved, DropbearInitramfsStep> = {
   type: "DropbearInitramfs",

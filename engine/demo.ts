@@ -1,15 +1,15 @@
-// `npm run demo`: the main job on the embedded lab. Starts the lab, then runs the `lab` stack
-// against it — with `pulumi up --stack lab` when the Pulumi CLI is installed, otherwise through the
-// project's harness (no CLI can be installed on some machines), and says which.
+// `npm run demo`: the main job on the embedded lab. Starts the lab, then runs `up` of the `lab`
+// stack against it: with the Pulumi CLI when it is installed, otherwise with the local engine
+// (engine/, which drives the same real dynamic-provider host), and says which.
 import { spawnSync } from "child_process";
-import { join, resolve } from "path";
+import { join } from "path";
 import { loadLabConfig } from "../lab/config";
+import { LAB_SECRETS } from "../lab/secrets";
 import { RobotClient } from "../providers/plumbing/robot";
 import { Secret } from "../providers/plumbing/secret";
-import { runStackProgram } from "../test/harness/stack-runner";
-import { LAB_SECRETS, labSecretFor } from "./lab-secrets";
+import { runVerb } from "./cli";
+import { REPO_ROOT } from "./wire";
 
-const REPO_ROOT = resolve(__dirname, "..", "..");
 const STACK = "lab";
 
 function pulumiCliAvailable(): boolean {
@@ -19,14 +19,6 @@ function pulumiCliAvailable(): boolean {
 function startLab(): void {
   const result = spawnSync(process.execPath, [join(REPO_ROOT, "dist", "lab", "cli.js"), "up"], { stdio: "inherit", cwd: REPO_ROOT });
   if (result.status !== 0) throw new Error(`npm run lab -- up failed (exit ${result.status}); see its output above`);
-}
-
-async function runWithoutCli(): Promise<void> {
-  console.log(`\nThe Pulumi CLI is not on PATH: running stack "${STACK}" through the project's harness instead of \`pulumi up\`.`);
-  const run = await runStackProgram(REPO_ROOT, STACK, labSecretFor);
-  console.log(`\nStack outputs:\n${JSON.stringify(run.outputs, null, 2)}`);
-  console.log(`Resources registered: ${run.registered.length === 0 ? "none yet (the host resources arrive with their issues)" : run.registered.map((r) => r.name).join(", ")}`);
-  await showLabServers();
 }
 
 /** What the lab's Robot says about each server: proof the stack's Robot target is live. */
@@ -47,8 +39,10 @@ async function main(): Promise<number> {
     console.log(`\nRunning \`pulumi up --stack ${STACK}\` with the Pulumi CLI.`);
     return spawnSync("pulumi", ["up", "--stack", STACK, "--yes"], { stdio: "inherit", cwd: REPO_ROOT }).status ?? 1;
   }
-  await runWithoutCli();
-  return 0;
+  console.log(`\nThe Pulumi CLI is not on PATH: running \`up\` of stack "${STACK}" with the local engine (npm run stack -- up --stack ${STACK}).\n`);
+  const code = await runVerb({ verb: "up", stack: STACK });
+  await showLabServers();
+  return code;
 }
 
 main().then(

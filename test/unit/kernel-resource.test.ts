@@ -1,5 +1,5 @@
 // Unit tests for the shared resource plumbing (providers/kernel/resource.ts). The same code running inside
-// the real host is covered by harness.test.ts.
+// the real host is covered by test/harness/harness.test.ts.
 
 import {
   PartialCreateError,

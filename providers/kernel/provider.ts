@@ -1,0 +1,274 @@
+// The provider every SSH-reached resource runs on: configure, check, diff, create, update, read and
+// delete, written once. A resource supplies a `ResourceDefinition` (its types, validate, plan,
+// probe, steps and outputs) and gets a `KernelProvider` for `pulumi.dynamic.Resource`.
+//
+// Delete without `allowWipe` — the one policy, for every resource: RETAIN. Nothing on the host is
+// touched, the resource leaves the stack, and one warning names exactly what was kept and how to
+// remove it instead (set allowWipe: true, run up, then destroy). Why: a refusal would wedge
+// `pulumi destroy` (and every later up that replaces the resource) until someone edits the state by
+// hand; retain mirrors Pulumi's own `retainOnDelete` and never loses data. The tool for stopping a
+// destroy is Pulumi's `protect`, not a failing delete.
+//
+// This module is serialized into state with each provider object (pulumi-dynamic.md §1.4): no
+// module-level live handles, and no module-level function named like a provider method (`diff`,
+// `read`, `create`, `update`, `delete`, `check`, `configure`).
+import * as pulumi from "@pulumi/pulumi";
+import { createLogger, Logger } from "../plumbing/log";
+import type { Secret } from "../plumbing/secret";
+import type { SshSession } from "../plumbing/ssh";
+import { ProviderConfig, readProviderConfig, requirePrivateKey } from "./config";
+import { ConnectionProfile, Environment, openFirstReachable } from "./host-access";
+import {
+  CheckFailure,
+  PlanStep,
+  StepContext,
+  StepTable,
+  checkResult,
+  containsUnknown,
+  jsonSafe,
+  providerVersionChanged,
+  runPlan,
+  runStep,
+} from "./resource";
+
+/** The marker step a plan returns when the change cannot be made in place: `diff` reports it as a
+ *  replacement of `fields`, and the engine deletes and re-creates. It is never applied. */
+export interface ReplaceStep {
+  readonly kind: "replace";
+  readonly fields: readonly string[];
+}
+
+/** Inputs every kernel resource carries. */
+export interface KernelInputs {
+  readonly providerVersion: string;
+  readonly allowWipe?: boolean;
+}
+
+/** Where the host was reached; every resource's outputs record it. */
+export interface Reached {
+  readonly environment: Environment;
+  /** `address:port` */
+  readonly host: string;
+}
+
+/** What steps and probes get: the open session, and the one log channel (prefixed, redacted). */
+export interface HostContext extends StepContext {
+  readonly session: SshSession;
+  readonly log: Logger;
+  readonly config: ProviderConfig;
+  /**
+   * For a step that ends in another environment (DropbearInitramfs reboots, unlocks and reaches the
+   * installed system): hands over the session it reached it with. Later steps and the next probe
+   * use it, the outputs name where it is, and the kernel closes it at the end.
+   */
+  readonly continueOn?: (session: SshSession, reached: Reached) => void;
+}
+
+/**
+ * What a resource supplies. `recorded` is the previous outputs (null on create): everything `plan`
+ * needs beyond the observed facts and the desired inputs comes through it, explicitly.
+ */
+export interface ResourceDefinition<Inputs extends KernelInputs, Outputs extends Inputs, Observed, Step extends PlanStep> {
+  /** Resource class name ("LvmGroup"): the first word of every log line and error. */
+  readonly type: string;
+  /** Rounds of probe → plan → apply before giving up. */
+  readonly maxRounds: number;
+  /** Delete the old resource before creating its replacement (both would claim the same disks). */
+  readonly deleteBeforeReplace?: boolean;
+  /** Input fields whose change is a replacement, reported as such while still unknown in preview. */
+  readonly replaceIfUnknown?: readonly string[];
+  /** Pure, collects every failure; `olds` are the previous inputs (undefined on create). */
+  validate(news: Inputs, olds: Partial<Inputs> | undefined): CheckFailure[];
+  /** Connection profiles, from the inputs or the recorded outputs. */
+  connection(subject: Inputs | Outputs): readonly ConnectionProfile[];
+  /** Read-only; located by the inputs on create/update, by the outputs on read/delete. */
+  probe(ctx: HostContext, subject: Inputs | Outputs): Promise<Observed>;
+  /** Pure: the steps still to run, [] when converged. May return a `ReplaceStep`. Throws RefusalError. */
+  plan(observed: Observed, desired: Inputs, recorded: Outputs | null): (Step | ReplaceStep)[];
+  /** The recorded outputs, in the shape a probe returns: `diff` runs `plan` against these. */
+  recordedFacts(recorded: Outputs): Observed;
+  /** The only effects. */
+  readonly steps: StepTable<Step, HostContext>;
+  /** Outputs after convergence (JSON-safe, no secrets). */
+  outputs(inputs: Inputs, observed: Observed, reached: Reached): Outputs;
+  /** The inputs recorded in outputs (what `read` returns as inputs). */
+  inputsOf(outputs: Outputs): Inputs;
+  id(outputs: Outputs): string;
+  /** Whether the recorded resource is still on the host (false: read reports it gone). */
+  exists(observed: Observed, recorded: Outputs): boolean;
+  /** With allowWipe: the steps that remove it. Pure; [] when nothing of ours is left. */
+  planDelete(observed: Observed, recorded: Outputs): Step[];
+  /** Without allowWipe: what stays on the host, for the retain warning ("VG vg0 with LVs root, swap and their data"). */
+  retained(recorded: Outputs): string;
+  /** Outputs stored by an older provider version, in today's shape (renamed fields). Pure, no host. */
+  migrate?(stored: Record<string, unknown>): Outputs;
+}
+
+/** The error when the loop gives up: names the steps that kept coming back. */
+export function notConvergedMessage(type: string, subject: string, rounds: number, lastPlan: readonly PlanStep[]): string {
+  const kinds = [...new Set(lastPlan.map((s) => s.kind))].join(", ");
+  return `${type} ${subject}: still not converged after ${rounds} rounds of probe and apply: the plan kept returning ${kinds}. ` +
+    "Each of these steps ran and the next probe still wanted it; look at the step's log lines above for what the host did, and run up again once fixed";
+}
+
+function replaceFields(plan: readonly PlanStep[]): string[] {
+  return [...new Set(plan.flatMap((step) => (step.kind === "replace" ? [...(step as ReplaceStep).fields] : [])))];
+}
+
+function sameJson(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+}
+
+/**
+ * `diff`, pure and synchronous: the plan run against the recorded facts. A `ReplaceStep` is a
+ * replacement; any other step, a changed input or another provider version is an update; a plan
+ * that throws is an update too (update probes the host and reports what stands in the way).
+ */
+export function diffAgainstRecorded<Inputs extends KernelInputs, Outputs extends Inputs, Observed, Step extends PlanStep>(
+  def: ResourceDefinition<Inputs, Outputs, Observed, Step>,
+  stored: Outputs,
+  news: Inputs,
+): pulumi.dynamic.DiffResult {
+  const olds = def.migrate ? def.migrate(stored as unknown as Record<string, unknown>) : stored;
+  const fields = def.inputsOf(news as unknown as Outputs);
+  if (containsUnknown(fields)) {
+    const replaces = (def.replaceIfUnknown ?? []).filter((key) => containsUnknown((news as unknown as Record<string, unknown>)[key]));
+    return replaces.length > 0 ? { changes: true, replaces, deleteBeforeReplace: def.deleteBeforeReplace === true } : { changes: true };
+  }
+  let todo: PlanStep[];
+  try {
+    todo = def.plan(def.recordedFacts(olds), news, olds);
+  } catch {
+    return { changes: true };
+  }
+  const replaces = replaceFields(todo);
+  if (replaces.length > 0) return { changes: true, replaces, deleteBeforeReplace: def.deleteBeforeReplace === true };
+  const settingsChanged = providerVersionChanged(olds, news) || !sameJson(def.inputsOf(olds), fields) || olds !== stored;
+  return { changes: todo.length > 0 || settingsChanged };
+}
+
+export class KernelProvider<Inputs extends KernelInputs, Outputs extends Inputs, Observed, Step extends PlanStep>
+  implements pulumi.dynamic.ResourceProvider<Inputs, Outputs>
+{
+  private config: ProviderConfig = { privateKey: null, robot: null };
+
+  constructor(private readonly def: ResourceDefinition<Inputs, Outputs, Observed, Step>) {}
+
+  async configure(req: pulumi.dynamic.ConfigureRequest): Promise<void> {
+    this.config = readProviderConfig((key) => req.config.get(key));
+  }
+
+  async check(olds: Inputs, news: Inputs): Promise<pulumi.dynamic.CheckResult<Inputs>> {
+    const previous = olds && Object.keys(olds).length > 0 ? olds : undefined;
+    return checkResult(news, this.def.validate(news, previous));
+  }
+
+  /** The plan against the recorded facts, and nothing else (no host contact). */
+  async diff(_id: string, stored: Outputs, news: Inputs): Promise<pulumi.dynamic.DiffResult> {
+    return diffAgainstRecorded(this.def, stored, news);
+  }
+
+  async create(inputs: Inputs): Promise<pulumi.dynamic.CreateResult<Outputs>> {
+    const outs = await this.converge(inputs, null);
+    return { id: this.def.id(outs), outs };
+  }
+
+  async update(_id: string, stored: Outputs, news: Inputs): Promise<pulumi.dynamic.UpdateResult<Outputs>> {
+    const def = this.def;
+    const olds = this.migrated(stored);
+    // Nothing to do on the host by the recorded facts (a new provider version, a migrated field, a
+    // changed setting): store the new inputs without connecting.
+    let pending = true;
+    try {
+      pending = def.plan(def.recordedFacts(olds), news, olds).length > 0;
+    } catch {
+      pending = true;
+    }
+    if (!pending) return { outs: jsonSafe({ ...olds, ...def.inputsOf(news as unknown as Outputs) }, "outputs") };
+    return { outs: await this.converge(news, olds) };
+  }
+
+  async read(id: string, stored?: Outputs): Promise<pulumi.dynamic.ReadResult<Outputs>> {
+    const def = this.def;
+    if (!stored || Object.keys(stored).length === 0) throw new Error(`${def.type} ${id}: read needs the stored outputs; import is not supported`);
+    const olds = this.migrated(stored);
+    return this.withHost(def.connection(olds), `${id}`, async (ctx, reached) => {
+      const observed = await def.probe(ctx, olds);
+      if (!def.exists(observed, olds)) return {};
+      const inputs = def.inputsOf(olds);
+      return { id, props: def.outputs(inputs, observed, reached), inputs: inputs as unknown as Outputs };
+    });
+  }
+
+  async delete(id: string, stored: Outputs): Promise<void> {
+    const def = this.def;
+    const olds = this.migrated(stored);
+    if (olds.allowWipe !== true) {
+      const log = createLogger({ context: `${def.type} ${id}` });
+      log.warn(
+        `delete leaves ${def.retained(olds)} untouched: allowWipe is false, so it is retained (the resource leaves the stack, nothing on the host changed). ` +
+          "To remove it instead, set allowWipe: true, run up, then destroy",
+      );
+      return;
+    }
+    await this.withHost(def.connection(olds), id, async (ctx) => {
+      const observed = await runStep(ctx, "probe", () => def.probe(ctx, olds));
+      const todo = def.planDelete(observed, olds);
+      if (todo.length === 0) ctx.log.warn(`nothing of this resource is left on the host (${def.retained(olds)} not found, or no longer ours); removed from the stack only`);
+      await runPlan(ctx, todo, def.steps);
+    });
+  }
+
+  /** Probe, plan, apply, until the plan is empty (bounded); then the outputs from the last probe. */
+  private async converge(inputs: Inputs, recorded: Outputs | null): Promise<Outputs> {
+    const def = this.def;
+    return this.withHost(def.connection(inputs), "", async (ctx, reached) => {
+      let last: PlanStep[] = [];
+      for (let round = 1; round <= def.maxRounds; round++) {
+        const observed = await runStep(ctx, "probe", () => def.probe(ctx, inputs));
+        const todo = def.plan(observed, inputs, recorded);
+        if (todo.length === 0) return def.outputs(inputs, observed, reached);
+        const replaces = replaceFields(todo);
+        if (replaces.length > 0) {
+          throw new Error(`${def.type}: ${replaces.join(", ")} cannot change in place; the engine replaces the resource for that, so this update should not have run. Run up again`);
+        }
+        last = todo;
+        await runPlan(ctx, todo as Step[], def.steps);
+      }
+      throw new Error(notConvergedMessage(def.type, ctx.host, def.maxRounds, last));
+    });
+  }
+
+  private migrated(stored: Outputs): Outputs {
+    return this.def.migrate ? this.def.migrate(stored as unknown as Record<string, unknown>) : stored;
+  }
+
+  private async withHost<T>(profiles: readonly ConnectionProfile[], _label: string, fn: (ctx: HostContext, reached: Reached) => Promise<T>): Promise<T> {
+    const def = this.def;
+    const privateKey: Secret = requirePrivateKey(this.config, def.type);
+    const { session, profile } = await openFirstReachable(profiles, privateKey);
+    const host = `${profile.host}:${profile.port}`;
+    const secrets = [privateKey, ...(this.config.robot ? [this.config.robot.password] : [])];
+    const log = createLogger({ context: `${def.type} ${host}`, secrets });
+    const reached: Reached = { environment: profile.environment, host };
+    const handedOver: SshSession[] = [];
+    const ctx: HostContext = {
+      resource: def.type,
+      host,
+      secrets,
+      session,
+      log,
+      config: this.config,
+      continueOn: (next, now) => {
+        handedOver.push(next);
+        Object.assign(ctx, { session: next, host: now.host });
+        Object.assign(reached, now);
+      },
+    };
+    try {
+      return await fn(ctx, reached);
+    } finally {
+      for (const open of [session, ...handedOver]) await open.close();
+    }
+  }
+}

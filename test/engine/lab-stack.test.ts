@@ -1,0 +1,31 @@
+// The real program (infra/index.ts) on the real lab stack file, through the engine's CLI: the lab's
+// fixed secrets stand in for `pulumi config set --secret`, and none of them reaches the output.
+import { spawnSync } from "child_process";
+import { mkdtempSync } from "fs";
+import { tmpdir } from "os";
+import { join } from "path";
+import { LAB_SECRETS } from "../../lab/secrets";
+import { CLI, REPO_ROOT } from "./support";
+
+jest.setTimeout(60_000);
+
+describe("npm run stack -- preview --stack lab", () => {
+  it("runs infra/index.ts on Pulumi.lab.yaml, shows its outputs and no secret", () => {
+    const labDir = mkdtempSync(join(tmpdir(), "hfde-lab-stack-")); // the lab operator key and the state land here
+    const r = spawnSync(process.execPath, [CLI, "preview", "--stack", "lab"], { cwd: REPO_ROOT, env: { ...process.env, HFDE_LAB_DIR: labDir }, encoding: "utf8" });
+    const out = r.stdout + r.stderr;
+    expect(r.status).toBe(0);
+    expect(out).toContain('"name":"lab-1"');
+    expect(out).toContain('"name":"lab-2"');
+    expect(out).toContain("PART lvm vg0 all crypt");
+    for (const passphrase of Object.values(LAB_SECRETS.luksPassphrases)) expect(out).not.toContain(passphrase);
+    expect(out).not.toContain(LAB_SECRETS.robotPassword);
+    expect(out).not.toContain("PRIVATE KEY");
+  });
+
+  it("fails with the variable to set when a secret has no value", () => {
+    const r = spawnSync(process.execPath, [CLI, "preview", "--stack", "prod", "--state-dir", mkdtempSync(join(tmpdir(), "hfde-prod-"))], { cwd: REPO_ROOT, encoding: "utf8", env: { ...process.env, HFDE_SECRET_ROBOTPASSWORD: "" } });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain("Pulumi.prod.yaml has a secret at robotPassword and nothing supplies its value: set the environment variable HFDE_SECRET_ROBOTPASSWORD");
+  });
+});
