@@ -159,6 +159,37 @@ export function verifyProblems(text: string, hostname: string): string[] {
 }
 
 /**
+ * Waits for dropbear with the pinned key and sends it the passphrase; returns the seconds dropbear
+ * took to answer. Another key is a HostKeyMismatchError naming both, and no passphrase is sent.
+ */
+export async function unlockThroughDropbear(
+  initramfs: ConnectionProfile,
+  passphrase: Secret,
+  privateKey: Secret,
+  log: Logger,
+  previous: readonly string[],
+  budget: LoopBudget = DEFAULT_LOOP_BUDGET,
+  withConsole: (message: string) => string = (message) => message,
+): Promise<number> {
+  const started = Date.now();
+  let dropbear: SshSession;
+  try {
+    dropbear = await waitFor(initramfs, privateKey, log, budget.dropbearMs, budget.pollMs, previous, "dropbear in the initramfs");
+  } catch (error) {
+    if (error instanceof Error && error.name === "HostKeyMismatchError") throw error;
+    throw new LoopError("no-dropbear", withConsole(`no dropbear: ${(error as Error).message}. The initramfs has no network, no dropbear or another host key; the console shows which`));
+  }
+  const dropbearSeconds = Math.round((Date.now() - started) / 100) / 10;
+  log.info(`dropbear answered with the pinned key after ${dropbearSeconds} s; sending the passphrase to cryptroot-unlock`);
+  try {
+    await sendPassphrase(dropbear, passphrase, budget.unlockMs, budget.pollMs);
+  } finally {
+    await dropbear.close();
+  }
+  return dropbearSeconds;
+}
+
+/**
  * Waits for dropbear, unlocks, waits for sshd and verifies. `started` is when the reboot was issued
  * (or the host found locked). Returns the verified system session; the caller closes it.
  */
@@ -177,20 +208,7 @@ export async function unlockAndVerify(
     const tail = consoleTail();
     return tail ? `${message}\nConsole tail:\n${tail}` : message;
   };
-  let dropbear: SshSession;
-  try {
-    dropbear = await waitFor(targets.initramfs, privateKey, log, budget.dropbearMs, budget.pollMs, previous, "dropbear in the initramfs");
-  } catch (error) {
-    if (error instanceof Error && error.name === "HostKeyMismatchError") throw error;
-    throw new LoopError("no-dropbear", withConsole(`no dropbear: ${(error as Error).message}. The initramfs has no network, no dropbear or another host key; the console shows which`));
-  }
-  const dropbearSeconds = seconds();
-  log.info(`dropbear answered with the pinned key after ${dropbearSeconds} s; sending the passphrase to cryptroot-unlock`);
-  try {
-    await sendPassphrase(dropbear, passphrase, budget.unlockMs, budget.pollMs);
-  } finally {
-    await dropbear.close();
-  }
+  const dropbearSeconds = await unlockThroughDropbear(targets.initramfs, passphrase, privateKey, log, previous, budget, withConsole);
   const unlockedSeconds = seconds();
   let system: SshSession;
   try {
