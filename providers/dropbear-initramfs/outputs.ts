@@ -10,10 +10,13 @@ import { lockedObservation } from "./probe";
 import { staleFiles } from "./render";
 import type { DropbearInitramfsInputs, DropbearInitramfsOutputs, DropbearObserved } from "./types";
 
-/** The inputs a read reports (and `diff` compares): no passphrase, no host key. */
+/**
+ * The inputs recorded in the outputs: never the passphrase. The host key is kept (the provider
+ * hands it to every call, see provider.ts), and the provider strips it from what read returns.
+ */
 export function inputsFromOutputs(outs: DropbearInitramfsInputs): DropbearInitramfsInputs {
-  const { connection, hostname, authorizedKeys, port, sshdPort, reach, network, idleTimeoutSeconds, unlock, rebootOnUpdate, allowWipe, providerVersion } = outs;
-  return jsonSafe({ connection, hostname, authorizedKeys, port, sshdPort, reach, network, idleTimeoutSeconds, unlock, rebootOnUpdate, allowWipe, providerVersion }, "inputs");
+  const { connection, hostname, authorizedKeys, port, sshdPort, reach, network, idleTimeoutSeconds, unlock, rebootOnUpdate, allowWipe, providerVersion, hostKeyPrivate } = outs;
+  return jsonSafe({ connection, hostname, authorizedKeys, port, sshdPort, reach, network, idleTimeoutSeconds, unlock, rebootOnUpdate, allowWipe, providerVersion, hostKeyPrivate }, "inputs");
 }
 
 /** `ssh -o UserKnownHostsFile=… -p PORT root@ADDR cryptroot-unlock`, for operators. */

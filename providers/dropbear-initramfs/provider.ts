@@ -48,19 +48,22 @@ function fingerprintOf(subject: DropbearInitramfsInputs | DropbearInitramfsOutpu
 const kernel = new KernelProvider(definition);
 
 /**
- * The kernel's provider, with the host key carried: generated at create, taken from the recorded
- * outputs on update and read (so refresh keeps it).
+ * The kernel's provider, with the host key carried: generated at create, handed from the recorded
+ * outputs to diff and update (so it is never "changed"), and kept out of the inputs read returns
+ * (the engine would store those in the clear; as an output it is a secret).
  */
 export const provider: pulumi.dynamic.ResourceProvider = {
   configure: (req) => kernel.configure(req),
   check: (olds, news) => kernel.check(olds, news),
-  diff: (id, olds, news) => kernel.diff(id, olds, news),
+  diff: (id, olds: DropbearInitramfsOutputs, news: DropbearInitramfsInputs) => kernel.diff(id, olds, { ...news, hostKeyPrivate: olds.hostKeyPrivate }),
   create: (inputs: DropbearInitramfsInputs) =>
     kernel.create({ ...inputs, hostKeyPrivate: generateInitramfsHostKey(`initramfs@${inputs.hostname.split(".")[0]}`).privateKeyDropbear }),
   update: (id, olds: DropbearInitramfsOutputs, news: DropbearInitramfsInputs) => kernel.update(id, olds, { ...news, hostKeyPrivate: olds.hostKeyPrivate }),
   read: async (id, olds?: DropbearInitramfsOutputs) => {
     const result = await kernel.read(id, olds);
-    return result.props && olds ? { ...result, props: { ...result.props, hostKeyPrivate: olds.hostKeyPrivate } } : result;
+    if (!result.inputs) return result;
+    const { hostKeyPrivate: _kept, ...inputs } = result.inputs as DropbearInitramfsOutputs;
+    return { ...result, inputs: inputs as DropbearInitramfsOutputs };
   },
   delete: (id, olds: DropbearInitramfsOutputs) => kernel.delete(id, olds),
 };

@@ -13,6 +13,10 @@ import { generateInitramfsHostKey } from "../../providers/dropbear-initramfs/hos
 import { LoopError, unlockThroughDropbear } from "../../providers/dropbear-initramfs/loop";
 import { renderAuthorizedKeys, UNLOCK_COMMAND } from "../../providers/dropbear-initramfs/render";
 import type { ConnectionProfile } from "../../providers/kernel/host-access";
+import { PROVIDER_VERSION } from "../../providers/kernel/resource";
+import { inputsFromOutputs, outputsFrom } from "../../providers/dropbear-initramfs/outputs";
+import { lockedObservation } from "../../providers/dropbear-initramfs/probe";
+import { ProviderHarness, Props } from "../harness/harness";
 import { createLogger } from "../../providers/plumbing/log";
 import { generateEd25519KeyPair } from "../../providers/plumbing/keys";
 import { Secret } from "../../providers/plumbing/secret";
@@ -81,6 +85,41 @@ describe("unlock through a real dropbear", () => {
     expect((error as LoopError).stage).toBe("unlock-failed");
     expect((error as Error).message).toMatch(/dropbear answered with the pinned key, but the unlock failed \(cryptsetup: cryptsetup failed, bad password or options\?\)/);
     expect((error as Error).message).not.toContain("Wrong-Horse");
+  });
+
+  it("read through the real provider host finds the host locked in its initramfs by the pinned key alone", async () => {
+    const recorded = outputsFrom(
+      {
+        connection: [{ environment: "system", host: "127.0.0.1", port: 9, user: "root", hostKeyFingerprints: ["SHA256:" + "C".repeat(43)] }],
+        hostname: "lab-1.example.com",
+        authorizedKeys: [operator.public],
+        reach: { host: "127.0.0.1", port },
+        network: { mac: "52:54:00:12:34:56", ipv4: "dhcp" },
+        providerVersion: PROVIDER_VERSION,
+        hostKeyPrivate: hostKey.privateKeyDropbear,
+      },
+      lockedObservation(),
+      { environment: "initramfs", host: `127.0.0.1:${port}` },
+    );
+    const h = await ProviderHarness.start({
+      module: "providers/dropbear-initramfs",
+      exportName: "DropbearInitramfs",
+      args: { ...inputsFromOutputs(recorded), passphrase: PASSPHRASE },
+      secretPaths: ["passphrase", "hostKeyPrivate"],
+      config: { "hetzner-fde:sshPrivateKey": operator.private },
+      secretConfigKeys: ["hetzner-fde:sshPrivateKey"],
+    });
+    try {
+      rmSync(path.join(dir, "received"), { force: true });
+      const read = await h.read("dropbear-initramfs:lab-1.example.com", { ...recorded, __provider: h.program.provider } as unknown as Props);
+      expect(read.props).toMatchObject({ environment: "initramfs", host: `127.0.0.1:${port}`, hostKeyFingerprint: hostKey.fingerprint, drift: ["the host waits locked in its initramfs; the next \`pulumi up\` unlocks it"] });
+      expect((read.props as Props).hostKeyPrivate).toBe(hostKey.privateKeyDropbear);
+      expect(read.inputs).not.toHaveProperty("hostKeyPrivate");
+      // Reading ran nothing: the key may only unlock, and a read never sends the passphrase.
+      expect(existsSync(path.join(dir, "received"))).toBe(false);
+    } finally {
+      await h.stop();
+    }
   });
 
   it("another host key is refused with both fingerprints, and no passphrase is sent", async () => {
