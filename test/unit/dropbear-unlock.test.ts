@@ -112,7 +112,7 @@ describe("unlock through a real dropbear", () => {
     try {
       rmSync(path.join(dir, "received"), { force: true });
       const read = await h.read("dropbear-initramfs:lab-1.example.com", { ...recorded, __provider: h.program.provider } as unknown as Props);
-      expect(read.props).toMatchObject({ environment: "initramfs", host: `127.0.0.1:${port}`, hostKeyFingerprint: hostKey.fingerprint, drift: ["the host waits locked in its initramfs; the next \`pulumi up\` unlocks it"] });
+      expect(read.props).toMatchObject({ environment: "initramfs", host: `127.0.0.1:${port}`, hostKeyFingerprint: hostKey.fingerprint, drift: ["the host waits locked in its initramfs; the next `pulumi up` unlocks it"] });
       expect((read.props as Props).hostKeyPrivate).toBe(hostKey.privateKeyDropbear);
       expect(read.inputs).not.toHaveProperty("hostKeyPrivate");
       // Reading ran nothing: the key may only unlock, and a read never sends the passphrase.
