@@ -63,6 +63,12 @@ export interface HostContext extends StepContext {
   readonly purpose: "converge" | "read" | "delete";
   /** Settings the resource reads from the stack config (`ResourceDefinition.settings`), by key. */
   readonly settings: Readonly<Record<string, string>>;
+  /**
+   * For a step that ends in another environment (DropbearInitramfs reboots, unlocks and reaches the
+   * installed system): hands over the session it reached it with. Later steps and the next probe
+   * use it, the outputs name where it is, and the kernel closes it at the end.
+   */
+  readonly continueOn?: (session: SshSession, reached: Reached) => void;
 }
 
 /**
@@ -282,11 +288,28 @@ export class KernelProvider<Inputs extends KernelInputs, Outputs extends Inputs,
     const host = `${profile.host}:${profile.port}`;
     const secrets = [privateKey, ...(this.config.robot ? [this.config.robot.password] : []), ...Object.values(keys)];
     const log = createLogger({ context: `${def.type} ${host}`, secrets });
-    const ctx: HostContext = { resource: def.type, host, secrets, session, log, config: this.config, keys, purpose, settings: this.settings };
+    const reached: Reached = { environment: profile.environment, host };
+    const handedOver: SshSession[] = [];
+    const ctx: HostContext = {
+      resource: def.type,
+      host,
+      secrets,
+      session,
+      log,
+      config: this.config,
+      keys,
+      purpose,
+      settings: this.settings,
+      continueOn: (next, now) => {
+        handedOver.push(next);
+        Object.assign(ctx, { session: next, host: now.host });
+        Object.assign(reached, now);
+      },
+    };
     try {
-      return await fn(ctx, { environment: profile.environment, host });
+      return await fn(ctx, reached);
     } finally {
-      await session.close();
+      for (const open of [session, ...handedOver]) await open.close();
     }
   }
 }
