@@ -38,6 +38,8 @@ export interface RescueRecipe {
   readonly allowFirstContactHostKey: boolean;
   /** How long to wait from the reset until the rescue's sshd answers. */
   readonly sshMs: number;
+  /** Drive serials or WWNs the rescue must show (RescueBoot's `driveSerials`); absent: not checked. */
+  readonly driveSerials?: readonly string[];
 }
 
 export { SSH_PRIVATE_KEY_CONFIG } from "./config";

@@ -11,7 +11,9 @@
 
 import * as pulumi from "@pulumi/pulumi";
 import { keepErrorMessage } from "../plumbing/errors";
-import { ConnectionProfile, Environment, RescueRecipe, SSH_PRIVATE_KEY_CONFIG } from "../kernel/host-access";
+import { classifyHost, ConnectionProfile, HostState, RescueRecipe, SSH_PRIVATE_KEY_CONFIG } from "../kernel/host-access";
+import { MISSING_ROBOT_ACCESS, RobotAccess, robotAccessFromConfig } from "../kernel/config";
+import { IdentityPins, identityProblems, identityCommand, INSTALLIMAGE_PATH, parseIdentity } from "./identity";
 import { knownHostsLine, md5Fingerprint, parsePublicKey } from "../plumbing/keys";
 import { createLogger } from "../plumbing/log";
 import {
@@ -26,10 +28,9 @@ import {
   runStep,
   StepContext,
 } from "../kernel/resource";
-import { DEFAULT_ROBOT_URL, OTHER_BOOT_TYPES, OtherBootType, ResetType, RobotClient, RobotKey, RobotRescue } from "../plumbing/robot";
+import { OTHER_BOOT_TYPES, OtherBootType, ResetType, RobotClient, RobotKey, RobotRescue } from "../plumbing/robot";
 import { checkEndpointAddress, checkPort, checkResetType, checkServerNumber, REBOOTING_RESET_TYPES } from "../rules";
 import { redact, Secret } from "../plumbing/secret";
-import { sh } from "../plumbing/shell";
 import { connect, EndpointObservation, observeEndpoint, ObservedHostKey } from "../plumbing/ssh";
 
 // ---------------------------------------------------------------------------------------------
@@ -62,8 +63,12 @@ export interface RescueBootArgs {
   readonly timeouts?: pulumi.Input<{ sshMs?: pulumi.Input<number> }>;
   /** Where Robot reports no host key for the rescue (real Robot, so far always), trust the key the
    *  rescue presents on first contact, for this boot only, and say so in `hostKeySource`. Default
-   *  true; false makes such a boot fail before the reset. */
+   *  false: such a boot fails before the reset. An explicit per-host choice: check warns about it
+   *  in every preview (README "First contact"). */
   readonly allowFirstContactHostKey?: pulumi.Input<boolean>;
+  /** Serials or WWNs of the server's drives (lsblk's SERIAL or WWN). Every login to the rescue checks
+   *  that they are all present: after a first contact, they are what tells this server from another. */
+  readonly driveSerials?: pulumi.Input<pulumi.Input<string>[]>;
 }
 
 /** Inputs as the provider receives them (resolved, plain). */
@@ -75,6 +80,7 @@ export interface RescueBootInputs {
   readonly connect?: RescueEndpoint;
   readonly timeouts?: RescueTimeouts;
   readonly allowFirstContactHostKey?: boolean;
+  readonly driveSerials?: string[];
   readonly providerVersion: string;
 }
 
@@ -88,12 +94,15 @@ export interface RescueDesired {
   readonly connect: { readonly host: string | null; readonly port: number };
   readonly timeouts: { readonly sshMs: number };
   readonly allowFirstContactHostKey: boolean;
+  /** Empty: not checked. */
+  readonly driveSerials: string[];
   readonly providerVersion: string;
 }
 
 export type HostKeySource = "robot" | "first-contact";
-/** Where the server was when last looked at; "unreachable" when nothing answered SSH. */
-export type ObservedEnvironment = Environment | "unreachable";
+/** Where the server was when last looked at (the kernel's `classifyHost`): an environment,
+ *  "unknown-key" when another key answered, "unreachable" when nothing answered SSH. */
+export type ObservedEnvironment = HostState["kind"];
 
 export interface RescueBootOutputs extends RescueDesired {
   /** Address and port the rescue answers on. */
@@ -159,7 +168,7 @@ export type RescueStep =
   | { readonly kind: "disarmBoot"; readonly bootType: OtherBootType }
   | { readonly kind: "armRescue"; readonly fingerprints: string[]; readonly allowFirstContactHostKey: boolean }
   | { readonly kind: "reset"; readonly resetType: string }
-  | { readonly kind: "awaitRescue"; readonly host: string; readonly port: number; readonly pin: HostKeyPin; readonly allowFirstContactHostKey: boolean; readonly budgetMs: number }
+  | { readonly kind: "awaitRescue"; readonly host: string; readonly port: number; readonly pin: HostKeyPin; readonly allowFirstContactHostKey: boolean; readonly identity: IdentityPins; readonly budgetMs: number }
   // Delete only:
   | { readonly kind: "disarmRescue" };
 
@@ -192,7 +201,7 @@ export class RescueBootRefusedError extends Error {
 
 export const DEFAULT_RESET_TYPE = "hw";
 export const DEFAULT_SSH_MS = 10 * 60_000;
-export const INSTALLIMAGE_PATH = "/root/.oldroot/nfs/install/installimage";
+export { INSTALLIMAGE_PATH };
 const MIN_SSH_MS = 1000;
 const MAX_SSH_MS = 60 * 60_000;
 
@@ -207,7 +216,8 @@ export function resolveInputs(inputs: RescueBootInputs): RescueDesired {
     resetType: inputs.resetType ?? DEFAULT_RESET_TYPE,
     connect: { host: inputs.connect?.host ?? null, port: inputs.connect?.port ?? 22 },
     timeouts: { sshMs: inputs.timeouts?.sshMs ?? DEFAULT_SSH_MS },
-    allowFirstContactHostKey: inputs.allowFirstContactHostKey ?? true,
+    allowFirstContactHostKey: inputs.allowFirstContactHostKey ?? false,
+    driveSerials: (inputs.driveSerials ?? []).map((serial) => serial.trim()),
     providerVersion: inputs.providerVersion,
   };
 }
@@ -244,7 +254,25 @@ export function validate(inputs: RescueBootInputs): CheckFailure[] {
   if (known(inputs.allowFirstContactHostKey) && typeof inputs.allowFirstContactHostKey !== "boolean") {
     fail("allowFirstContactHostKey", `expected true or false, found ${JSON.stringify(inputs.allowFirstContactHostKey)}`);
   }
+  if (known(inputs.driveSerials)) failures.push(...validateDriveSerials(inputs.driveSerials));
   return failures;
+}
+
+function validateDriveSerials(serials: unknown): CheckFailure[] {
+  if (!Array.isArray(serials)) return [{ property: "driveSerials", reason: `expected a list of drive serials or WWNs (lsblk -dn -o SERIAL,WWN), found ${JSON.stringify(serials)}` }];
+  return serials.flatMap((serial, i): CheckFailure[] =>
+    isUnknown(serial) || (typeof serial === "string" && /^\S+$/.test(serial.trim()))
+      ? []
+      : [{ property: `driveSerials[${i}]`, reason: `expected one serial or WWN as lsblk -dn -o SERIAL,WWN prints it (no spaces), found ${JSON.stringify(serial)}` }],
+  );
+}
+
+/** The warning check gives for every preview and up of a resource that allows first contact. */
+export function firstContactWarning(inputs: RescueBootInputs): string | null {
+  if (inputs.allowFirstContactHostKey !== true) return null;
+  return `RescueBoot server ${inputs.serverNumber}: allowFirstContactHostKey is true: where Robot reports no host key, the rescue's key is trusted on first contact, ` +
+    `checked only by its hostname${inputs.driveSerials && inputs.driveSerials.length > 0 ? ", the pinned driveSerials" : " (no driveSerials pinned)"} and the address Robot reports. ` +
+    "See README \"First contact\" for what that does not protect against; set it to false to refuse such boots";
 }
 
 function validateAuthorizedKeys(keys: unknown): CheckFailure[] {
@@ -294,6 +322,8 @@ export function plan(observed: RescueObserved, desired: RescuePlanInput): Rescue
     port: observed.endpoint.port,
     pin,
     allowFirstContactHostKey: desired.allowFirstContactHostKey,
+    // Robot's address is checked only where it is the one dialled (no connect.host override).
+    identity: { driveSerials: desired.driveSerials, address: desired.connect.host === null ? observed.server.ipv4 : null },
     budgetMs,
   });
   const fingerprints = keyFingerprints(desired.authorizedKeys);
@@ -360,16 +390,8 @@ export function planDelete(rescueArmed: boolean): RescueStep[] {
   return rescueArmed ? [{ kind: "disarmRescue" }] : [];
 }
 
-/** Classifies the endpoint: the pinned rescue key, a dropbear banner, another sshd, or nothing. */
-export function classifyEnvironment(observation: EndpointObservation, rescueFingerprints: readonly string[]): ObservedEnvironment {
-  if (observation.kind === "none") return "unreachable";
-  if (observation.hostKey !== null && rescueFingerprints.includes(observation.hostKey.fingerprint)) return "rescue";
-  if (/^dropbear/i.test(observation.software)) return "initramfs";
-  return "system";
-}
-
 /** Fields whose change is stored by an in-place update without booting again. */
-const STORED_FIELDS = ["resetType", "connect", "timeouts", "allowFirstContactHostKey"] as const;
+const STORED_FIELDS = ["resetType", "connect", "timeouts", "allowFirstContactHostKey", "driveSerials"] as const;
 
 /** Why an update is needed ("generation", …); empty when nothing changed. */
 export function changeReasons(olds: RescueBootOutputs, news: RescueBootInputs): string[] {
@@ -443,7 +465,8 @@ export function lastRescueFacts(rescue: RobotRescue): LastRescueFacts {
 export async function probeEnvironment(ctx: RescueContext, outputs: RescueBootOutputs): Promise<{ environment: ObservedEnvironment; rescueArmed: boolean }> {
   const observation = await observeEndpoint(outputs.host, outputs.port);
   const rescue = await ctx.robot.getRescue(outputs.serverNumber);
-  return { environment: classifyEnvironment(observation, outputs.hostKeyFingerprints), rescueArmed: rescue.active };
+  const profiles = [{ environment: "rescue" as const, hostKeyFingerprints: outputs.hostKeyFingerprints }];
+  return { environment: classifyHost(observation, profiles).kind, rescueArmed: rescue.active };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -485,13 +508,13 @@ async function reset(ctx: RescueContext, step: Extract<RescueStep, { kind: "rese
 }
 
 async function awaitRescue(ctx: RescueContext, step: Extract<RescueStep, { kind: "awaitRescue" }>): Promise<void> {
+  // Robot's SHA256 and MD5 fingerprints alike are checked in the host-key callback: a host with
+  // another key is refused before we authenticate, so it never sees a login or a command.
   const announced = step.pin.source === "armed" ? (ctx.record.armedHostKeys ?? []) : step.pin.fingerprints;
-  const pinned = announced.filter((fp) => fp.startsWith("SHA256:"));
-  const md5s = announced.filter((fp) => fp.startsWith("MD5:")).map((fp) => fp.slice("MD5:".length));
-  const verifiedByRobot = pinned.length > 0 || md5s.length > 0;
+  const verifiedByRobot = announced.length > 0;
   if (!verifiedByRobot && !step.allowFirstContactHostKey) {
     throw new RescueBootRefusedError(
-      `Robot reported no host key for the rescue of server ${ctx.serverNumber}, and allowFirstContactHostKey is false. Set it to true, or bump generation once Robot reports host keys.`,
+      `Robot reported no host key for the rescue of server ${ctx.serverNumber}, and allowFirstContactHostKey is false. Set it to true for this server (README "First contact"), or bump generation once Robot reports host keys.`,
     );
   }
   const logger = createLogger({ context: `RescueBoot ${ctx.host} ssh`, secrets: [...ctx.secrets] });
@@ -501,8 +524,7 @@ async function awaitRescue(ctx: RescueContext, step: Extract<RescueStep, { kind:
       port: step.port,
       user: "root",
       privateKey: ctx.privateKey,
-      // Without a SHA256 pin from Robot the key is taken on first contact (and checked against an MD5 if Robot gave one).
-      hostKey: pinned.length > 0 ? { expect: pinned } : { acceptNew: true },
+      hostKey: verifiedByRobot ? { expect: announced } : { acceptNew: true },
       label: `rescue ${step.host}:${step.port}`,
     },
     // A booting server drops SYNs without a reset, and a TCP connect then waits out the kernel's SYN
@@ -511,18 +533,17 @@ async function awaitRescue(ctx: RescueContext, step: Extract<RescueStep, { kind:
   );
   try {
     const observed = session.observedHostKey;
-    if (pinned.length === 0 && md5s.length > 0 && !md5s.includes(md5Fingerprint(Buffer.from(observed.base64, "base64")))) {
-      throw new Error(`host key mismatch for ${session.address}: Robot reported MD5 ${md5s.join(" or ")}, the server presented ${observed.type} ${observed.fingerprint}. Nothing was run on it.`);
-    }
-    const facts = await session.exec(sh`hostname; if test -x ${INSTALLIMAGE_PATH}; then echo installimage; fi`, { timeoutMs: 60_000 });
-    const [hostname, marker] = facts.stdout.trim().split("\n").map((l) => l.trim());
-    if (hostname !== "rescue" || marker !== "installimage") {
+    const facts = await session.exec(identityCommand(), { timeoutMs: 60_000 });
+    const problems = identityProblems(parseIdentity(facts.stdout), step.identity);
+    if (problems.length > 0) {
       throw new RescueBootRefusedError(
-        `${session.address} answered with ${observed.type} ${observed.fingerprint}, but it is not a rescue system: hostname ${JSON.stringify(hostname)} (expected "rescue"), ` +
-          `${marker === "installimage" ? "installimage present" : `no ${INSTALLIMAGE_PATH}`}. Bump generation to boot rescue again.`,
+        `${session.address} answered with ${observed.type} ${observed.fingerprint}, but ${problems.join("; ")}. Nothing was changed on it. ` +
+          "Check that the address reaches this server (connect.host, Robot's IP), that driveSerials are this server's, then bump generation to boot rescue again.",
       );
     }
-    ctx.record.reached = { hostKey: observed, source: verifiedByRobot ? "robot" : "first-contact", pinned: pinned.length > 0 ? pinned : [observed.fingerprint] };
+    // Pinned from now on: the SHA256 of the key that passed (Robot's MD5 is not a form other resources pin).
+    const sha256s = announced.filter((fp) => fp.startsWith("SHA256:"));
+    ctx.record.reached = { hostKey: observed, source: verifiedByRobot ? "robot" : "first-contact", pinned: sha256s.length > 0 ? sha256s : [observed.fingerprint] };
   } finally {
     await session.close();
   }
@@ -542,28 +563,10 @@ export const module = { validate: validateInputs, plan, probe, steps } satisfies
 // ---------------------------------------------------------------------------------------------
 // provider
 
-/** Stack config keys `configure` reads (namespace hetzner-fde). */
-export const ROBOT_URL_CONFIG = "robotUrl";
-export const ROBOT_USER_CONFIG = "robotUser";
-export const ROBOT_PASSWORD_CONFIG = "robotPassword";
-export const MISSING_ROBOT_ACCESS =
-  `no Robot webservice credentials; set them with \`pulumi config set ${ROBOT_USER_CONFIG} '#ws+XXXXXXXX'\` and \`pulumi config set --secret ${ROBOT_PASSWORD_CONFIG}\``;
-
-/** Robot webservice credentials from the stack config (never inputs, so never state). */
-export interface RobotAccess {
-  readonly user: string;
-  readonly password: Secret;
-  readonly url: string;
-}
-
-/** Reads the Robot credentials a provider's `configure` gets; null while user or password is unset. */
-export function robotAccessFromConfig(get: (key: string) => string | undefined): RobotAccess | null {
-  const user = get(ROBOT_USER_CONFIG);
-  const password = get(ROBOT_PASSWORD_CONFIG);
-  if (user === undefined || password === undefined) return null;
-  const url = get(ROBOT_URL_CONFIG);
-  return { user, password: new Secret(password), url: url !== undefined && url !== "" ? url : DEFAULT_ROBOT_URL };
-}
+// Robot credentials and their config keys live in the kernel (one definition for every resource);
+// re-exported here because InstallImage's delete boots a rescue with them.
+export { MISSING_ROBOT_ACCESS, robotAccessFromConfig };
+export type { RobotAccess };
 
 /** The context RescueBoot's steps run in; `label` names who asked (RescueBoot, or InstallImage's delete). */
 export function rescueContext(access: RobotAccess, privateKey: Secret, serverNumber: number, label: string): RescueContext {
@@ -638,8 +641,8 @@ export function restate(olds: RescueBootOutputs, desired: RescueDesired): Rescue
 
 /** What the profile carries so another resource can boot this rescue again (InstallImage's delete). */
 export function recipeOf(desired: RescueDesired): RescueRecipe {
-  const { serverNumber, authorizedKeys, resetType, allowFirstContactHostKey } = desired;
-  return { serverNumber, authorizedKeys, resetType, allowFirstContactHostKey, sshMs: desired.timeouts.sshMs };
+  const { serverNumber, authorizedKeys, resetType, allowFirstContactHostKey, driveSerials } = desired;
+  return { serverNumber, authorizedKeys, resetType, allowFirstContactHostKey, sshMs: desired.timeouts.sshMs, ...(driveSerials.length > 0 ? { driveSerials } : {}) };
 }
 
 /** The desired state of a fresh boot from a profile's recipe, dialling the profile's address. */
@@ -652,6 +655,7 @@ export function desiredFromRecipe(recipe: RescueRecipe, endpoint: { host: string
     connect: { host: endpoint.host, port: endpoint.port },
     timeouts: { sshMs: recipe.sshMs },
     allowFirstContactHostKey: recipe.allowFirstContactHostKey,
+    driveSerials: [...(recipe.driveSerials ?? [])],
     providerVersion,
   };
 }
@@ -676,6 +680,9 @@ class RescueBootProvider implements pulumi.dynamic.ResourceProvider<RescueBootIn
   }
 
   async check(_olds: RescueBootInputs, news: RescueBootInputs): Promise<pulumi.dynamic.CheckResult<RescueBootInputs>> {
+    // Trusting a first contact is the one unverified step RescueBoot can take: every preview says so.
+    const warning = firstContactWarning(news);
+    if (warning !== null) pulumi.log.warn(warning);
     return checkResult(news, validate(news));
   }
 

@@ -10,7 +10,7 @@ import type { ConnectionProfile } from "../../providers/kernel/host-access";
 import { Secret } from "../../providers/plumbing/secret";
 import { sh } from "../../providers/plumbing/shell";
 import { connect } from "../../providers/plumbing/ssh";
-import { LabFixture, startLabFixture, startRescueBootHarness } from "../support/lab";
+import { LabFixture, pinnedNvmeDrives, startLabFixture, startRescueBootHarness } from "../support/lab";
 
 jest.setTimeout(900_000);
 
@@ -81,7 +81,7 @@ describe("lab: RescueBoot", () => {
       user: "root",
       hostKeyFingerprints: outs.hostKeyFingerprints,
       // How to boot this rescue again (InstallImage's delete on an installed host).
-      robot: { serverNumber: server, authorizedKeys: [operator.public], resetType: "hw", allowFirstContactHostKey: true, sshMs: 600_000 },
+      robot: { serverNumber: server, authorizedKeys: [operator.public], resetType: "hw", allowFirstContactHostKey: false, sshMs: 600_000 },
     });
     expect(outs.knownHosts).toEqual([expect.stringMatching(new RegExp(`^\\[127\\.0\\.0\\.1\\]:${lab.server().sshPort} ssh-ed25519 AAAA`))]);
     expect(outs.environment).toBe("rescue");
@@ -187,9 +187,12 @@ describe("lab: RescueBoot", () => {
       expect((await lab.robot.getRescue(server)).active).toBe(false);
     });
 
-    it("trusts the first key for this boot only and says so in hostKeySource", async () => {
+    it("with allowFirstContactHostKey true for this server, trusts the first key for this boot only, says so in hostKeySource, and finds the pinned drives", async () => {
       const stored = current();
-      const { outs } = await h.update(stored.id, stored.plainOutputs, (await h.check(h.urn, stored.plainInputs, h.inputs({ generation: 3 }))).inputs);
+      // First contact is the stack's explicit choice for this server; the drive serials are what
+      // tells this server from another after it (QEMU's serials, as lsblk reports them).
+      const firstContact = h.inputs({ generation: 3, allowFirstContactHostKey: true, driveSerials: pinnedNvmeDrives(server).map((d) => d.serial) });
+      const { outs } = await h.update(stored.id, stored.plainOutputs, (await h.check(h.urn, stored.plainInputs, firstContact)).inputs);
       await collectRescuePassword();
       expect(outs.hostKeySource).toBe("first-contact");
       expect(resets()).toBe(4);
