@@ -9,7 +9,8 @@ import { generateEd25519KeyPair, md5Fingerprint, parsePublicKey } from "../../pr
 import type { ConnectionProfile } from "../../providers/kernel/host-access";
 import { Secret } from "../../providers/plumbing/secret";
 import { sh } from "../../providers/plumbing/shell";
-import { connect } from "../../providers/plumbing/ssh";
+import { connect, observeEndpoint } from "../../providers/plumbing/ssh";
+import { describeResourceContract } from "../support/contract";
 import { LabFixture, pinnedNvmeDrives, startLabFixture, startRescueBootHarness } from "../support/lab";
 
 jest.setTimeout(900_000);
@@ -116,6 +117,29 @@ describe("lab: RescueBoot", () => {
     expect(read?.props.rescueArmed).toBe(false);
     expect(read?.props.hostKeyFingerprints).toEqual(outputs().hostKeyFingerprints);
     expect((await h.up()).op).toBe("same");
+  });
+
+  // The kernel's contract, on the rescue the first test booted: the contract's create adopts it (no
+  // reset, no boot). RescueBoot has no allowWipe (it holds no data): its delete case checks that Robot's
+  // rescue and boot state, the reset count and the rescue's host key are unchanged, that the resource
+  // left the stack, and that the log says nothing was armed.
+  describeResourceContract("RescueBoot", {
+    start: (overrides = {}) => startHarness(overrides),
+    connectionTo: (port) => ({ connect: { host: "127.0.0.1", port } }),
+    invalid: { resetType: "reboot" },
+    change: { generation: 1 },
+    hostState: async () => {
+      const seen = await observeEndpoint("127.0.0.1", lab.server().sshPort);
+      const last = await lab.robot.getLastRescue(server);
+      return JSON.stringify({
+        armed: (await lab.robot.getRescue(server)).active,
+        lastBoot: last.bootTime,
+        resets: resets(),
+        rescueBoots: rescueBoots(),
+        hostKey: seen.kind === "ssh" ? seen.hostKey?.fingerprint : null,
+      });
+    },
+    withoutAllowWipe: { says: /no rescue armed for server 100001: nothing to disarm; removed from the stack only/ },
   });
 
   it("another key or reset type is an in-place update that boots nothing and keeps the profile", async () => {

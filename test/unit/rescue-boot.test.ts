@@ -13,7 +13,6 @@ import {
   planDelete,
   RescueBootInputs,
   RescueBootOutputs,
-  RescueBootRefusedError,
   RescueObserved,
   RescuePlanInput,
   resolveInputs,
@@ -22,7 +21,7 @@ import {
 } from "../../providers/rescue-boot";
 import { identityProblems, parseIdentity } from "../../providers/rescue-boot/identity";
 import { classifyHost, validateProfiles } from "../../providers/kernel/host-access";
-import { UNKNOWN } from "../../providers/kernel/resource";
+import { RefusalError, UNKNOWN } from "../../providers/kernel/resource";
 
 const KEY_A = generateEd25519KeyPair("a@test").public;
 const KEY_B = generateEd25519KeyPair("b@test").public;
@@ -210,7 +209,7 @@ describe("plan", () => {
 
   it("refuses a reset type the server does not offer, naming resetType and the allowed list", () => {
     const run = () => plan(observed({ resetTypes: ["sw", "man"] }), desired());
-    expect(run).toThrow(RescueBootRefusedError);
+    expect(run).toThrow(RefusalError);
     expect(run).toThrow(/resetType: "hw" is not offered for server 100001; Robot allows \["sw","man"\]\. Set resetType to "sw" or "man"/);
   });
 
