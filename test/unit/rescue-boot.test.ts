@@ -9,6 +9,8 @@ import {
   DEFAULT_SSH_MS,
   desiredFromRecipe,
   firstContactWarning,
+  inputsOf,
+  withRequest,
   plan,
   planDelete,
   RescueBootInputs,
@@ -272,6 +274,17 @@ describe("diff", () => {
     expect(result.deleteBeforeReplace ?? false).toBe(false);
   });
 
+  it("outputs record the request as the program gave it, so read returns it; older outputs (defaults filled in) diff the same", () => {
+    const request = inputs({ connect: { host: "127.0.0.1", port: 2201 } });
+    const recorded = withRequest(olds, request);
+    expect(inputsOf(recorded)).toEqual(request);
+    expect(recorded.generation).toBeUndefined();
+    expect(recorded.profile).toEqual(olds.profile);
+    expect(compareOutputs(recorded, request)).toEqual({ changes: false });
+    expect(compareOutputs(recorded, inputs({ connect: { host: "127.0.0.1", port: 2201 }, generation: 0, resetType: "hw" }))).toEqual({ changes: false });
+    expect(compareOutputs(recorded, inputs({ connect: { host: "127.0.0.1", port: 2201 }, generation: 1 })).changes).toBe(true);
+  });
+
   it("outputs carry a rescue profile InstallImage can take, and a known_hosts line for the port", () => {
     expect(olds.profile).toEqual({
       environment: "rescue",
@@ -309,6 +322,7 @@ describe("diff", () => {
     ["a broken key", { authorizedKeys: ["ssh-ed25519 AAAA"] }, "rescue[0].robot.authorizedKeys[0]", /./],
     ["first-contact flag", { allowFirstContactHostKey: "yes" }, "rescue[0].robot.allowFirstContactHostKey", /true or false/],
     ["ssh budget", { sshMs: -1 }, "rescue[0].robot.sshMs", /positive integer/],
+    ["drive serials", { driveSerials: "S1" }, "rescue[0].robot.driveSerials", /list of drive serials or WWNs.*found "S1"/],
   ])("a profile whose recipe has a bad %s is refused, naming the field", (_case, over, property, reason) => {
     const failures = validateProfiles([{ ...olds.profile, robot: { ...olds.profile.robot, ...over } }], "rescue");
     expect(failures).toEqual([{ property, reason: expect.stringMatching(reason) }]);
