@@ -38,6 +38,8 @@ export interface RescueRecipe {
   readonly allowFirstContactHostKey: boolean;
   /** How long to wait from the reset until the rescue's sshd answers. */
   readonly sshMs: number;
+  /** Drive serials or WWNs the rescue must show (RescueBoot's `driveSerials`); absent: not checked. */
+  readonly driveSerials?: readonly string[];
 }
 
 export { SSH_PRIVATE_KEY_CONFIG } from "./config";
@@ -86,6 +88,10 @@ function validateRecipe(recipe: Partial<RescueRecipe>, at: string): CheckFailure
   fail("allowFirstContactHostKey", typeof recipe.allowFirstContactHostKey === "boolean" ? undefined : `expected true or false, found ${JSON.stringify(recipe.allowFirstContactHostKey)}`);
   const ms = recipe.sshMs;
   fail("sshMs", typeof ms === "number" && Number.isInteger(ms) && ms > 0 ? undefined : `expected milliseconds (a positive integer), found ${JSON.stringify(ms)}`);
+  const serials = recipe.driveSerials;
+  if (serials !== undefined && (!Array.isArray(serials) || serials.some((s) => typeof s !== "string" || s.trim() === ""))) {
+    fail("driveSerials", `expected a list of drive serials or WWNs (lsblk -dn -o SERIAL,WWN), found ${JSON.stringify(serials)}`);
+  }
   const keys = recipe.authorizedKeys;
   if (!Array.isArray(keys) || keys.length === 0) fail("authorizedKeys", `expected at least one OpenSSH public key line, found ${JSON.stringify(keys)}`);
   else keys.forEach((line, i) => fail(`authorizedKeys[${i}]`, keyProblem(line)));

@@ -9,8 +9,9 @@ import { generateEd25519KeyPair, md5Fingerprint, parsePublicKey } from "../../pr
 import type { ConnectionProfile } from "../../providers/kernel/host-access";
 import { Secret } from "../../providers/plumbing/secret";
 import { sh } from "../../providers/plumbing/shell";
-import { connect } from "../../providers/plumbing/ssh";
-import { LabFixture, startLabFixture, startRescueBootHarness } from "../support/lab";
+import { connect, observeEndpoint } from "../../providers/plumbing/ssh";
+import { describeResourceContract } from "../support/contract";
+import { LabFixture, pinnedNvmeDrives, startLabFixture, startRescueBootHarness } from "../support/lab";
 import { waitFor } from "../support/wait";
 
 jest.setTimeout(900_000);
@@ -82,7 +83,7 @@ describe("lab: RescueBoot", () => {
       user: "root",
       hostKeyFingerprints: outs.hostKeyFingerprints,
       // How to boot this rescue again (InstallImage's delete on an installed host).
-      robot: { serverNumber: server, authorizedKeys: [operator.public], resetType: "hw", allowFirstContactHostKey: true, sshMs: 600_000 },
+      robot: { serverNumber: server, authorizedKeys: [operator.public], resetType: "hw", allowFirstContactHostKey: false, sshMs: 600_000 },
     });
     expect(outs.knownHosts).toEqual([expect.stringMatching(new RegExp(`^\\[127\\.0\\.0\\.1\\]:${lab.server().sshPort} ssh-ed25519 AAAA`))]);
     expect(outs.environment).toBe("rescue");
@@ -117,6 +118,29 @@ describe("lab: RescueBoot", () => {
     expect(read?.props.rescueArmed).toBe(false);
     expect(read?.props.hostKeyFingerprints).toEqual(outputs().hostKeyFingerprints);
     expect((await h.up()).op).toBe("same");
+  });
+
+  // The kernel's contract, on the rescue the first test booted: the contract's create adopts it (no
+  // reset, no boot). RescueBoot has no allowWipe (it holds no data): its delete case checks that Robot's
+  // rescue and boot state, the reset count and the rescue's host key are unchanged, that the resource
+  // left the stack, and that the log says nothing was armed.
+  describeResourceContract("RescueBoot", {
+    start: (overrides = {}) => startHarness(overrides),
+    connectionTo: (port) => ({ connect: { host: "127.0.0.1", port } }),
+    invalid: { resetType: "reboot" },
+    change: { generation: 1 },
+    hostState: async () => {
+      const seen = await observeEndpoint("127.0.0.1", lab.server().sshPort);
+      const last = await lab.robot.getLastRescue(server);
+      return JSON.stringify({
+        armed: (await lab.robot.getRescue(server)).active,
+        lastBoot: last.bootTime,
+        resets: resets(),
+        rescueBoots: rescueBoots(),
+        hostKey: seen.kind === "ssh" ? seen.hostKey?.fingerprint : null,
+      });
+    },
+    withoutAllowWipe: { says: /no rescue armed for server 100001: nothing to disarm; removed from the stack only/ },
   });
 
   it("another key or reset type is an in-place update that boots nothing and keeps the profile", async () => {
@@ -187,9 +211,12 @@ describe("lab: RescueBoot", () => {
       expect((await lab.robot.getRescue(server)).active).toBe(false);
     });
 
-    it("trusts the first key for this boot only and says so in hostKeySource", async () => {
+    it("with allowFirstContactHostKey true for this server, trusts the first key for this boot only, says so in hostKeySource, and finds the pinned drives", async () => {
       const stored = current();
-      const { outs } = await h.update(stored.id, stored.plainOutputs, (await h.check(h.urn, stored.plainInputs, h.inputs({ generation: 3 }))).inputs);
+      // First contact is the stack's explicit choice for this server; the drive serials are what
+      // tells this server from another after it (QEMU's serials, as lsblk reports them).
+      const firstContact = h.inputs({ generation: 3, allowFirstContactHostKey: true, driveSerials: pinnedNvmeDrives(server).map((d) => d.serial) });
+      const { outs } = await h.update(stored.id, stored.plainOutputs, (await h.check(h.urn, stored.plainInputs, firstContact)).inputs);
       await collectRescuePassword();
       expect(outs.hostKeySource).toBe("first-contact");
       expect(resets()).toBe(4);

@@ -10,7 +10,7 @@ import { RecordingPower } from "./support";
 import { startSshd, SshdFixture } from "../support/sshd";
 import { waitFor } from "../support/wait";
 import { generateEd25519KeyPair } from "../../providers/plumbing/keys";
-import { classifyEnvironment } from "../../providers/rescue-boot";
+import { classifyHost } from "../../providers/kernel/host-access";
 import { observeEndpoint } from "../../providers/plumbing/ssh";
 import { RobotEmulator, startRobotEmulator } from "../../lab/robot/server";
 
@@ -88,6 +88,18 @@ describe("RescueBoot against the Robot emulator (no VM)", () => {
     await expect(h.up(h.inputs({ resetType: "power" }))).rejects.toThrow(/resetType: "power" presses the power button/);
     expect(emulator.model.requests).toEqual([]);
     expect(trapConnections).toBe(0);
+  });
+
+  it("a preview of a server that allows first contact warns about it at check time; one that does not is silent", async () => {
+    const trusting = await startHarness({ serverNumber: 1001, allowFirstContactHostKey: true });
+    const strict = await startHarness({ serverNumber: 1002 });
+    expect((await trusting.check(trusting.urn, {}, trusting.inputs())).failures).toEqual([]);
+    expect((await strict.check(strict.urn, {}, strict.inputs())).failures).toEqual([]);
+    await trusting.stop();
+    await strict.stop();
+    expect(trusting.logs).toMatch(/RescueBoot server 1001: allowFirstContactHostKey is true: where Robot reports no host key, the rescue's key is trusted on first contact/);
+    expect(strict.logs).not.toMatch(/allowFirstContactHostKey/);
+    expect(emulator.model.requests).toEqual([]);
   });
 
   it("serializes a provider that holds no credential and requires only allowed packages (zod by its main entry)", async () => {
@@ -168,8 +180,8 @@ describe("observeEndpoint (what refresh classifies)", () => {
     const logBefore = sshd.log().length;
     const seen = await observeEndpoint(sshd.host, sshd.port);
     expect(seen).toEqual({ kind: "ssh", software: expect.stringMatching(/^OpenSSH_/), hostKey: expect.objectContaining({ fingerprint: sshd.hostKeyFingerprint }) });
-    expect(classifyEnvironment(seen, [sshd.hostKeyFingerprint])).toBe("rescue");
-    expect(classifyEnvironment(seen, ["SHA256:" + "x".repeat(43)])).toBe("system");
+    expect(classifyHost(seen, [{ environment: "rescue", hostKeyFingerprints: [sshd.hostKeyFingerprint] }]).kind).toBe("rescue");
+    expect(classifyHost(seen, [{ environment: "rescue", hostKeyFingerprints: ["SHA256:" + "x".repeat(43)] }]).kind).toBe("unknown-key");
     // No credentials were offered: sshd saw no authentication attempt. It logs the preauth
     // disconnect once it has seen the client go; only then is the absence of an attempt final.
     await waitFor(() => /\[preauth\]/.test(sshd.log().slice(logBefore)), { what: "sshd to log the preauth disconnect", timeoutMs: 5000 });
@@ -183,6 +195,6 @@ describe("observeEndpoint (what refresh classifies)", () => {
     await new Promise((resolve) => server.close(resolve));
     const seen = await observeEndpoint("127.0.0.1", port);
     expect(seen).toEqual({ kind: "none", reason: `127.0.0.1:${port}: ECONNREFUSED` });
-    expect(classifyEnvironment(seen, [])).toBe("unreachable");
+    expect(classifyHost(seen, []).kind).toBe("unreachable");
   });
 });

@@ -2,7 +2,7 @@ import { execFileSync } from "child_process";
 import { mkdtempSync, readFileSync, rmSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
-import { parsePublicKey, sha256Fingerprint } from "../../providers/plumbing/keys";
+import { md5Fingerprint, parsePublicKey, sha256Fingerprint } from "../../providers/plumbing/keys";
 import { createLogger, memorySink } from "../../providers/plumbing/log";
 import { Secret } from "../../providers/plumbing/secret";
 import { sh } from "../../providers/plumbing/shell";
@@ -67,6 +67,20 @@ describe("pinned host keys", () => {
     const observed = await withSession(fixtureTarget(sshd, { hostKey: { acceptNew: true } }), { logger: createLogger({ sink }) }, async (s) => s.observedHostKey);
     expect(observed).toEqual({ type: "ssh-ed25519", base64: hostPub[1], fingerprint: sshd.hostKeyFingerprint });
     expect(lines).toContainEqual({ level: "warn", line: expect.stringContaining(`trusting host key ssh-ed25519 ${sshd.hostKeyFingerprint}`) });
+  });
+
+  it("checks an MD5 pin (Robot's form) in the host-key callback, before authentication", async () => {
+    const hostPub = readFileSync(join(sshd.dir, "host_ed25519.pub"), "utf8").split(" ");
+    const rightMd5 = `MD5:${md5Fingerprint(Buffer.from(hostPub[1], "base64"))}`;
+    const wrongMd5 = `MD5:${md5Fingerprint(parsePublicKey(readFileSync(join(otherDir, "k.pub"), "utf8")))}`;
+    const loginsBefore = acceptedLogins();
+    // A wrong pin AND a wrong credential: the key check comes first, so the error is the mismatch.
+    const error = await withSession(fixtureTarget(sshd, { hostKey: { expect: [wrongMd5] }, privateKey: otherPrivateKey }), {}, async () => undefined).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(HostKeyMismatchError);
+    expect((error as Error).message).toContain(wrongMd5);
+    expect(acceptedLogins()).toBe(loginsBefore);
+    const target = fixtureTarget(sshd, { hostKey: { expect: [rightMd5] } });
+    await expect(withSession(target, {}, async (s) => (await s.exec(sh`echo ok`)).stdout)).resolves.toBe("ok\n");
   });
 
   it("reports the observed key for a pinned session too", async () => {

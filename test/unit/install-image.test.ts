@@ -346,7 +346,7 @@ describe("delete: reaching a rescue to wipe from", () => {
   });
 
   it("refuses, writing nothing, without Robot credentials or without a recipe", () => {
-    expect(() => planWipeAccess({ kind: "system" }, props, false)).toThrow(/booting one needs Robot: no Robot webservice credentials; set them with `pulumi config set robotUser.*Nothing was written/);
+    expect(() => planWipeAccess({ kind: "system" }, props, false)).toThrow(/booting one needs Robot: no Robot webservice credentials; set them with `pulumi config set (hetzner-fde:)?robotUser.*Nothing was written/);
     const handMade = outputs(base);
     expect(() => planWipeAccess({ kind: "system" }, handMade, true)).toThrow(/carries no Robot recipe to boot one \(it did not come from RescueBoot\).*Nothing was written/);
   });

@@ -5,23 +5,25 @@ import type { EndpointObservation } from "../../providers/plumbing/ssh";
 import {
   BootRecord,
   buildOutputs,
-  classifyEnvironment,
   compareOutputs,
   DEFAULT_SSH_MS,
   desiredFromRecipe,
+  firstContactWarning,
+  inputsOf,
+  withRequest,
   plan,
   planDelete,
   RescueBootInputs,
   RescueBootOutputs,
-  RescueBootRefusedError,
   RescueObserved,
   RescuePlanInput,
   resolveInputs,
   restate,
   validate,
 } from "../../providers/rescue-boot";
-import { validateProfiles } from "../../providers/kernel/host-access";
-import { UNKNOWN } from "../../providers/kernel/resource";
+import { identityProblems, parseIdentity } from "../../providers/rescue-boot/identity";
+import { classifyHost, validateProfiles } from "../../providers/kernel/host-access";
+import { RefusalError, UNKNOWN } from "../../providers/kernel/resource";
 
 const KEY_A = generateEd25519KeyPair("a@test").public;
 const KEY_B = generateEd25519KeyPair("b@test").public;
@@ -96,7 +98,7 @@ describe("validate", () => {
     expect(validate(inputs({ authorizedKeys: [KEY_A, UNKNOWN] }))).toEqual([]);
   });
 
-  it("fills defaults: generation 0, hw, port 22, 10 min, first contact allowed", () => {
+  it("fills defaults: generation 0, hw, port 22, 10 min, first contact refused", () => {
     expect(resolveInputs(inputs())).toEqual({
       serverNumber: 100001,
       authorizedKeys: [KEY_A],
@@ -104,7 +106,8 @@ describe("validate", () => {
       resetType: "hw",
       connect: { host: null, port: 22 },
       timeouts: { sshMs: DEFAULT_SSH_MS },
-      allowFirstContactHostKey: true,
+      allowFirstContactHostKey: false,
+      driveSerials: [],
       providerVersion: "1",
     });
   });
@@ -179,9 +182,9 @@ describe("plan", () => {
     const steps = plan(observed({ missingKeys: [FP_B] }), desired({ authorizedKeys: [KEY_A, KEY_B], resetType: "sw" }));
     expect(steps).toEqual([
       { kind: "registerKey", fingerprint: FP_B, publicKey: KEY_B },
-      { kind: "armRescue", fingerprints: [FP_A, FP_B], allowFirstContactHostKey: true },
+      { kind: "armRescue", fingerprints: [FP_A, FP_B], allowFirstContactHostKey: false },
       { kind: "reset", resetType: "sw" },
-      { kind: "awaitRescue", host: "203.0.113.10", port: 22, pin: { source: "armed" }, allowFirstContactHostKey: true, budgetMs: DEFAULT_SSH_MS },
+      { kind: "awaitRescue", host: "203.0.113.10", port: 22, pin: { source: "armed" }, allowFirstContactHostKey: false, identity: { driveSerials: [], address: "203.0.113.10" }, budgetMs: DEFAULT_SSH_MS },
     ]);
     expect(steps.filter((s) => s.kind === "reset")).toHaveLength(1);
   });
@@ -191,7 +194,7 @@ describe("plan", () => {
       observed({ lastRescue: { bootedAt: minutesBefore(NOW, 3), hostKeyFingerprints: [RESCUE_KEY], authorizedKeys: [FP_A] }, endpoint: { host: "h", port: 2201, observation: ssh(RESCUE_KEY) } }),
       desired(),
     );
-    expect(steps).toEqual([{ kind: "awaitRescue", host: "h", port: 2201, pin: { source: "last-rescue", fingerprints: [RESCUE_KEY] }, allowFirstContactHostKey: true, budgetMs: DEFAULT_SSH_MS }]);
+    expect(steps).toEqual([{ kind: "awaitRescue", host: "h", port: 2201, pin: { source: "last-rescue", fingerprints: [RESCUE_KEY] }, allowFirstContactHostKey: false, identity: { driveSerials: [], address: "203.0.113.10" }, budgetMs: DEFAULT_SSH_MS }]);
   });
 
   it("waits for a boot still coming up only for what is left of its SSH budget", () => {
@@ -208,7 +211,7 @@ describe("plan", () => {
 
   it("refuses a reset type the server does not offer, naming resetType and the allowed list", () => {
     const run = () => plan(observed({ resetTypes: ["sw", "man"] }), desired());
-    expect(run).toThrow(RescueBootRefusedError);
+    expect(run).toThrow(RefusalError);
     expect(run).toThrow(/resetType: "hw" is not offered for server 100001; Robot allows \["sw","man"\]\. Set resetType to "sw" or "man"/);
   });
 
@@ -227,15 +230,19 @@ describe("plan", () => {
   });
 });
 
-describe("classifyEnvironment (refresh)", () => {
+// Refresh classifies with the kernel's classifyHost and RescueBoot's one rescue profile.
+describe("classifyHost (refresh)", () => {
+  const profiles = [{ environment: "rescue" as const, hostKeyFingerprints: [RESCUE_KEY] }];
   it.each<[string, EndpointObservation, string]>([
     ["the pinned rescue key", ssh(RESCUE_KEY), "rescue"],
     ["a dropbear banner", ssh(OTHER_KEY, "dropbear_2022.83"), "initramfs"],
-    ["a dropbear banner whose key exchange failed", ssh(null, "dropbear"), "initramfs"],
-    ["another OpenSSH key", ssh(OTHER_KEY), "system"],
+    // No key exchange: nothing to identify it by (classifyEnvironment said "initramfs" here).
+    ["a dropbear banner whose key exchange failed", ssh(null, "dropbear"), "unreachable"],
+    // An unknown key is never guessed to be the installed system (classifyEnvironment said "system").
+    ["another OpenSSH key", ssh(OTHER_KEY), "unknown-key"],
     ["nothing", NOTHING, "unreachable"],
   ])("%s → %s", (_case, observation, environment) => {
-    expect(classifyEnvironment(observation, [RESCUE_KEY])).toBe(environment);
+    expect(classifyHost(observation, profiles).kind).toBe(environment);
   });
 });
 
@@ -251,13 +258,13 @@ describe("diff", () => {
 
   it.each<[string, Partial<Record<keyof RescueBootInputs, unknown>>, { changes: boolean; replaces?: string[] }]>([
     ["identical inputs", {}, { changes: false }],
-    ["defaults spelled out", { generation: 0, resetType: "hw", allowFirstContactHostKey: true, timeouts: { sshMs: DEFAULT_SSH_MS }, connect: { port: 22 } }, { changes: false }],
+    ["defaults spelled out", { generation: 0, resetType: "hw", allowFirstContactHostKey: false, driveSerials: [], timeouts: { sshMs: DEFAULT_SSH_MS }, connect: { port: 22 } }, { changes: false }],
     ["a key's comment changed (same key)", { authorizedKeys: [KEY_A.replace("a@test", "renamed")] }, { changes: false }],
     ["generation bumped", { generation: 1 }, { changes: true }],
     ["a key added", { authorizedKeys: [KEY_A, KEY_B] }, { changes: true }],
     ["reset type", { resetType: "sw" }, { changes: true }],
     ["timeouts", { timeouts: { sshMs: 60_000 } }, { changes: true }],
-    ["first-contact flag", { allowFirstContactHostKey: false }, { changes: true }],
+    ["first-contact flag", { allowFirstContactHostKey: true }, { changes: true }],
     ["provider version", { providerVersion: "2" }, { changes: true }],
     ["another server", { serverNumber: 100002 }, { changes: true, replaces: ["serverNumber"] }],
   ])("%s", (_case, over, expected) => {
@@ -267,6 +274,17 @@ describe("diff", () => {
     expect(result.deleteBeforeReplace ?? false).toBe(false);
   });
 
+  it("outputs record the request as the program gave it, so read returns it; older outputs (defaults filled in) diff the same", () => {
+    const request = inputs({ connect: { host: "127.0.0.1", port: 2201 } });
+    const recorded = withRequest(olds, request);
+    expect(inputsOf(recorded)).toEqual(request);
+    expect(recorded.generation).toBeUndefined();
+    expect(recorded.profile).toEqual(olds.profile);
+    expect(compareOutputs(recorded, request)).toEqual({ changes: false });
+    expect(compareOutputs(recorded, inputs({ connect: { host: "127.0.0.1", port: 2201 }, generation: 0, resetType: "hw" }))).toEqual({ changes: false });
+    expect(compareOutputs(recorded, inputs({ connect: { host: "127.0.0.1", port: 2201 }, generation: 1 })).changes).toBe(true);
+  });
+
   it("outputs carry a rescue profile InstallImage can take, and a known_hosts line for the port", () => {
     expect(olds.profile).toEqual({
       environment: "rescue",
@@ -274,7 +292,7 @@ describe("diff", () => {
       port: 2201,
       user: "root",
       hostKeyFingerprints: [RESCUE_KEY],
-      robot: { serverNumber: 100001, authorizedKeys: [KEY_A], resetType: "hw", allowFirstContactHostKey: true, sshMs: DEFAULT_SSH_MS },
+      robot: { serverNumber: 100001, authorizedKeys: [KEY_A], resetType: "hw", allowFirstContactHostKey: false, sshMs: DEFAULT_SSH_MS },
     });
     expect(validateProfiles([olds.profile], "rescue")).toEqual([]);
     expect(olds.knownHosts).toEqual([`[127.0.0.1]:2201 ssh-ed25519 ${parsePublicKey(KEY_B).blob.toString("base64")}`]);
@@ -304,8 +322,77 @@ describe("diff", () => {
     ["a broken key", { authorizedKeys: ["ssh-ed25519 AAAA"] }, "rescue[0].robot.authorizedKeys[0]", /key data does not match its type: the line says "ssh-ed25519"/],
     ["first-contact flag", { allowFirstContactHostKey: "yes" }, "rescue[0].robot.allowFirstContactHostKey", /true or false/],
     ["ssh budget", { sshMs: -1 }, "rescue[0].robot.sshMs", /positive integer/],
+    ["drive serials", { driveSerials: "S1" }, "rescue[0].robot.driveSerials", /list of drive serials or WWNs.*found "S1"/],
   ])("a profile whose recipe has a bad %s is refused, naming the field", (_case, over, property, reason) => {
     const failures = validateProfiles([{ ...olds.profile, robot: { ...olds.profile.robot, ...over } }], "rescue");
     expect(failures).toEqual([{ property, reason: expect.stringMatching(reason) }]);
+  });
+});
+
+describe("first contact (#10 §4)", () => {
+  it("is off unless the stack turns it on for this server, and check warns whenever it is on", () => {
+    expect(resolveInputs(inputs()).allowFirstContactHostKey).toBe(false);
+    expect(firstContactWarning(inputs())).toBeNull();
+    expect(firstContactWarning(inputs({ allowFirstContactHostKey: false }))).toBeNull();
+    expect(firstContactWarning(inputs({ allowFirstContactHostKey: true }))).toMatch(
+      /^RescueBoot server 100001: allowFirstContactHostKey is true: .*trusted on first contact.*\(no driveSerials pinned\).*README "First contact"/,
+    );
+  });
+
+  it("pins drive serials as an optional input, refused field by field when malformed", () => {
+    expect(validate(inputs({ driveSerials: ["S6P7NS0T123456", "0x5002538e4092b1c7"] }))).toEqual([]);
+    expect(validate(inputs({ driveSerials: "S6P7" })).map((f) => f.property)).toEqual(["driveSerials"]);
+    const failures = validate(inputs({ driveSerials: ["ok", "two words", 7] }));
+    expect(failures.map((f) => f.property)).toEqual(["driveSerials[1]", "driveSerials[2]"]);
+    expect(failures[0].reason).toMatch(/one serial or WWN as lsblk -dn -o SERIAL,WWN prints it \(no spaces\), found "two words"/);
+  });
+
+  it("the wait checks Robot's address only where it is the one dialled, and the pinned serials always", () => {
+    const dialledRobot = plan(observed(), desired({ driveSerials: ["S1"] })).find((s) => s.kind === "awaitRescue");
+    expect(dialledRobot).toMatchObject({ identity: { driveSerials: ["S1"], address: "203.0.113.10" } });
+    const forwarded = plan(observed({ endpoint: { host: "127.0.0.1", port: 2201, observation: null } }), desired({ connect: { host: "127.0.0.1", port: 2201 } }));
+    expect(forwarded.find((s) => s.kind === "awaitRescue")).toMatchObject({ identity: { driveSerials: [], address: null } });
+  });
+});
+
+describe("identity after login", () => {
+  const stdout = [
+    "rescue",
+    "installimage",
+    "--drives",
+    "S6P7NS0T123456 eui.002538b921b1c7a0",
+    "WD-WX12345     0x50014ee2b5c3d4e5",
+    "--addresses",
+    "2: eth0    inet 203.0.113.10/26 brd 203.0.113.63 scope global eth0\\       valid_lft forever preferred_lft forever",
+    "2: eth0    inet6 2a01:4f8:111:4221::2/64 scope global \\       valid_lft forever preferred_lft forever",
+    "",
+  ].join("\n");
+  const identity = parseIdentity(stdout);
+
+  it("parses hostname, marker, serials and WWNs, and global addresses", () => {
+    expect(identity).toEqual({
+      hostname: "rescue",
+      installimage: true,
+      drives: ["S6P7NS0T123456", "eui.002538b921b1c7a0", "WD-WX12345", "0x50014ee2b5c3d4e5"],
+      addresses: ["203.0.113.10", "2a01:4f8:111:4221::2"],
+    });
+  });
+
+  it.each<[string, { driveSerials: string[]; address: string | null }, RegExp | null]>([
+    ["pinned serial and Robot's address present", { driveSerials: ["S6P7NS0T123456"], address: "203.0.113.10" }, null],
+    ["a WWN without its 0x", { driveSerials: ["50014ee2b5c3d4e5"], address: null }, null],
+    ["nothing pinned", { driveSerials: [], address: null }, null],
+    ["a serial of another server", { driveSerials: ["S6P7NS0T999999"], address: null }, /driveSerials \["S6P7NS0T999999"\] not found among its drives \(S6P7NS0T123456, /],
+    ["another address", { driveSerials: [], address: "198.51.100.1" }, /the address Robot reports for the server, 198\.51\.100\.1, is not configured on it \(found 203\.0\.113\.10, /],
+  ])("%s", (_case, pins, problem) => {
+    const problems = identityProblems(identity, pins);
+    if (problem === null) expect(problems).toEqual([]);
+    else expect(problems).toEqual([expect.stringMatching(problem)]);
+  });
+
+  it("a host that is not a rescue system is named as such", () => {
+    expect(identityProblems(parseIdentity("debian\nnone\n--drives\n--addresses\n"), { driveSerials: [], address: null })).toEqual([
+      expect.stringMatching(/not a rescue system: hostname "debian" \(expected "rescue"\), no \/root\/\.oldroot/),
+    ]);
   });
 });

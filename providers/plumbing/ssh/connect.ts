@@ -2,7 +2,7 @@
 // No connection or client lives at module scope: Pulumi serializes this module into provider
 // text, and the dynamic-provider host runs many resources concurrently in one process.
 import { Client } from "ssh2";
-import { sha256Fingerprint } from "../keys";
+import { md5Fingerprint, sha256Fingerprint } from "../keys";
 import { createLogger, Logger } from "../log";
 import { redact } from "../secret";
 import { HostKeyMismatchError, SshAuthError, SshUnreachableError, formatSeconds } from "./errors";
@@ -160,7 +160,9 @@ function dialOnce(target: SshTarget, readyTimeoutMs: number): Promise<Dialed> {
 }
 
 function hostKeyAccepted(target: SshTarget, observed: ObservedHostKey): boolean {
-  return "acceptNew" in target.hostKey || target.hostKey.expect.includes(observed.fingerprint);
+  if ("acceptNew" in target.hostKey) return true;
+  const expected = target.hostKey.expect;
+  return expected.includes(observed.fingerprint) || expected.includes(`MD5:${md5Fingerprint(Buffer.from(observed.base64, "base64"))}`);
 }
 
 /** The key type is the length-prefixed string at the start of the wire-format blob. */

@@ -3,7 +3,9 @@
 import type { Secret } from "../secret";
 
 export type HostKeyPolicy =
-  /** Accept only a host key whose SHA256 fingerprint (`SHA256:…`, as `ssh-keygen -lf` prints) is listed. */
+  /** Accept only a host key whose fingerprint is listed: `SHA256:…` as `ssh-keygen -lf` prints, or
+   *  `MD5:aa:bb:…` (16 bytes), the only form Robot gives for some keys. Checked in the host-key
+   *  callback, so a wrong key is refused before authentication. */
   | { readonly expect: readonly string[] }
   /**
    * Accept whatever key the host presents and report it as `session.observedHostKey`. Only for a host
@@ -34,6 +36,7 @@ export interface ObservedHostKey {
 }
 
 const FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}$/;
+const MD5_FINGERPRINT = /^MD5:[0-9a-f]{2}(:[0-9a-f]{2}){15}$/;
 
 export function targetAddress(target: Pick<SshTarget, "host" | "port">): string {
   return target.host.includes(":") ? `[${target.host}]:${target.port}` : `${target.host}:${target.port}`;
@@ -70,9 +73,9 @@ function validateHostKeyPolicy(policy: HostKeyPolicy | undefined): string[] {
     return ["hostKey.expect: expected at least one SHA256 fingerprint, found an empty list"];
   }
   return policy.expect.flatMap((fp, i) =>
-    typeof fp === "string" && FINGERPRINT.test(fp)
+    typeof fp === "string" && (FINGERPRINT.test(fp) || MD5_FINGERPRINT.test(fp))
       ? []
-      : [`hostKey.expect[${i}]: expected "SHA256:" and 43 base64 characters (ssh-keygen -lf output), found ${JSON.stringify(fp)}`],
+      : [`hostKey.expect[${i}]: expected "SHA256:" and 43 base64 characters (ssh-keygen -lf output) or "MD5:" and 16 hex pairs, found ${JSON.stringify(fp)}`],
   );
 }
 
