@@ -4,7 +4,7 @@
 // (<lab state dir>/checkpoints). The restored host must be indistinguishable from the saved one:
 // the rescue host key RescueBoot pinned answers, the arrays, LUKS and LVM carry the same UUIDs,
 // and the Robot reports the same. At the end, save and restore of that host are timed for
-// bench/RESULTS.md.
+// bench/RESULTS.md. The booted plain RAID1 recipe is opt-in (below).
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -18,6 +18,7 @@ import { CRYPT_RAID1_IN_RESCUE, InstalledInRescueFacts, InstalledSystemFacts, LA
 jest.setTimeout(60 * 60_000);
 
 const phases = phaseTimer("Prepared host lab phases");
+afterAll(() => phases.print());
 
 describe("lab: prepared host — installed crypt RAID1, still in rescue", () => {
   let host: PreparedHost<InstalledInRescueFacts>;
@@ -30,7 +31,6 @@ describe("lab: prepared host — installed crypt RAID1, still in rescue", () => 
 
   afterAll(async () => {
     await host?.lab.close();
-    phases.print();
   });
 
   it("runs the saved rescue: the host key RescueBoot pinned answers (and only it), with the operator key RescueBoot authorized", async () => {
@@ -101,7 +101,11 @@ describe("lab: prepared host — installed crypt RAID1, still in rescue", () => 
   });
 });
 
-describe("lab: prepared host — installed plain RAID1, booted into its system", () => {
+// Opt-in (HFDE_LAB_PREPARED_PLAIN=1): no test needs this state yet, and in a fresh cache (every CI
+// run, whose sources differ from any earlier build) it costs another install, about 7 minutes.
+const describePlain = process.env.HFDE_LAB_PREPARED_PLAIN === "1" ? describe : describe.skip;
+
+describePlain("lab: prepared host — installed plain RAID1, booted into its system", () => {
   let host: PreparedHost<InstalledSystemFacts>;
 
   beforeAll(async () => {

@@ -19,6 +19,9 @@ open_stack() {
   vgchange -ay >/dev/null
 }
 
+# UUID and type only: DEVNAME is the kernel's name of the day (md0 after install, md126 after a boot).
+fs_id() { blkid -o export -s UUID -s TYPE "$1" | grep -v '^DEVNAME=' | sort | tr '\n' ' '; }
+
 facts() {
   # Array identities from the superblocks (UUID, name, metadata), not the kernel's device numbers.
   mdadm --examine --scan | sed 's/^ARRAY [^ ]* */array /' | sort
@@ -27,14 +30,14 @@ facts() {
     if cryptsetup isLuks "$dev"; then
       echo "luks uuid=$(cryptsetup luksUUID "$dev") keyslots=$(cryptsetup luksDump "$dev" | { grep -cE '^  [0-9]+: luks2' || true; })"
     else
-      echo "fs on array: $(blkid -o export -s UUID -s TYPE "$dev" | sort | tr '\n' ' ')"
+      echo "fs on array: $(fs_id "$dev")"
     fi
   done | sort
   pvs --noheadings -o pv_uuid,vg_name | sed 's/^ */pv /'
   vgs --noheadings -o vg_name,vg_uuid | sed 's/^ */vg /'
   lvs --noheadings --units b -o vg_name,lv_name,lv_uuid,lv_size | sed 's/^ */lv /' | sort
   for lv in $(lvs --noheadings -o lv_path | sort); do
-    echo "fs on $lv: $(blkid -o export -s UUID -s TYPE "$lv" | sort | tr '\n' ' ')"
+    echo "fs on $lv: $(fs_id "$lv")"
   done
 }
 
