@@ -20,7 +20,13 @@ jest.setTimeout(60 * 60_000);
 const phases = phaseTimer("Prepared host lab phases");
 afterAll(() => phases.print());
 
-describe("lab: prepared host — installed crypt RAID1, still in rescue", () => {
+// Opt-in (HFDE_LAB_PREPARED=1) until it has a green jest run: in a fresh cache (every CI run) it
+// builds the crypt host first (~9-10 min), and no CI test consumes that state yet (the
+// DropbearInitramfs lab file, its first user, is opt-in too). test/lab/checkpoints.test.ts covers
+// save/restore, staleness and corruption in CI with a cheap recipe.
+const describeCrypt = process.env.HFDE_LAB_PREPARED === "1" ? describe : describe.skip;
+
+describeCrypt("lab: prepared host — installed crypt RAID1, still in rescue", () => {
   let host: PreparedHost<InstalledInRescueFacts>;
 
   beforeAll(async () => {
