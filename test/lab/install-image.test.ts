@@ -164,6 +164,18 @@ describe("lab: InstallImage", () => {
     }
   };
 
+  /** The crypt variant of the layout on the current rescue: create stays in rescue (reboot: false). */
+  const cryptArgs = (): Props => ({
+    ...layout(login),
+    partitions: [
+      { mount: "/boot", fs: "ext4", size: "1G" },
+      { mount: "lvm", vg: "vg0", size: "all", crypt: true },
+    ],
+    cryptPassphrase: PASSPHRASE,
+    cryptPbkdf: CHEAP_PBKDF,
+    reboot: false,
+  });
+
   const drift = (): { kind: string; message: string }[] => outputs().drift as { kind: string; message: string }[];
 
   it("a create killed during installimage starts over on the next up, installs RAID1 + LVM, reboots, and the system answers with the pinned key", async () => {
@@ -316,16 +328,7 @@ describe("lab: InstallImage", () => {
 
   it("crypt: installimage's one-time passphrase is replaced and gone everywhere, the real one never touches a file, argv or log; the reboot stops at the cryptroot prompt", async () => {
     const passphrase = new Secret(PASSPHRASE);
-    const args = {
-      ...layout(login),
-      partitions: [
-        { mount: "/boot", fs: "ext4", size: "1G" },
-        { mount: "lvm", vg: "vg0", size: "all", crypt: true },
-      ],
-      cryptPassphrase: PASSPHRASE,
-      cryptPbkdf: CHEAP_PBKDF,
-      reboot: false,
-    };
+    const args = cryptArgs();
     // Watch argv of every process, and keep what /autosetup said (to learn the one-time passphrase).
     await lab.withRescue(
       server,
@@ -382,16 +385,6 @@ describe("lab: InstallImage", () => {
   // in rescue, reboot: false): its create finds that install by its marker and does no host work,
   // so it adds neither an install nor a boot.
   describe("resource contract", () => {
-    const cryptArgs = (): Props => ({
-      ...layout(login),
-      partitions: [
-        { mount: "/boot", fs: "ext4", size: "1G" },
-        { mount: "lvm", vg: "vg0", size: "all", crypt: true },
-      ],
-      cryptPassphrase: PASSPHRASE,
-      cryptPbkdf: CHEAP_PBKDF,
-      reboot: false,
-    });
     describeResourceContract("InstallImage", {
       start: (overrides = {}) => startHarness({ ...cryptArgs(), ...overrides }, login, ["cryptPassphrase"]),
       connectionTo: (port) => ({ rescue: { ...rescueProfile(login), host: "127.0.0.1", port } }),
