@@ -22,6 +22,7 @@ import {
   checkRobotUrl,
   checkSerial,
   checkSha256Fingerprint,
+  checkWipePins,
   checkWwn,
   describeLayout,
   describeMiB,
@@ -299,7 +300,7 @@ function hostRules(host: Record<string, unknown>): RuleIssue[] {
 
   const issues: RuleIssue[] = [];
   if (drives) issues.push(...checkDriveIdentity(drives, mirror?.drive));
-  if (drives && host.allowWipe === true) issues.push(...checkWipePins(drives, mirror?.drive));
+  if (drives && host.allowWipe === true) issues.push(...checkWipePinsOf(drives, mirror?.drive));
   if (dropbear && target && endpoints === undefined && host.endpoints === undefined) issues.push(...checkDropbearAddress(dropbear, target));
   if (luks && memoryMiB !== undefined) issues.push(...checkLuksMemory(luks, memoryMiB));
   if (drives && raidValid) issues.push(...checkRaidMembers(drives, raid?.level ?? null));
@@ -385,21 +386,11 @@ function checkByIdIdentity(all: readonly { drive: Drive; path: PathSegment[]; la
   return issues;
 }
 
-/**
- * With allowWipe, create and destroy overwrite the configured disks; a disk addressed by a kernel
- * name alone (/dev/sda) could be another disk after a swap or a renumbering. So every disk that can
- * be wiped needs a pin the resources re-check right before they act: a serial or a WWN.
- */
-function checkWipePins(drives: readonly Drive[], mirrorDrive: Drive | undefined): RuleIssue[] {
+/** With allowWipe, every disk that can be wiped needs a pin (the one rule, in providers/rules/device.ts). */
+function checkWipePinsOf(drives: readonly Drive[], mirrorDrive: Drive | undefined): RuleIssue[] {
   const entries: { drive: Drive; path: PathSegment[]; label: string }[] = drives.map((drive, i) => ({ drive, path: ["drives", i], label: `drives[${i}]` }));
   if (mirrorDrive) entries.push({ drive: mirrorDrive, path: ["mirror", "drive"], label: "mirror.drive" });
-  const unpinned = entries.filter((e) => e.drive.serial === undefined && e.drive.wwn === undefined);
-  return unpinned.map((e) => ({
-    path: e.path,
-    message:
-      `expected a serial or wwn pin on ${e.label} (${quote(e.drive.path)}) because allowWipe is true, found neither: a disk named by path alone may be another disk after a swap or renumbering, and allowWipe would let it be wiped. ` +
-      "Boot the rescue and run `lsblk -d -o NAME,SERIAL,WWN`, then add serial: <SERIAL> (or wwn: <WWN>) to the entry; or set allowWipe: false",
-  }));
+  return checkWipePins(entries);
 }
 
 /**

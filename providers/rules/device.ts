@@ -1,5 +1,6 @@
 // Disk identity: the /dev path a drive is addressed by, and the serial or WWN that pins it, so a
 // renumbered or swapped disk stops the run before anything is written.
+import { PathSegment, RuleIssue, quote } from "./issue";
 
 /** The device-path pattern every resource accepts: under /dev, letters, digits and ._:+@-/ only. */
 export const DEVICE_PATH_PATTERN = /^\/dev\/[A-Za-z0-9._:+@/-]+$/;
@@ -109,4 +110,31 @@ export function checkBlockDevicePath(path: unknown): string | undefined {
     return `expected a block device path under /dev (e.g. /dev/mapper/cryptroot, /dev/md1), found "${path}"${path.startsWith("/") ? "" : `; write "/dev/${path}"`}`;
   }
   return checkDevicePathCharset(path);
+}
+
+/** How to find the pins of a host's disks: the advice every "not pinned" message ends with. */
+export const PIN_ADVICE = "boot the rescue and run `lsblk -d -o NAME,SERIAL,WWN`, then add serial: <SERIAL> (or wwn: <WWN>) to the entry";
+
+/** A disk as every config names it: a path, and optionally the serial or WWN that pins it. */
+export interface PinnableDrive {
+  readonly path: string;
+  readonly serial?: string;
+  readonly wwn?: string;
+}
+
+/**
+ * With allowWipe, destructive steps overwrite the configured disks; a disk addressed by a kernel
+ * name alone (/dev/sda) could be another disk after a swap or a renumbering. So every disk that can
+ * be wiped needs a pin the resources re-check right before they act: a serial or a WWN. One issue
+ * per unpinned entry (`label` names it the way the user wrote it: "drives[1]").
+ */
+export function checkWipePins(entries: readonly { drive: PinnableDrive; path: readonly PathSegment[]; label: string }[]): RuleIssue[] {
+  return entries
+    .filter((e) => e.drive.serial === undefined && e.drive.wwn === undefined)
+    .map((e) => ({
+      path: e.path,
+      message:
+        `expected a serial or wwn pin on ${e.label} (${quote(e.drive.path)}) because allowWipe is true, found neither: a disk named by path alone may be another disk after a swap or renumbering, and allowWipe would let it be wiped. ` +
+        `${PIN_ADVICE[0].toUpperCase()}${PIN_ADVICE.slice(1)}; or set allowWipe: false`,
+    }));
 }

@@ -1,7 +1,7 @@
 // InstallImage through the real dynamic-provider host, with no VM: the provider serializes without
 // secrets, check refuses every bad input of issue 5 by field with no SSH connection made (a trap
 // listens on the rescue port), diff over gRPC marks a layout change as a delete-first replacement,
-// and delete without allowWipe refuses without connecting.
+// and delete without allowWipe retains without connecting.
 import * as net from "net";
 import { ProviderHarness } from "./harness";
 import { checkSerializedProvider } from "./leaks";
@@ -83,8 +83,9 @@ it("diff marks a layout change as a replacement with deleteBeforeReplace, a host
   expect(connections).toBe(0);
 });
 
-it("delete without allowWipe refuses with a message and connects to nothing", async () => {
+it("delete without allowWipe retains (the kernel's policy): it connects to nothing and says what was kept", async () => {
   const outs = { ...h.inputs(), installId: "i", drives: raid1Lvm().drives, allowWipe: false, layout: { arrays: [], partitions: [], volumeGroups: [], logicalVolumes: [], os: null } };
-  await expect(h.delete("i", outs)).rejects.toThrow(/refusing to delete InstallImage lab-1.example.com: deleting wipes drives \/dev\/nvme0n1.*allowWipe is false/);
+  await h.delete("i", outs);
+  expect(h.logs).toMatch(/InstallImage lab-1.example.com\].*delete leaves drives \/dev\/nvme0n1.* untouched: allowWipe is false, so it is retained .*set allowWipe: true, run up, then destroy/);
   expect(connections).toBe(0);
 });

@@ -6,9 +6,10 @@
 //      pinned key), read, a second identical up;
 //   2. drift on the running system (failed member, removed member, stopped array) and reassembly;
 //   3. a hostname update; leak greps;
-//   4. delete refused without allowWipe; with allowWipe, on the installed system, it boots rescue
-//      through Robot itself (killed after the reset, the re-run adopts that boot) and wipes the drives;
-//   5. crypt on the wiped drives: passphrase handling, then the console's cryptroot prompt.
+//   4. delete with allowWipe, on the installed system: it boots rescue through Robot itself (killed
+//      after the reset, the re-run adopts that boot) and wipes the drives;
+//   5. crypt on the wiped drives: passphrase handling; the kernel's contract on that install
+//      (without allowWipe, delete retains); then the console's cryptroot prompt.
 // The phase timings are printed for bench/RESULTS.md.
 import { ProviderHarness, Props } from "../harness/harness";
 import { assertNoSecrets } from "../harness/leaks";
@@ -17,6 +18,7 @@ import { generateEd25519KeyPair } from "../../providers/plumbing/keys";
 import { Secret } from "../../providers/plumbing/secret";
 import { sh, ShellCommand } from "../../providers/plumbing/shell";
 import { connect, SshSession } from "../../providers/plumbing/ssh";
+import { describeResourceContract } from "../support/contract";
 import { LabFixture, labStackConfig, RescueLogin, phaseTimer, pinnedNvmeDrives, startLabFixture, startRescueBootHarness } from "../support/lab";
 import { waitFor } from "../support/wait";
 
@@ -155,6 +157,18 @@ describe("lab: InstallImage", () => {
     }
   };
 
+  /** The crypt variant of the layout on the current rescue: create stays in rescue (reboot: false). */
+  const cryptArgs = (): Props => ({
+    ...layout(login),
+    partitions: [
+      { mount: "/boot", fs: "ext4", size: "1G" },
+      { mount: "lvm", vg: "vg0", size: "all", crypt: true },
+    ],
+    cryptPassphrase: PASSPHRASE,
+    cryptPbkdf: CHEAP_PBKDF,
+    reboot: false,
+  });
+
   const drift = (): { kind: string; message: string }[] => outputs().drift as { kind: string; message: string }[];
 
   it("a create killed during installimage starts over on the next up, installs RAID1 + LVM, reboots, and the system answers with the pinned key", async () => {
@@ -260,9 +274,9 @@ describe("lab: InstallImage", () => {
     expect(h!.logs).not.toMatch(/PRIVATE KEY/);
   });
 
-  it("delete without allowWipe refuses; with allowWipe, on the installed system, it boots rescue through Robot itself (a run killed after its reset is re-run without a second reset) and wipes exactly the configured drives", async () => {
-    await expect(h!.destroy()).rejects.toThrow(/refusing to delete InstallImage lab-2.example.com: deleting wipes drives \/dev\/nvme0n1 \(serial LAB\d+N0\).*allowWipe is false/);
-    expect(await onSystem(sh`hostname`)).toBe("lab-2\n"); // untouched
+  // Delete without allowWipe retains (the kernel's policy): the contract below checks it on the crypt install.
+  it("delete with allowWipe, on the installed system, boots rescue through Robot itself (a run killed after its reset is re-run without a second reset) and wipes exactly the configured drives", async () => {
+    expect(await onSystem(sh`hostname`)).toBe("lab-2\n");
 
     // allowWipe is stored by an update that touches no host; the stored rescue profile is RescueBoot's, long gone.
     expect((await h!.up(h!.inputs({ reassemble: "scan", hostname: "lab-2.example.com", allowWipe: true }))).op).toBe("update");
@@ -307,16 +321,7 @@ describe("lab: InstallImage", () => {
 
   it("crypt: installimage's one-time passphrase is replaced and gone everywhere, the real one never touches a file, argv or log; the reboot stops at the cryptroot prompt", async () => {
     const passphrase = new Secret(PASSPHRASE);
-    const args = {
-      ...layout(login),
-      partitions: [
-        { mount: "/boot", fs: "ext4", size: "1G" },
-        { mount: "lvm", vg: "vg0", size: "all", crypt: true },
-      ],
-      cryptPassphrase: PASSPHRASE,
-      cryptPbkdf: CHEAP_PBKDF,
-      reboot: false,
-    };
+    const args = cryptArgs();
     // Watch argv of every process, and keep what /autosetup said (to learn the one-time passphrase).
     await lab.withRescue(
       server,
@@ -364,11 +369,28 @@ describe("lab: InstallImage", () => {
         expect((await session.exec(sh`cryptsetup open --test-passphrase --key-file=- /dev/md1`, { stdin: oneTime, okExitCodes: [0, 1, 2] })).exitCode).toBe(2);
         assertNoSecrets("state", h!.state.text(), [passphrase, oneTime, login.privateKey]);
         assertNoSecrets("logs", h!.logs, [passphrase, oneTime, login.privateKey]);
-        // Reboot: the installed system must stop in its initramfs, asking for the passphrase.
-        await run(session, sh`sync; setsid sh -c 'sleep 1; reboot' </dev/null >/dev/null 2>&1 &`);
       },
       login,
     );
+  });
+
+  // The kernel's contract (test/support/contract.ts), on the crypt install this file just made (still
+  // in rescue, reboot: false): its create finds that install by its marker and does no host work,
+  // so it adds neither an install nor a boot.
+  describe("resource contract", () => {
+    describeResourceContract("InstallImage", {
+      start: (overrides = {}) => startHarness({ ...cryptArgs(), ...overrides }, login, ["cryptPassphrase"]),
+      connectionTo: (port) => ({ rescue: { ...rescueProfile(login), host: "127.0.0.1", port } }),
+      invalid: { drives: [{ path: "nvme0n1" }] },
+      change: { hostname: "lab-3.example.com" },
+      hostState: () =>
+        lab.withRescue(server, async (session) => run(session, sh`lsblk -n -r -o NAME,TYPE,FSTYPE,UUID /dev/nvme0n1 /dev/nvme1n1; mdadm --examine --scan; cryptsetup luksDump --dump-json-metadata /dev/md1 | sha256sum`), login),
+    });
+  });
+
+  it("crypt: the reboot stops at the cryptroot prompt", async () => {
+    // Reboot: the installed system must stop in its initramfs, asking for the passphrase.
+    await lab.withRescue(server, (session) => run(session, sh`sync; setsid sh -c 'sleep 1; reboot' </dev/null >/dev/null 2>&1 &`), login);
     const prompt = await timed("crypt: reboot to the cryptroot prompt", () => lab.supervisor.waitForConsole(server, /Please unlock disk luks-[0-9a-f-]+/, 10 * 60_000));
     expect(prompt[0]).toMatch(/Please unlock disk luks-/);
   });

@@ -55,12 +55,22 @@ export interface ProbeOptions {
   md0Stopped?: boolean;
   grub?: [number, number];
   installerRunning?: boolean;
+  /** WORK_DIR/started-for as runInstallimage writes it (see startedForRecord). */
   startedFor?: string;
+  /** Serials the host reports for nvme0n1 and nvme1n1 (default the pinned ones). */
+  serials?: [string, string];
+  /** fstype of nvme1n1p2 (default linux_raid_member). */
+  member2Fstype?: string | null;
   syncAction?: string;
   rescueCryptLines?: number;
   rootCryptLines?: number;
   mdadmConf?: string;
   speedLimitMax?: string;
+}
+
+/** The install record runInstallimage writes: config hash, then `path<TAB>serial<TAB>wwn` per drive as lsblk reported it. */
+export function startedForRecord(configSha256: string, drives: [string, string][] = [["/dev/nvme0n1", "LAB100001N0"], ["/dev/nvme1n1", "LAB100001N1"]]): string {
+  return [configSha256, ...drives.map(([path, serial]) => `${path}\t${serial}\teui.0000000000000001`)].join("\n") + "\n";
 }
 
 /** A RAID1 + LVM host after installimage, as the probe prints it (options bend it into other states). */
@@ -74,7 +84,9 @@ export function rawProbe(o: ProbeOptions = {}): RawInstallProbe {
     wipefs: b(JSON.stringify({ signatures: blank ? [] : [{ device: name, offset: "0x1fe", type: "dos" }] })),
     lsblk: { blockdevices: [{ name, path: `/dev/${name}`, type: "disk", size: 6442450944, serial, wwn: "eui.0000000000000001", fstype: null, mountpoint: null, children: blank ? [] : [part(name, 1, 1073741824), part(name, 2, 5367660544)] }] },
   });
-  const drives = [disk("nvme0n1", "LAB100001N0"), disk("nvme1n1", "LAB100001N1")];
+  const serials = o.serials ?? ["LAB100001N0", "LAB100001N1"];
+  const drives = [disk("nvme0n1", serials[0]), disk("nvme1n1", serials[1])];
+  if (o.member2Fstype !== undefined) drives[1].lsblk.blockdevices[0].children.forEach((p) => p.name === "nvme1n1p2" && (p.fstype = o.member2Fstype as string));
   if (o.grub) drives.forEach((d, i) => (d.grub = o.grub![i]));
   const md = (n: number, uuid: string, members: [string, string][], degraded = "0") => ({
     device: `/dev/md${n}`,
@@ -124,7 +136,7 @@ export function rawProbe(o: ProbeOptions = {}): RawInstallProbe {
           cryptLines: o.rootCryptLines ?? 0,
         },
     espLoader: null,
-    installer: { running: o.installerRunning === true, rc: "", startedFor: o.startedFor ?? "" },
+    installer: { running: o.installerRunning === true, rc: "", startedFor: b(o.startedFor ?? "") },
     rescueCryptLines: o.rescueCryptLines ?? 0,
     imageFound: true,
     images: b("Debian-bookworm-latest-amd64-base.tar.gz\n"),

@@ -55,7 +55,7 @@ const STEPS: InstallImageStep[] = [
   { kind: "setHostname", hostname: "lab-2.example.com", root: null },
   { kind: "setHostname", hostname: "lab-2", root: lv },
   { kind: "reassemble", arrays: ["/dev/md0"], force: true },
-  { kind: "readdMember", array: "/dev/md1", member: "/dev/nvme1n1p2", uuid: "aaaabbbbccccddddeeeeffff00001111" },
+  { kind: "readdMember", array: "/dev/md1", member: "/dev/nvme1n1p2", uuid: "aaaabbbbccccddddeeeeffff00001111", pin: { path: "/dev/nvme1n1", serial: "LAB100001N1" }, allowWipe: false },
   { kind: "waitForResync", speedLimitMax: 2000000 },
   { kind: "tuneResync", speedLimitMax: 2000000 },
   { kind: "reboot" },

@@ -14,11 +14,12 @@ import {
   rescueGoneOnCreate,
   validate,
   validateReplacement,
-  whereaboutsOf,
+  wipeProfiles,
 } from "../../providers/install-image";
 import type { EndpointObservation } from "../../providers/plumbing/ssh";
 import { UNKNOWN } from "../../providers/kernel/resource";
-import { FP, PASSPHRASE, crypted, raid1Lvm, rawProbe } from "./install-image-fixtures";
+import { classifyHost } from "../../providers/kernel";
+import { FP, PASSPHRASE, crypted, raid1Lvm, rawProbe, startedForRecord } from "./install-image-fixtures";
 
 type Mutate = (i: Record<string, unknown>) => void;
 const part = (i: Record<string, unknown>) => i.partitions as Record<string, unknown>[];
@@ -232,7 +233,7 @@ describe("plan", () => {
   });
 
   it("data from an install this rescue boot started is ours to redo; a running installer is stopped first", () => {
-    const observed = parseInstallProbe(rawProbe({ marker: null, installerRunning: true, startedFor: sha }));
+    const observed = parseInstallProbe(rawProbe({ marker: null, installerRunning: true, startedFor: startedForRecord(sha) }));
     const steps = plan(observed, desired);
     expect(kinds(steps)).toEqual(["stopInstaller", "writeAutosetup", "runInstallimage", "installHostKey", "writeMarker"]);
     expect(steps[2]).toMatchObject({ kind: "runInstallimage", allowWipe: true });
@@ -268,37 +269,37 @@ describe("plan", () => {
     const syncing = parseInstallProbe(rawProbe({ rescue: false, marker: marker(), syncAction: "resync" }));
     expect(plan(syncing, desired)).toEqual([{ kind: "tuneResync", speedLimitMax: 2_000_000 }]);
     expect(plan(parseInstallProbe(rawProbe({ rescue: false, marker: marker(), syncAction: "resync", speedLimitMax: "2000000" })), desired)).toEqual([]);
-    expect(plan(parseInstallProbe(rawProbe({ rescue: false, marker: marker() })), desired, "update")).toEqual([]);
+    expect(plan(parseInstallProbe(rawProbe({ rescue: false, marker: marker() })), desired, outputs(desired))).toEqual([]);
   });
 
   it("update: a new hostname is set on the running system, or in the root from rescue", () => {
     const system = parseInstallProbe(rawProbe({ rescue: false, marker: marker() }));
-    expect(plan(system, { ...desired, hostname: "lab-2.example.com" }, "update")).toEqual([{ kind: "setHostname", hostname: "lab-2.example.com", root: null }]);
+    expect(plan(system, { ...desired, hostname: "lab-2.example.com" }, outputs(desired))).toEqual([{ kind: "setHostname", hostname: "lab-2.example.com", root: null }]);
     const rescue = parseInstallProbe(rawProbe({ marker: marker() }));
-    expect(plan(rescue, { ...desired, hostname: "lab-2" }, "update")).toEqual([{ kind: "setHostname", hostname: "lab-2", root: { kind: "lv", device: "/dev/vg0/root" } }]);
+    expect(plan(rescue, { ...desired, hostname: "lab-2" }, outputs(desired))).toEqual([{ kind: "setHostname", hostname: "lab-2", root: { kind: "lv", device: "/dev/vg0/root" } }]);
   });
 
   it("update: a stopped array is refused without reassemble, reassembled with scan, forced with force", () => {
     const observed = parseInstallProbe(rawProbe({ rescue: false, marker: marker(), md0Stopped: true }));
-    expect(() => plan(observed, desired, "update")).toThrow(/array \/dev\/md\/0 \(UUID 3a1b2c3d:4e5f6a7b:8c9d0e1f:12345678\) fell apart.*Set reassemble: "scan"/);
-    expect(plan(observed, { ...desired, reassemble: "scan" }, "update")).toEqual([{ kind: "reassemble", arrays: [], force: false }]);
-    expect(plan(observed, { ...desired, reassemble: "force" }, "update")).toEqual([{ kind: "reassemble", arrays: [], force: true }]);
+    expect(() => plan(observed, desired, outputs(desired))).toThrow(/array \/dev\/md\/0 \(UUID 3a1b2c3d:4e5f6a7b:8c9d0e1f:12345678\) fell apart.*Set reassemble: "scan"/);
+    expect(plan(observed, { ...desired, reassemble: "scan" }, outputs(desired))).toEqual([{ kind: "reassemble", arrays: [], force: false }]);
+    expect(plan(observed, { ...desired, reassemble: "force" }, outputs(desired))).toEqual([{ kind: "reassemble", arrays: [], force: true }]);
   });
 
   it("update: a degraded array gets its missing member back only when reassembly is allowed", () => {
     const observed = parseInstallProbe(rawProbe({ rescue: false, marker: marker(), md1Members: [["nvme0n1p2", "0"], ["nvme1n1p2", "faulty"]], md1Degraded: "1" }));
-    expect(plan(observed, desired, "update")).toEqual([]);
-    expect(plan(observed, { ...desired, reassemble: "scan" }, "update")).toEqual([{ kind: "readdMember", array: "/dev/md1", member: "/dev/nvme1n1p2", uuid: "aaaabbbbccccddddeeeeffff00001111" }]);
+    expect(plan(observed, desired, outputs(desired))).toEqual([]);
+    expect(plan(observed, { ...desired, reassemble: "scan" }, outputs(desired))).toEqual([{ kind: "readdMember", array: "/dev/md1", member: "/dev/nvme1n1p2", uuid: "aaaabbbbccccddddeeeeffff00001111", pin: { path: "/dev/nvme1n1", serial: "LAB100001N1" }, allowWipe: false }]);
   });
 
   it("update: an array already rebuilding is left alone (its new member is not active yet)", () => {
     const observed = parseInstallProbe(rawProbe({ rescue: false, marker: marker(), md1Members: [["nvme0n1p2", "0"], ["nvme1n1p2", "spare"]], md1Degraded: "1", syncAction: "recover" }));
-    expect(plan(observed, { ...desired, reassemble: "force" }, "update")).toEqual([]);
+    expect(plan(observed, { ...desired, reassemble: "force" }, outputs(desired))).toEqual([]);
   });
 
   it("refuses to update a host whose marker belongs to another layout", () => {
     const observed = parseInstallProbe(rawProbe({ rescue: false, marker: marker("0".repeat(64)) }));
-    expect(() => plan(observed, desired, "update")).toThrow(/the marker belongs to another layout/);
+    expect(() => plan(observed, desired, outputs(desired))).toThrow(/the marker belongs to another layout/);
   });
 
   it("delete: only from rescue, with allowWipe, on pinned drives", () => {
@@ -325,7 +326,7 @@ describe("delete: reaching a rescue to wipe from", () => {
     ["nothing", seen(null), "unreachable"],
     ["another key", seen(OTHER), "unknown-key"],
   ])("an endpoint presenting %s is %s", (_case, observation, kind) => {
-    expect(whereaboutsOf(observation, props).kind).toBe(kind);
+    expect(classifyHost(observation, wipeProfiles(props)).kind).toBe(kind);
   });
 
   it("wipes from the stored rescue while it answers; Robot is not needed then", () => {
@@ -335,7 +336,7 @@ describe("delete: reaching a rescue to wipe from", () => {
   it.each<[string, Parameters<typeof planWipeAccess>[0], RegExp]>([
     ["the installed system", { kind: "system" }, /the host runs its installed system/],
     ["nothing", { kind: "unreachable" }, /nothing answers SSH on 127\.0\.0\.1:2201/],
-    ["an unknown key", { kind: "unknown-key", fingerprint: OTHER }, /presents SHA256:O+, neither the stored rescue's key nor the installed system's/],
+    ["an unknown key", { kind: "unknown-key", fingerprint: OTHER, software: "OpenSSH_9.2p1" }, /presents SHA256:O+, neither the stored rescue's key nor the installed system's/],
   ])("with %s answering, boots rescue from the profile's recipe at the profile's address", (_case, whereabouts, why) => {
     const access = planWipeAccess(whereabouts, props, true);
     if (access.kind !== "bootRescue") throw new Error(`expected bootRescue, got ${access.kind}`);
@@ -346,7 +347,7 @@ describe("delete: reaching a rescue to wipe from", () => {
   });
 
   it("refuses, writing nothing, without Robot credentials or without a recipe", () => {
-    expect(() => planWipeAccess({ kind: "system" }, props, false)).toThrow(/booting one needs Robot: no Robot webservice credentials; set them with `pulumi config set (hetzner-fde:)?robotUser.*Nothing was written/);
+    expect(() => planWipeAccess({ kind: "system" }, props, false)).toThrow(/booting one needs Robot: no Robot webservice credentials; set them with `pulumi config set hetzner-fde:robotUser.*Nothing was written/);
     const handMade = outputs(base);
     expect(() => planWipeAccess({ kind: "system" }, handMade, true)).toThrow(/carries no Robot recipe to boot one \(it did not come from RescueBoot\).*Nothing was written/);
   });
@@ -358,5 +359,57 @@ describe("create without its rescue", () => {
     expect(message).toMatch(/^create installs from the rescue system at 127\.0\.0\.1:2201, which did not answer with its pinned key \(no environment .* - rescue 127\.0\.0\.1:2201: ECONNREFUSED\)\. Bump RescueBoot's generation/);
     expect(message).toMatch(/interrupted after it rebooted into the installed system, the finished install is found on the drives/);
     expect(message).not.toContain("\n");
+  });
+});
+
+describe("destructive steps act only on drives that are ours or allowed, and pinned (#10 §2)", () => {
+  const desired = raid1Lvm();
+  const sha = configSha256(desired);
+  const marker = JSON.stringify({ installId: "id-1", configSha256: sha, installedAt: "2026-11-22T08:00:00Z" });
+  const kinds = (steps: { kind: string }[]) => steps.map((s) => s.kind);
+
+  it("a create failed on one drive, drives gained a disk with data, up again in the same rescue: that disk is not wiped without allowWipe", () => {
+    const before = { ...desired, drives: [desired.drives[0]], raid: false as const };
+    const observed = parseInstallProbe(rawProbe({ marker: null, startedFor: startedForRecord(configSha256(before), [["/dev/nvme0n1", "LAB100001N0"]]) }));
+    expect(() => plan(observed, desired)).toThrow(/refusing to install over data: .*\/dev\/nvme1n1: a dos signature.*set allowWipe: true/);
+    expect(kinds(plan(observed, { ...desired, allowWipe: true }))).toContain("runInstallimage");
+  });
+
+  it("the install record makes a drive ours only for the same config hash and that very disk (path, serial)", () => {
+    const onlyFirst = parseInstallProbe(rawProbe({ marker: null, startedFor: startedForRecord(sha, [["/dev/nvme0n1", "LAB100001N0"]]) }));
+    expect(() => plan(onlyFirst, desired)).toThrow(/refusing to install over data: \/dev\/nvme1n1: /);
+    const swapped = parseInstallProbe(rawProbe({ marker: null, startedFor: startedForRecord(sha, [["/dev/nvme0n1", "LAB100001N0"], ["/dev/nvme1n1", "OLDDISK"]]) }));
+    expect(() => plan(swapped, desired)).toThrow(/refusing to install over data: \/dev\/nvme1n1: /);
+    const legacy = parseInstallProbe(rawProbe({ marker: null, startedFor: `${sha}\n` }));
+    expect(() => plan(legacy, desired)).toThrow(/refusing to install over data: \/dev\/nvme0n1: .*\/dev\/nvme1n1: /);
+  });
+
+  it("re-add refuses a member partition that holds another filesystem unless allowWipe", () => {
+    const observed = parseInstallProbe(rawProbe({ rescue: false, marker, md1Members: [["nvme0n1p2", "0"]], md1Degraded: "1", member2Fstype: "ext4" }));
+    expect(() => plan(observed, { ...desired, reassemble: "scan" }, outputs(desired))).toThrow(/refusing to add \/dev\/nvme1n1p2 back into its array: it holds a ext4 filesystem, which the resync would overwrite/);
+    expect(plan(observed, { ...desired, reassemble: "scan", allowWipe: true }, outputs(desired))).toEqual([
+      { kind: "readdMember", array: "/dev/md1", member: "/dev/nvme1n1p2", uuid: "aaaabbbbccccddddeeeeffff00001111", pin: { path: "/dev/nvme1n1", serial: "LAB100001N1" }, allowWipe: true },
+    ]);
+    const blank = parseInstallProbe(rawProbe({ rescue: false, marker, md1Members: [["nvme0n1p2", "0"]], md1Degraded: "1", member2Fstype: null }));
+    expect(kinds(plan(blank, { ...desired, reassemble: "scan" }, outputs(desired)))).toEqual(["readdMember"]);
+  });
+
+  it("re-add and reassemble refuse a drive whose pin does not match (a swapped disk)", () => {
+    const degraded = parseInstallProbe(rawProbe({ rescue: false, marker, md1Members: [["nvme0n1p2", "0"]], md1Degraded: "1", serials: ["LAB100001N0", "NEWDISK"] }));
+    expect(() => plan(degraded, { ...desired, reassemble: "scan", allowWipe: true }, outputs(desired))).toThrow(/refusing to add \/dev\/nvme1n1p2 back into its array: \/dev\/nvme1n1 has serial "NEWDISK", expected "LAB100001N1"/);
+    const stopped = parseInstallProbe(rawProbe({ rescue: false, marker, md0Stopped: true, serials: ["LAB100001N0", "NEWDISK"] }));
+    expect(() => plan(stopped, { ...desired, reassemble: "scan" }, outputs(desired))).toThrow(/refusing to reassemble: \/dev\/nvme1n1 has serial "NEWDISK"/);
+  });
+
+  it("with allowWipe, check names every drive without a serial or wwn pin and how to find them", () => {
+    const failures = validate({ ...desired, allowWipe: true, drives: [{ path: "/dev/nvme0n1" }, desired.drives[1]] });
+    expect(failures).toEqual([{ property: "drives[0]", reason: expect.stringMatching(/expected a serial or wwn pin on drives\[0\] \("\/dev\/nvme0n1"\) because allowWipe is true.*lsblk -d -o NAME,SERIAL,WWN/) }]);
+    expect(validate({ ...desired, drives: [{ path: "/dev/nvme0n1" }, desired.drives[1]] })).toEqual([]);
+  });
+
+  it("install over data and delete refuse unpinned drives even when old state says allowWipe", () => {
+    const unpinned = { ...desired, allowWipe: true, drives: [{ path: "/dev/nvme0n1" }, desired.drives[1]] };
+    expect(() => plan(parseInstallProbe(rawProbe({ marker: null })), unpinned)).toThrow(/refusing to wipe \/dev\/nvme0n1: a drive with data is wiped only when pinned by serial or wwn/);
+    expect(() => planDelete(parseInstallProbe(rawProbe({ marker })), unpinned)).toThrow(/refusing to wipe \/dev\/nvme0n1: not pinned by serial or wwn/);
   });
 });

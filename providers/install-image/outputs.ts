@@ -1,0 +1,74 @@
+// InstallImage's outputs (pure).
+import { jsonSafe } from "../kernel";
+import { knownHostsLine, parsePublicKey, sha256Fingerprint } from "../plumbing/keys";
+import { formatMdUuid, isDegraded } from "../storage/md";
+import { driftOf } from "./plan";
+import type { DriveSpec, InstallImageInputs, InstallImageOutputs, InstalledLayout, InstallObserved, ObservedEnvironment } from "./types";
+
+// ---------------------------------------------------------------------------------------------
+// outputs (pure)
+
+/** The inputs as stored in outputs: everything but the passphrase. */
+export function inputsOf(inputs: InstallImageInputs | InstallImageOutputs): Omit<InstallImageInputs, "cryptPassphrase"> {
+  const { rescue, system, drives, raid, partitions, logicalVolumes, image, hostname, cryptPbkdf, allowWipe, reboot, resync, reassemble, providerVersion } = inputs;
+  return jsonSafe({ rescue, system, drives, raid, partitions, logicalVolumes, image, hostname, cryptPbkdf, allowWipe, reboot, resync, reassemble, providerVersion }, "inputs");
+}
+
+export function systemEndpoint(inputs: Pick<InstallImageInputs, "rescue" | "system">): { host: string; port: number } {
+  return { host: inputs.system?.host ?? inputs.rescue.host, port: inputs.system?.port ?? inputs.rescue.port };
+}
+
+export function layoutOf(observed: InstallObserved, drives: readonly DriveSpec[]): InstalledLayout {
+  const release = observed.root?.osRelease ?? {};
+  return {
+    arrays: observed.arrays.map((a) => ({
+      device: a.device,
+      level: a.level,
+      members: a.members.filter((m) => m.role === "active").map((m) => m.device),
+      uuid: formatMdUuid(a.uuid),
+      state: a.state,
+      degraded: isDegraded(a),
+      faultyMembers: a.members.filter((m) => m.role === "faulty").map((m) => m.device),
+      sync: { action: a.sync.action, percent: a.sync.percent },
+    })),
+    partitions: observed.drives
+      .filter((d) => drives.some((x) => x.path === d.path))
+      .flatMap((d) => d.stacked.filter((n) => n.type === "part").map((n) => ({ device: n.path, sizeBytes: n.sizeBytes, fstype: n.fstype }))),
+    volumeGroups: observed.volumeGroups,
+    logicalVolumes: observed.logicalVolumes,
+    os: release.PRETTY_NAME ? { prettyName: release.PRETTY_NAME, versionId: release.VERSION_ID ?? "" } : null,
+  };
+}
+
+export interface OutputContext {
+  readonly environment: ObservedEnvironment;
+  readonly host: string;
+  readonly boots: number;
+  /** Kept when the observation cannot say (root unreadable, host unreachable). */
+  readonly previous?: InstallImageOutputs;
+}
+
+export function outputsFrom(inputs: InstallImageInputs | InstallImageOutputs, observed: InstallObserved, at: OutputContext): InstallImageOutputs {
+  const endpoint = systemEndpoint(inputs);
+  const keys = observed.root?.hostKeys.map((line) => parsePublicKey(line)) ?? [];
+  const marker = observed.root?.marker ?? null;
+  const arrayUuids = at.previous && at.previous.arrayUuids?.length > 0 ? at.previous.arrayUuids : observed.arrays.map((a) => formatMdUuid(a.uuid));
+  return jsonSafe(
+    {
+      ...inputsOf(inputs),
+      installId: marker?.installId ?? at.previous?.installId ?? "",
+      installedAt: marker?.installedAt ?? at.previous?.installedAt ?? "",
+      environment: at.environment,
+      host: at.host,
+      hostKeyFingerprints: keys.length > 0 ? keys.map((k) => sha256Fingerprint(k)) : at.previous?.hostKeyFingerprints ?? [],
+      knownHosts: keys.length > 0 ? keys.map((k) => knownHostsLine(endpoint.host, endpoint.port, k)) : at.previous?.knownHosts ?? [],
+      observedHostname: observed.root?.hostname ?? at.previous?.observedHostname ?? null,
+      layout: layoutOf(observed, inputs.drives),
+      arrayUuids,
+      drift: driftOf(observed, inputs, at.previous ? arrayUuids : []),
+      boots: at.boots,
+    },
+    "outputs",
+  );
+}
+
