@@ -1,6 +1,6 @@
 // DropbearInitramfs on a lab server, through the real dynamic-provider host (the harness), from an
 // installed crypt RAID1 host still in the rescue that installed it (RescueBoot → InstallImage with
-// crypt and reboot: false), the default flow's two boots:
+// crypt and reboot: false; a lab checkpoint), the default flow's two boots:
 //   1. create: configure in a chroot, one initramfs build, the gate, reboot, dropbear answers with
 //      the pinned key, the passphrase on stdin, sshd with the system's pinned key, verified; a
 //      second up plans nothing;
@@ -15,16 +15,15 @@ import * as path from "path";
 import { ProviderHarness, Props } from "../harness/harness";
 import { assertNoSecrets } from "../harness/leaks";
 import type { ConnectionProfile } from "../../providers/kernel/host-access";
-import { generateEd25519KeyPair } from "../../providers/plumbing/keys";
 import { Secret } from "../../providers/plumbing/secret";
 import { sh, ShellCommand } from "../../providers/plumbing/shell";
 import { connect, SshSession } from "../../providers/plumbing/ssh";
-import { LabFixture, labStackConfig, phaseTimer, pinnedNvmeDrives, startLabFixture, startRescueBootHarness } from "../support/lab";
+import { LabFixture, labStackConfig, phaseTimer } from "../support/lab";
+import { CRYPT_RAID1_IN_RESCUE, LAB_LUKS_PASSPHRASE, preparedHost } from "../support/prepared-host";
 
 jest.setTimeout(90 * 60_000);
 
-const PASSPHRASE = "Lab-Crypt-Horse-Battery-7-staple";
-const CHEAP_PBKDF = { type: "argon2id", memoryKiB: 32768, iterations: 4 };
+const PASSPHRASE = LAB_LUKS_PASSPHRASE;
 const HOSTNAME = "lab-1.example.com";
 
 const phases = phaseTimer("DropbearInitramfs lab phases");
@@ -49,43 +48,15 @@ describeDropbear("lab: DropbearInitramfs", () => {
   let h: ProviderHarness | undefined;
 
   beforeAll(async () => {
-    lab = await startLabFixture({ server: { disks: { count: 2, sizeGiB: 6, type: "nvme" } } });
-    server = lab.server().number;
-    operator = generateEd25519KeyPair("operator@dropbear-test");
-    const rescueBoot = await startRescueBootHarness(lab, server, operator);
-    try {
-      await timed("rescue boot (RescueBoot)", () => rescueBoot.up());
-      rescue = (rescueBoot.state.resources.get(rescueBoot.urn)!.plainOutputs as { profile: ConnectionProfile }).profile;
-    } finally {
-      await rescueBoot.stop();
-    }
-    const install = await ProviderHarness.start({
-      module: "providers/install-image",
-      exportName: "InstallImage",
-      args: {
-        rescue,
-        drives: pinnedNvmeDrives(server),
-        raid: { level: 1 },
-        partitions: [{ mount: "/boot", fs: "ext4", size: "1G" }, { mount: "lvm", vg: "vg0", size: "all", crypt: true }],
-        logicalVolumes: [{ vg: "vg0", name: "swap", mount: "swap", fs: "swap", size: "512M" }, { vg: "vg0", name: "root", mount: "/", fs: "ext4", size: "all" }],
-        image: "Debian-bookworm-latest-amd64-base",
-        hostname: HOSTNAME,
-        cryptPassphrase: PASSPHRASE,
-        cryptPbkdf: CHEAP_PBKDF,
-        reboot: false,
-        resync: { waitBeforeReboot: true },
-      },
-      secretPaths: ["cryptPassphrase"],
-      ...labStackConfig(lab, operator.private),
-      callTimeoutMs: 50 * 60_000,
-    });
-    try {
-      await timed("InstallImage crypt RAID1, reboot: false", () => install.up());
-      const outs = install.state.resources.get(install.urn)!.plainOutputs;
-      system = { environment: "system", host: "127.0.0.1", port: lab.server().sshPort, user: "root", hostKeyFingerprints: outs.hostKeyFingerprints as string[] };
-    } finally {
-      await install.stop();
-    }
+    // The installed crypt RAID1 host, still in the rescue that installed it, from its checkpoint
+    // (built once by RescueBoot and InstallImage through the harness when missing).
+    const host = await timed("installed crypt RAID1 host in rescue (checkpoint)", () => preparedHost(CRYPT_RAID1_IN_RESCUE));
+    lab = host.lab;
+    server = host.serverNumber;
+    process.stdout.write(`checkpoint ${host.checkpoint}: ${host.builtBecause ? `built (${host.builtBecause}) in ${host.timings.buildMs} ms, ` : ""}restored in ${host.timings.restoreMs} ms, rescue answered after ${host.timings.bootMs} ms\n`);
+    operator = host.facts.operator;
+    rescue = host.facts.rescueProfile;
+    system = { environment: "system", host: "127.0.0.1", port: lab.server().sshPort, user: "root", hostKeyFingerprints: host.facts.installImageOutputs.hostKeyFingerprints as string[] };
     mac = (await onProfile(rescue, sh`cat /sys/class/net/eth0/address`)).trim();
   });
 

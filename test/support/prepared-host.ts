@@ -45,6 +45,11 @@ export interface PreparedRecipe<F> {
    * boots the same rescue or system again), and returns what tests need later (JSON, lab fixtures only).
    */
   build(lab: LabFixture, serverNumber: number): Promise<F>;
+  /**
+   * Source trees (repo-relative) that `build` never runs, left out of the key: a resource that is
+   * tested FROM this state (DropbearInitramfs from the installed host) must not rebuild it per edit.
+   */
+  readonly independentOf?: readonly string[];
 }
 
 /** What the Robot webservice says about the server: a restored host must say the same. */
@@ -83,7 +88,7 @@ interface SavedExtra<F> {
 
 /** The cache key of a recipe: inputs, server shape, lab image recipes, and the source trees. */
 export async function preparedKey(recipe: PreparedRecipe<unknown>): Promise<string> {
-  return recipeKey({ recipe: recipe.name, inputs: { inputs: recipe.inputs, fixture: recipe.fixture }, images: await imageHashes(recipe.fixture.images ?? true), source: sourceHash(REPO_ROOT) });
+  return recipeKey({ recipe: recipe.name, inputs: { inputs: recipe.inputs, fixture: recipe.fixture }, images: await imageHashes(recipe.fixture.images ?? true), source: sourceHash(REPO_ROOT, undefined, recipe.independentOf) });
 }
 
 export function checkpointName(recipe: PreparedRecipe<unknown>, key: string): string {
@@ -221,6 +226,9 @@ export async function storageStack(session: SshSession, action: "open" | "facts"
 
 // ---- recipes ------------------------------------------------------------------------------
 
+/** The resources tested FROM the installed hosts below; RescueBoot and InstallImage build them and never import these. */
+const TESTED_FROM_INSTALLED = ["providers/dropbear-initramfs", "providers/luks-volume", "providers/lvm-group"];
+
 /** The lab's fixed LUKS passphrase: a test fixture baked into checkpoints, never a user's. */
 export const LAB_LUKS_PASSPHRASE = "Lab-Crypt-Horse-Battery-7-staple";
 /** Cheap KDF for the lab (argon2id at 32 MiB, 4 passes); the defaults are a unit-test matter. */
@@ -264,6 +272,7 @@ const CRYPT_RAID1_LAYOUT = {
  */
 export const CRYPT_RAID1_IN_RESCUE: PreparedRecipe<InstalledInRescueFacts> = {
   name: "crypt-raid1-rescue",
+  independentOf: TESTED_FROM_INSTALLED,
   inputs: { layout: CRYPT_RAID1_LAYOUT, passphrase: "LAB_LUKS_PASSPHRASE" },
   fixture: { server: SMALL_DISKS },
   build: async (lab, serverNumber) => {
@@ -350,6 +359,7 @@ const PLAIN_RAID1_LAYOUT = {
  */
 export const PLAIN_RAID1_BOOTED: PreparedRecipe<InstalledSystemFacts> = {
   name: "plain-raid1-system",
+  independentOf: TESTED_FROM_INSTALLED,
   inputs: { layout: PLAIN_RAID1_LAYOUT },
   fixture: { server: SMALL_DISKS },
   build: async (lab, serverNumber) => {
