@@ -17,7 +17,7 @@
 
 import * as fs from "fs";
 import * as path from "path";
-import { CorruptCheckpoint, checkpointCacheDir, deleteCheckpoint, pruneCheckpoints, restoreCheckpoint, saveCheckpoint } from "../../lab/checkpoints/store";
+import { CorruptCheckpoint, checkpointCacheDir, deleteCheckpoint, listCheckpoints, pruneCheckpoints, restoreCheckpoint, saveCheckpoint } from "../../lab/checkpoints/store";
 import { cacheMaxBytes, recipeKey } from "../../lab/checkpoints/plan";
 import { sourceHash } from "../../lab/checkpoints/source";
 import { REPO_ROOT } from "../../lab/lab";
@@ -83,7 +83,7 @@ interface SavedExtra<F> {
   readonly facts: F;
   readonly robotAtSave: RobotView;
   /** The build fixture's forwarded ports: a restored fixture has its own, and the facts are moved to them. */
-  readonly ports: { readonly ssh: number; readonly dropbear: number };
+  readonly ports: { readonly ssh: number; readonly dropbear: number; readonly mirror?: number };
 }
 
 /** The cache key of a recipe: inputs, server shape, lab image recipes, and the source trees. */
@@ -129,7 +129,7 @@ async function buildAndSave<F>(recipe: PreparedRecipe<F>, cacheDir: string, name
     await lab.supervisor.powerOff(server.number);
     const buildMs = Date.now() - started;
     const saveStarted = Date.now();
-    const extra: SavedExtra<F> = { key, recipe: recipe.name, facts, robotAtSave, ports: { ssh: server.sshPort, dropbear: server.dropbearPort } };
+    const extra: SavedExtra<F> = { key, recipe: recipe.name, facts, robotAtSave, ports: { ssh: server.sshPort, dropbear: server.dropbearPort, mirror: lab.config.mirror.port } };
     await saveCheckpoint({ cacheDir, stateDir: lab.stateDir, server, name, boot, extra });
     const saveMs = Date.now() - saveStarted;
     await pruneCheckpoints(cacheDir, cacheMaxBytes(), [name]);
@@ -142,8 +142,10 @@ async function buildAndSave<F>(recipe: PreparedRecipe<F>, cacheDir: string, name
 async function restoreInto<F>(recipe: PreparedRecipe<F>, cacheDir: string, name: string): Promise<Omit<PreparedHost<F>, "checkpoint" | "builtBecause">> {
   let extra: SavedExtra<F> | undefined;
   let restoreMs = 0;
+  const saved = listCheckpoints(cacheDir).find((c) => c.name === name)?.manifest?.extra as SavedExtra<F> | undefined;
   const lab = await startLabFixture({
     ...recipe.fixture,
+    mirrorPort: saved?.ports.mirror,
     beforeStart: async (stateDir, config) => {
       const started = Date.now();
       const manifest = await restoreCheckpoint({ cacheDir, stateDir, server: config.servers[0], name });
