@@ -2,7 +2,8 @@
 // initramfs runs) serving the host key this resource generates, in dropbear's own format, and the
 // authorized_keys it renders (forced command, no forwarding). cryptroot-unlock is a stand-in that
 // records what reached its stdin. root's ~/.ssh is replaced for dropbear alone (a private mount
-// namespace), since dropbear reads authorized_keys only from the user's home.
+// namespace), since dropbear reads authorized_keys only from the user's home; a fresh machine may
+// have no ~/.ssh to mount over, so an empty one is made first.
 import { ChildProcess, spawn } from "child_process";
 import { createHash } from "crypto";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "fs";
@@ -61,7 +62,7 @@ describe("unlock through a real dropbear", () => {
     const keyFile = path.join(dir, "dropbear_ed25519_host_key");
     writeFileSync(keyFile, Buffer.from(hostKey.privateKeyDropbear, "base64"), { mode: 0o600 });
     port = await freePort();
-    dropbear = spawn("unshare", ["-m", "sh", "-c", `mount --bind ${ssh} /root/.ssh && exec /usr/sbin/dropbear -F -E -s -j -k -p 127.0.0.1:${port} -r ${keyFile} -P ${dir}/dropbear.pid`], { stdio: "ignore" });
+    dropbear = spawn("unshare", ["-m", "sh", "-c", `mkdir -p -m 700 /root/.ssh && mount --bind ${ssh} /root/.ssh && exec /usr/sbin/dropbear -F -E -s -j -k -p 127.0.0.1:${port} -r ${keyFile} -P ${dir}/dropbear.pid`], { stdio: "ignore" });
   });
 
   afterAll(() => {
