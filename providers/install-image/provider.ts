@@ -25,7 +25,7 @@ import { createLogger } from "../plumbing/log";
 import { generateEd25519KeyPair, parsePublicKey, sha256Fingerprint } from "../plumbing/keys";
 import { redact, Secret } from "../plumbing/secret";
 import { SshSession, connect, observeEndpoint } from "../plumbing/ssh";
-import { bootRescue, rescueContext } from "../rescue-boot";
+import { bootRescue } from "../rescue-boot";
 import { usesCrypt } from "./autosetup";
 import { inputsOf, outputsFrom, systemEndpoint } from "./outputs";
 import { compareOutputs, dataOnDrives, plan, planDelete, shortHostname } from "./plan";
@@ -121,9 +121,8 @@ class InstallImageProvider implements pulumi.dynamic.ResourceProvider<InstallIma
     const state = classifyHost(await observeEndpoint(props.rescue.host, props.rescue.port), wipeProfiles(props));
     const access = planWipeAccess(state, props, this.config.robot !== null);
     if (access.kind === "storedRescue") return openFirstReachable([props.rescue], key);
-    const ctx = rescueContext(this.config.robot!, key, access.desired.serverNumber, `InstallImage ${props.hostname}`);
-    ctx.report(`wiping needs the rescue system, but ${access.why}: booting rescue through Robot (server ${access.desired.serverNumber}, reset "${access.desired.resetType}")`);
-    const booted = await bootRescue(ctx, access.desired, access.bootedAfter);
+    createLogger({ context: `InstallImage ${props.hostname}`, secrets: [key] }).info(`wiping needs the rescue system, but ${access.why}: booting rescue through Robot (server ${access.desired.serverNumber}, reset "${access.desired.resetType}")`);
+    const booted = await bootRescue({ config: this.config, settings: {} }, access.desired, access.bootedAfter);
     return openFirstReachable([booted.profile], key);
   }
 
