@@ -20,11 +20,11 @@ import { Secret } from "../../providers/plumbing/secret";
 import { sh, ShellCommand } from "../../providers/plumbing/shell";
 import { connect, SshSession } from "../../providers/plumbing/ssh";
 import { LabFixture, labStackConfig, phaseTimer, pinnedNvmeDrives, startLabFixture, startRescueBootHarness } from "../support/lab";
+import { LAB_CRYPT_RAID1_LVM } from "../support/lab-layouts";
 
 jest.setTimeout(90 * 60_000);
 
 const PASSPHRASE = "Lab-Crypt-Horse-Battery-7-staple";
-const CHEAP_PBKDF = { type: "argon2id", memoryKiB: 32768, iterations: 4 };
 const HOSTNAME = "lab-1.example.com";
 
 const phases = phaseTimer("DropbearInitramfs lab phases");
@@ -65,15 +65,9 @@ describeDropbear("lab: DropbearInitramfs", () => {
       args: {
         rescue,
         drives: pinnedNvmeDrives(server),
-        raid: { level: 1 },
-        partitions: [{ mount: "/boot", fs: "ext4", size: "1G" }, { mount: "lvm", vg: "vg0", size: "all", crypt: true }],
-        logicalVolumes: [{ vg: "vg0", name: "swap", mount: "swap", fs: "swap", size: "512M" }, { vg: "vg0", name: "root", mount: "/", fs: "ext4", size: "all" }],
-        image: "Debian-bookworm-latest-amd64-base",
+        ...LAB_CRYPT_RAID1_LVM,
         hostname: HOSTNAME,
         cryptPassphrase: PASSPHRASE,
-        cryptPbkdf: CHEAP_PBKDF,
-        reboot: false,
-        resync: { waitBeforeReboot: true },
       },
       secretPaths: ["cryptPassphrase"],
       ...labStackConfig(lab, operator.private),

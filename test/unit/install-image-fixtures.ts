@@ -15,7 +15,7 @@ export const raid1Lvm = (): InstallImageInputs => ({
     { mount: "/boot", fs: "ext4", size: "1G" },
     { mount: "lvm", vg: "vg0", size: "all" },
   ],
-  logicalVolumes: [
+  volumes: [
     { vg: "vg0", name: "swap", mount: "swap", fs: "swap", size: "1G" },
     { vg: "vg0", name: "root", mount: "/", fs: "ext4", size: "all" },
   ],
