@@ -106,7 +106,7 @@ describe("renderAutosetup", () => {
         "HOSTNAME lab-1.example.com",
         "PART /boot ext4 1G",
         "PART lvm vg0 all crypt",
-        "LV vg0 swap swap swap 1G",
+        "LV vg0 swap swap swap 512M",
         "LV vg0 root / ext4 all",
         "IMAGE /root/.oldroot/nfs/images/Debian-bookworm-latest-amd64-base.tar.gz",
         "",
