@@ -7,7 +7,7 @@ import * as path from "path";
 import { findServer, LabConfig, labStateDir, loadLabConfig } from "./config";
 import { daemonFiles, DaemonStatus, isProcessAlive, readDaemonStatus } from "./daemon";
 import { findMissingTools, LAB_TOOLS, missingToolsMessage, UEFI_TOOLS } from "./prereqs";
-import { consoleTailOf, nextBootNo } from "./supervisor/decisions";
+import { consoleFileName, consoleTailOf, detectBootFailure, nextBootNo } from "./supervisor/decisions";
 import { killStaleQemu } from "./supervisor/supervisor";
 
 const USAGE = `usage: npm run lab -- <command> [--config <lab.config.json>]
@@ -238,7 +238,28 @@ export function formatStatus(config: LabConfig, stateDir: string, status: Daemon
 
 function printStatus(config: LabConfig, stateDir: string): void {
   const running = runningDaemon(stateDir);
-  console.log(formatStatus(config, stateDir, readDaemonStatus(stateDir), running !== undefined));
+  const status = readDaemonStatus(stateDir);
+  console.log(formatStatus(config, stateDir, status && withConsoleVerdicts(stateDir, status), running !== undefined));
+}
+
+/**
+ * The daemon classifies consoles once a second; a user who has just read `lab console` must not see
+ * status disagree with it, so a boot the daemon has not yet judged is judged here from the same file.
+ */
+function withConsoleVerdicts(stateDir: string, status: DaemonStatus): DaemonStatus {
+  const servers = status.servers.map((server) => {
+    const boot = server.boot;
+    if (!boot || boot.failure) return server;
+    let text: string;
+    try {
+      text = fs.readFileSync(path.join(serverDir(stateDir, server.number), consoleFileName(boot.bootNo, boot.mode)), "latin1");
+    } catch {
+      return server;
+    }
+    const reason = detectBootFailure(text);
+    return reason ? { ...server, boot: { ...boot, failure: { reason, consoleTail: consoleTailOf(text, 30) } } } : server;
+  });
+  return { ...status, servers };
 }
 
 async function printConsole(config: LabConfig, stateDir: string, ref: string, follow: boolean): Promise<number> {

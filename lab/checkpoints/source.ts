@@ -12,10 +12,16 @@ export const PREPARED_STATE_SOURCES = ["providers", "lab", "test/support", "test
 
 const SKIP = new Set(["node_modules", "dist", ".git"]);
 
-/** Every regular file under `entries` (relative to `root`), with its content hash; a missing entry is listed as missing. */
-export function sourceFiles(root: string, entries: readonly string[] = PREPARED_STATE_SOURCES): SourceFile[] {
+/**
+ * Every regular file under `entries` (relative to `root`), with its content hash; a missing entry is
+ * listed as missing. `excluded` (paths relative to `root`) leaves out trees a recipe provably does not
+ * run — an exclusion, not an inclusion list, so a new tree is hashed until someone says otherwise.
+ */
+export function sourceFiles(root: string, entries: readonly string[] = PREPARED_STATE_SOURCES, excluded: readonly string[] = []): SourceFile[] {
   const files: SourceFile[] = [];
+  const skipped = new Set(excluded.map((e) => path.normalize(e)));
   const walk = (rel: string) => {
+    if (skipped.has(path.normalize(rel))) return;
     const full = path.join(root, rel);
     let stat: fs.Stats;
     try {
@@ -34,6 +40,6 @@ export function sourceFiles(root: string, entries: readonly string[] = PREPARED_
   return files;
 }
 
-export function sourceHash(root: string, entries: readonly string[] = PREPARED_STATE_SOURCES): string {
-  return sourceDigest(sourceFiles(root, entries));
+export function sourceHash(root: string, entries: readonly string[] = PREPARED_STATE_SOURCES, excluded: readonly string[] = []): string {
+  return sourceDigest(sourceFiles(root, entries, excluded));
 }

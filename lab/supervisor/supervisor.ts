@@ -159,8 +159,6 @@ export class LabSupervisor extends EventEmitter implements PowerController {
   }
 
   status(): ServerStatus[] {
-    // Classify now rather than wait for the 1 s console watch: a caller who just read the console must see the same verdict here.
-    for (const vm of this.vms.values()) if (vm.current) vm.checkConsole(vm.current);
     return [...this.vms.values()].map((vm) => ({
       number: vm.server.number,
       name: vm.server.name,

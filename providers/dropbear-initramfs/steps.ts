@@ -23,6 +23,16 @@ function inRoot(root: RootPath): string[] {
 
 const APT_OPTIONS = ["-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold", "-y", "--no-install-recommends"];
 
+/**
+ * A step killed mid-way (provider host killed, connection dropped) leaves its remote command running:
+ * a non-tty session's process gets no hangup. The re-run takes the same lock on the host (in the
+ * rescue's /run for a chroot) and so waits for that command to end instead of racing it: two
+ * update-initramfs writing one image, or two dpkg runs.
+ */
+function exclusive(command: ShellCommand): ShellCommand {
+  return sh`flock -w 3600 /run/lock/hetzner-fde-dropbear.lock sh -c ${command.text}`;
+}
+
 function countBuilds(output: string): number {
   return (output.match(/update-initramfs: Generating /g) ?? []).length;
 }
@@ -41,14 +51,15 @@ async function writeConfig(ctx: DropbearContext, step: StepOf<"writeConfig">): P
 async function installPackages(ctx: DropbearContext, step: StepOf<"installPackages">): Promise<void> {
   const root = inRoot(step.root);
   const started = Date.now();
-  const command: ShellCommand = sh`${root} env DEBIAN_FRONTEND=noninteractive apt-get -qq update && ${root} env DEBIAN_FRONTEND=noninteractive apt-get ${APT_OPTIONS} install ${[...step.packages]} 2>&1`;
-  const result = await ctx.session.exec(command, { timeoutMs: 60 * 60_000 });
+  // `dpkg --configure -a` first: a run killed inside dpkg leaves packages half-configured, and apt refuses to go on until they are finished.
+  const command: ShellCommand = sh`${root} env DEBIAN_FRONTEND=noninteractive dpkg --force-confdef --force-confold --configure -a 2>&1 && ${root} env DEBIAN_FRONTEND=noninteractive apt-get -qq update && ${root} env DEBIAN_FRONTEND=noninteractive apt-get ${APT_OPTIONS} install ${[...step.packages]} 2>&1`;
+  const result = await ctx.session.exec(exclusive(command), { timeoutMs: 60 * 60_000 });
   ctx.log.info(`installed ${step.packages.join(", ")} in ${Math.round((Date.now() - started) / 1000)} s; update-initramfs ran ${countBuilds(result.stdout)} time(s) (dpkg's trigger, after every hook was in place)`);
 }
 
 async function buildInitramfs(ctx: DropbearContext, step: StepOf<"buildInitramfs">): Promise<void> {
   const started = Date.now();
-  await ctx.session.exec(sh`${inRoot(step.root)} update-initramfs -u -k ${step.kernel} 2>&1`, { timeoutMs: 60 * 60_000 });
+  await ctx.session.exec(exclusive(sh`${inRoot(step.root)} update-initramfs -u -k ${step.kernel} 2>&1`), { timeoutMs: 60 * 60_000 });
   ctx.log.info(`update-initramfs built /boot/initrd.img-${step.kernel} once, in ${Math.round((Date.now() - started) / 1000)} s`);
 }
 
@@ -87,7 +98,7 @@ async function loop(ctx: DropbearContext, targets: LoopTargets, passphrase: Secr
 
 async function removeUnlock(ctx: DropbearContext, step: StepOf<"removeUnlock">): Promise<void> {
   await ctx.session.exec(sh`bash -c ${CONFIGURE_SH} configure ${step.root} ${MODULES_FILE} ${MODULES_BEGIN} ${MODULES_END} ${""} ${[...step.paths]}`, { stdin: "", timeoutMs: 120_000 });
-  const result = await ctx.session.exec(sh`${inRoot(step.root)} env DEBIAN_FRONTEND=noninteractive apt-get -y purge dropbear-initramfs 2>&1`, { timeoutMs: 60 * 60_000 });
+  const result = await ctx.session.exec(exclusive(sh`${inRoot(step.root)} env DEBIAN_FRONTEND=noninteractive apt-get -y purge dropbear-initramfs 2>&1`), { timeoutMs: 60 * 60_000 });
   ctx.log.info(`removed dropbear-initramfs and the stack's files; update-initramfs ran ${countBuilds(result.stdout)} time(s)`);
 }
 

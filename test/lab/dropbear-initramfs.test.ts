@@ -1,12 +1,17 @@
 // DropbearInitramfs on a lab server, through the real dynamic-provider host (the harness), from an
 // installed crypt RAID1 host still in the rescue that installed it (RescueBoot → InstallImage with
-// crypt and reboot: false), the default flow's two boots:
+// crypt and reboot: false; a lab checkpoint), the default flow's two boots:
 //   1. create: configure in a chroot, one initramfs build, the gate, reboot, dropbear answers with
 //      the pinned key, the passphrase on stdin, sshd with the system's pinned key, verified; a
 //      second up plans nothing;
-//   6. the host rebooted by hand sits locked: refresh says so, up unlocks it;
-//   5. drift: an initrd rebuilt without the dropbear hook (as a kernel update might) is reported by
-//      read and repaired by up;
+//   3 + 7. static IPv4 and IPv6 and a shell key, in place with a reboot; the provider killed after
+//      its reboot: the locked initramfs shows both addresses to the shell key, the re-run unlocks
+//      it, and the system's network is its own afterwards;
+//   6 + 7. the host rebooted by hand sits locked: refresh says so; the provider killed during the
+//      unlock, and the re-run converges;
+//   5 + 7. drift: an initrd rebuilt without the dropbear hook (as a kernel update might) is reported
+//      by read; its repair is killed during update-initramfs, and the re-run converges;
+//   4. the gate refuses an image without the NIC's driver before the reboot;
 //   2. the dropbear host key swapped behind the stack's back: the unlock refuses, names both
 //      fingerprints and sends no passphrase;
 //   8. the passphrase and the private keys appear in no log, no state, no argv, not in the initrd.
@@ -19,12 +24,13 @@ import { generateEd25519KeyPair } from "../../providers/plumbing/keys";
 import { Secret } from "../../providers/plumbing/secret";
 import { sh, ShellCommand } from "../../providers/plumbing/shell";
 import { connect, SshSession } from "../../providers/plumbing/ssh";
-import { LabFixture, labStackConfig, phaseTimer, pinnedNvmeDrives, startLabFixture, startRescueBootHarness } from "../support/lab";
-import { LAB_CRYPT_RAID1_LVM } from "../support/lab-layouts";
+import { LabFixture, labStackConfig, phaseTimer } from "../support/lab";
+import { CRYPT_RAID1_IN_RESCUE, LAB_LUKS_PASSPHRASE, preparedHost } from "../support/prepared-host";
+import { waitFor } from "../support/wait";
 
 jest.setTimeout(90 * 60_000);
 
-const PASSPHRASE = "Lab-Crypt-Horse-Battery-7-staple";
+const PASSPHRASE = LAB_LUKS_PASSPHRASE;
 const HOSTNAME = "lab-1.example.com";
 
 const phases = phaseTimer("DropbearInitramfs lab phases");
@@ -47,39 +53,22 @@ describeDropbear("lab: DropbearInitramfs", () => {
   let system: ConnectionProfile;
   let mac: string;
   let h: ProviderHarness | undefined;
+  /** A key that may open a shell in the initramfs (the operator key may only unlock). */
+  const shellKey = generateEd25519KeyPair("shell@dropbear-test");
+  /** Logs of provider hosts killed mid-run: checked for secrets with the rest. */
+  const killedLogs: string[] = [];
+  const initramfsAddresses: string[] = [];
 
   beforeAll(async () => {
-    lab = await startLabFixture({ server: { disks: { count: 2, sizeGiB: 6, type: "nvme" } } });
-    server = lab.server().number;
-    operator = generateEd25519KeyPair("operator@dropbear-test");
-    const rescueBoot = await startRescueBootHarness(lab, server, operator);
-    try {
-      await timed("rescue boot (RescueBoot)", () => rescueBoot.up());
-      rescue = (rescueBoot.state.resources.get(rescueBoot.urn)!.plainOutputs as { profile: ConnectionProfile }).profile;
-    } finally {
-      await rescueBoot.stop();
-    }
-    const install = await ProviderHarness.start({
-      module: "providers/install-image",
-      exportName: "InstallImage",
-      args: {
-        rescue,
-        drives: pinnedNvmeDrives(server),
-        ...LAB_CRYPT_RAID1_LVM,
-        hostname: HOSTNAME,
-        cryptPassphrase: PASSPHRASE,
-      },
-      secretPaths: ["cryptPassphrase"],
-      ...labStackConfig(lab, operator.private),
-      callTimeoutMs: 50 * 60_000,
-    });
-    try {
-      await timed("InstallImage crypt RAID1, reboot: false", () => install.up());
-      const outs = install.state.resources.get(install.urn)!.plainOutputs;
-      system = { environment: "system", host: "127.0.0.1", port: lab.server().sshPort, user: "root", hostKeyFingerprints: outs.hostKeyFingerprints as string[] };
-    } finally {
-      await install.stop();
-    }
+    // The installed crypt RAID1 host, still in the rescue that installed it, from its checkpoint
+    // (built once by RescueBoot and InstallImage through the harness when missing).
+    const host = await timed("installed crypt RAID1 host in rescue (checkpoint)", () => preparedHost(CRYPT_RAID1_IN_RESCUE));
+    lab = host.lab;
+    server = host.serverNumber;
+    process.stdout.write(`checkpoint ${host.checkpoint}: ${host.builtBecause ? `built (${host.builtBecause}) in ${host.timings.buildMs} ms, ` : ""}restored in ${host.timings.restoreMs} ms, rescue answered after ${host.timings.bootMs} ms\n`);
+    operator = host.facts.operator;
+    rescue = host.facts.rescueProfile;
+    system = { environment: "system", host: "127.0.0.1", port: lab.server().sshPort, user: "root", hostKeyFingerprints: host.facts.installImageOutputs.hostKeyFingerprints as string[] };
     mac = (await onProfile(rescue, sh`cat /sys/class/net/eth0/address`)).trim();
   });
 
@@ -113,10 +102,8 @@ describeDropbear("lab: DropbearInitramfs", () => {
 
   const outputs = (): Props => h!.state.resources.get(h!.urn)!.plainOutputs;
 
-  it("1: create configures in rescue, builds once, gates, reboots, unlocks through dropbear with the pinned key and verifies; a second up plans nothing", async () => {
-    // The loop's errors carry the console tail in the lab (the provider host inherits this).
-    process.env.HFDE_LAB_CONSOLE_DIR = path.join(lab.stateDir, "servers", String(server));
-    h = await ProviderHarness.start({
+  const startDropbearHarness = () =>
+    ProviderHarness.start({
       module: "providers/dropbear-initramfs",
       exportName: "DropbearInitramfs",
       args: args(),
@@ -125,6 +112,24 @@ describeDropbear("lab: DropbearInitramfs", () => {
       ...labStackConfig(lab, operator.private),
       callTimeoutMs: 60 * 60_000,
     });
+
+  /** A command in the locked initramfs through the shell key (dropbear's pinned host key), once dropbear answers. */
+  async function initramfsShell(command: ShellCommand): Promise<string> {
+    const session = await waitFor(
+      () => connect({ host: "127.0.0.1", port: lab.server().dropbearPort, user: "root", privateKey: new Secret(shellKey.private), hostKey: { expect: [String(outputs().hostKeyFingerprint)] }, label: "dropbear (shell key)" }, { maxAttempts: 1, attemptTimeoutMs: 20_000 }).catch(() => false as const),
+      { what: "dropbear to answer the shell key", timeoutMs: 20 * 60_000, intervalMs: 3000 },
+    );
+    try {
+      return (await session.exec(command, { timeoutMs: 120_000 })).stdout;
+    } finally {
+      await session.close();
+    }
+  }
+
+  it("1: create configures in rescue, builds once, gates, reboots, unlocks through dropbear with the pinned key and verifies; a second up plans nothing", async () => {
+    // The loop's errors carry the console tail in the lab (the provider host inherits this).
+    process.env.HFDE_LAB_CONSOLE_DIR = path.join(lab.stateDir, "servers", String(server));
+    h = await startDropbearHarness();
     const bootsBefore = lab.supervisor.bootHistory(server).length;
     const result = await timed("create (rescue → chroot config → one build → gate → reboot → unlock → verify)", () => h!.up());
     expect(result.op).toBe("create");
@@ -153,7 +158,49 @@ describeDropbear("lab: DropbearInitramfs", () => {
     expect(again.diff).toMatchObject({ changes: "none" });
   });
 
-  it("6: a host rebooted by hand sits locked; refresh says so, and up unlocks it", async () => {
+  /**
+   * A provider host killed mid-up, as a crash would: `whenToKill` returns once the moment has come.
+   * Pulumi keeps the old outputs of an interrupted update, so the next run starts a fresh host on
+   * that recorded entry, and its up with the same inputs must converge.
+   */
+  async function killAndRerun(news: Props, whenToKill: () => Promise<unknown>, what: string, whileKilled?: () => Promise<void>): Promise<void> {
+    const stored = h!.state.resources.get(h!.urn)!;
+    const interrupted = h!.up(news).then(() => null, (error: unknown) => error);
+    await whenToKill();
+    h!.killHost();
+    expect(await interrupted).toBeInstanceOf(Error);
+    await h!.stop();
+    killedLogs.push(h!.logs);
+    await whileKilled?.();
+    h = await startDropbearHarness();
+    h.state.record(stored);
+    const rerun = await timed(`re-run after a kill ${what}`, () => h!.up(news));
+    expect(rerun.op).toBe("update");
+    expect(outputs().drift).toEqual([]);
+    expect((await h!.up(news)).op).toBe("same");
+  }
+
+  const waitOnSystem = (command: ShellCommand, what: string) =>
+    waitFor(async () => (await onProfile(system, command).catch(() => "")).trim() === "yes", { what, timeoutMs: 40 * 60_000, intervalMs: 1000 });
+
+  it("3 + kill after the reboot: static IPv4 and IPv6 in place; the provider killed after its reboot; the locked host shows both addresses to a shell key, and the re-run unlocks it", async () => {
+    const staticNetwork = { mac, ipv4: { address: "10.0.2.15/24", gateway: "10.0.2.2" }, ipv6: { address: "fec0::15/64", gateway: "fec0::2" } };
+    const news = h!.inputs({ network: staticNetwork, authorizedKeys: [operator.public, { key: shellKey.public, shell: true }], rebootOnUpdate: true });
+    const bootsBefore = lab.supervisor.bootHistory(server).length;
+    await killAndRerun(news, () => timed("update → build → gate → reboot", () => waitFor(() => lab.supervisor.bootHistory(server).length > bootsBefore, { what: "the update's reboot", timeoutMs: 40 * 60_000, intervalMs: 500 })), "after its reboot, before the unlock", async () => {
+      initramfsAddresses.push(await timed("locked initramfs: the addresses, through a shell key", () => initramfsShell(sh`i=0; while [ $i -lt 60 ] && ! ip -6 addr show | grep -q fec0::15; do sleep 1; i=$((i+1)); done; ip -4 addr show; ip -6 addr show`)));
+    });
+    expect(h!.logs).toMatch(/locked host → dropbear [\d.]+ s → unlocked/);
+    expect(lab.supervisor.bootHistory(server).length).toBe(bootsBefore + 1);
+    // What the locked initramfs showed to the shell key while the host waited.
+    expect(initramfsAddresses.join("\n")).toMatch(/10\.0\.2\.15\/24/);
+    expect(initramfsAddresses.join("\n")).toMatch(/fec0::15\/64/);
+    // After the unlock the system's own network runs, and nothing of the initramfs's IPv6 is left.
+    expect(await onProfile(system, sh`ip -6 addr show | grep -c 'fec0::15/64' || true`)).toBe("0\n");
+    expect(await onProfile(system, sh`ip -4 route show default | grep -c . || true`)).not.toBe("0\n");
+  });
+
+  it("6 + kill during the unlock: a host rebooted by hand sits locked; refresh says so; the provider killed during the unlock; the re-run unlocks or finds it unlocked", async () => {
     await onProfile(system, sh`sync; setsid sh -c 'sleep 1; reboot' </dev/null >/dev/null 2>&1 &`);
     await timed("reboot by hand → console prompt", () => lab.supervisor.waitForConsole(server, /Please unlock disk luks-/, 15 * 60_000));
     await timed("refresh of a locked host", async () => {
@@ -170,24 +217,20 @@ describeDropbear("lab: DropbearInitramfs", () => {
     });
     expect(outputs().environment).toBe("initramfs");
     expect(outputs().drift).toEqual(["the host waits locked in its initramfs; the next `pulumi up` unlocks it"]);
-    const result = await timed("up unlocks the locked host", () => h!.up());
-    expect(result.op).toBe("update");
-    expect(h!.logs).toMatch(/locked host → dropbear [\d.]+ s → unlocked [\d.]+ s → sshd [\d.]+ s/);
+    const logsBefore = h!.logs.length;
+    await killAndRerun(h!.inputs(), () => waitFor(() => /sending the passphrase/.test(h!.logs.slice(logsBefore)), { what: "the unlock to start", timeoutMs: 10 * 60_000, intervalMs: 100 }), "during the unlock");
     expect(outputs().environment).toBe("system");
-    expect(outputs().drift).toEqual([]);
   });
 
-  it("5: drift: an initrd rebuilt without the dropbear hook is reported by read and repaired by up", async () => {
+  it("5 + kill during update-initramfs: an initrd rebuilt without the dropbear hook is reported by read; the repair is killed mid-build and the re-run converges", async () => {
     await timed("rebuild without the dropbear hook (by hand)", () =>
       onProfile(system, sh`chmod -x /usr/share/initramfs-tools/hooks/dropbear && update-initramfs -u >/dev/null 2>&1; chmod +x /usr/share/initramfs-tools/hooks/dropbear`, 30 * 60_000),
     );
     await h!.refresh();
     const drift = outputs().drift as string[];
     expect(drift.join("\n")).toMatch(/newest kernel's image \(\S+\): dropbear: the image has no dropbear binary/);
-    const result = await timed("up repairs the image", () => h!.up());
-    expect(result.op).toBe("update");
+    await killAndRerun(h!.inputs(), () => waitOnSystem(sh`pgrep -f mkinitramfs >/dev/null && echo yes || echo no`, "update-initramfs to run"), "during update-initramfs");
     expect(h!.logs).toMatch(/step \d+\/\d+ buildInitramfs done/);
-    expect(outputs().drift).toEqual([]);
   });
 
   it("4: gate: an image without the NIC's driver is refused before the reboot, with the reason", async () => {
@@ -247,7 +290,7 @@ describeDropbear("lab: DropbearInitramfs", () => {
     const passphrase = new Secret(PASSPHRASE);
     const hostKey = new Secret(String(outputs().hostKeyPrivate));
     assertNoSecrets("state", h!.state.text(), [passphrase, hostKey, new Secret(operator.private)]);
-    assertNoSecrets("logs", h!.logs, [passphrase, hostKey, new Secret(operator.private)]);
+    for (const logs of [h!.logs, ...killedLogs]) assertNoSecrets("logs", logs, [passphrase, hostKey, new Secret(operator.private), new Secret(shellKey.private)]);
     const inInitrd = await onProfile(
       system,
       sh`d=$(mktemp -d) && unmkinitramfs /boot/initrd.img-$(uname -r) $d && (grep -r -l -a -F -f - $d || true); rm -rf $d; echo checked`,

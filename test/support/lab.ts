@@ -35,6 +35,12 @@ export interface LabFixtureOptions {
   readonly bootServers?: boolean;
   /** Keep the state dir after close (to read console logs of a failed run). Default: keep only if HFDE_KEEP_LAB=1. */
   readonly keepState?: boolean;
+  /**
+   * The mirror's port. Guests reach the mirror at 10.0.2.2:<port> (slirp maps it to 127.0.0.1:<port>),
+   * and an installed system keeps that URL in its apt sources: a restored checkpoint needs the port
+   * of the lab that built it. Default: a free port.
+   */
+  readonly mirrorPort?: number;
   /** Runs on the fresh state dir before the lab starts (test/support/prepared-host.ts restores a checkpoint here). */
   readonly beforeStart?: (stateDir: string, config: LabConfig) => Promise<void>;
 }
@@ -120,6 +126,9 @@ export function startRescueBootHarness(lab: LabFixture, serverNumber: number, op
 export async function startLabFixture(opts: LabFixtureOptions = {}): Promise<LabFixture> {
   const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), "hfde-lab-test-"));
   const config = await isolatedConfig(opts);
+  if (opts.mirrorPort !== undefined && !(await portIsFree(opts.mirrorPort))) {
+    throw new Error(`the lab mirror must listen on 127.0.0.1:${opts.mirrorPort} (the restored guests' apt sources name 10.0.2.2:${opts.mirrorPort}), but that port is in use; free it, or delete the checkpoint so it is built again`);
+  }
   let rescue: RescueAssets | undefined;
   let mirrorDir: string | undefined;
   const images = opts.images ?? true;
@@ -245,11 +254,12 @@ function serverConfig(config: LabConfig, serverNumber: number): LabServerConfig 
 async function isolatedConfig(opts: LabFixtureOptions): Promise<LabConfig> {
   const count = opts.servers ?? 1;
   // All at once, so no two roles get the same just-released port.
-  const ports = await freePorts(2 + 2 * count);
+  // One spare, so a fixed mirror port that the OS also handed out here can be skipped.
+  const ports = (await freePorts(3 + 2 * count)).filter((port) => port !== opts.mirrorPort);
   return parseLabConfig(
     {
       robot: { port: ports[0], user: "robot", password: "lab-test-secret", reportHostKeys: true },
-      mirror: { port: ports[1] },
+      mirror: { port: opts.mirrorPort ?? ports[1] },
       servers: Array.from({ length: count }, (_, i) => ({
         number: 100001 + i,
         name: `lab-${i + 1}`,
@@ -260,6 +270,14 @@ async function isolatedConfig(opts: LabFixtureOptions): Promise<LabConfig> {
     },
     "lab test fixture config",
   );
+}
+
+async function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.once("error", () => resolve(false));
+    s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
+  });
 }
 
 async function freePorts(count: number): Promise<number[]> {

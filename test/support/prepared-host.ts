@@ -17,7 +17,7 @@
 
 import * as fs from "fs";
 import * as path from "path";
-import { CorruptCheckpoint, checkpointCacheDir, deleteCheckpoint, pruneCheckpoints, restoreCheckpoint, saveCheckpoint } from "../../lab/checkpoints/store";
+import { CorruptCheckpoint, checkpointCacheDir, deleteCheckpoint, listCheckpoints, pruneCheckpoints, restoreCheckpoint, saveCheckpoint } from "../../lab/checkpoints/store";
 import { cacheMaxBytes, recipeKey } from "../../lab/checkpoints/plan";
 import { sourceHash } from "../../lab/checkpoints/source";
 import { REPO_ROOT } from "../../lab/lab";
@@ -46,6 +46,11 @@ export interface PreparedRecipe<F> {
    * boots the same rescue or system again), and returns what tests need later (JSON, lab fixtures only).
    */
   build(lab: LabFixture, serverNumber: number): Promise<F>;
+  /**
+   * Source trees (repo-relative) that `build` never runs, left out of the key: a resource that is
+   * tested FROM this state (DropbearInitramfs from the installed host) must not rebuild it per edit.
+   */
+  readonly independentOf?: readonly string[];
 }
 
 /** What the Robot webservice says about the server: a restored host must say the same. */
@@ -79,12 +84,12 @@ interface SavedExtra<F> {
   readonly facts: F;
   readonly robotAtSave: RobotView;
   /** The build fixture's forwarded ports: a restored fixture has its own, and the facts are moved to them. */
-  readonly ports: { readonly ssh: number; readonly dropbear: number };
+  readonly ports: { readonly ssh: number; readonly dropbear: number; readonly mirror?: number };
 }
 
 /** The cache key of a recipe: inputs, server shape, lab image recipes, and the source trees. */
 export async function preparedKey(recipe: PreparedRecipe<unknown>): Promise<string> {
-  return recipeKey({ recipe: recipe.name, inputs: { inputs: recipe.inputs, fixture: recipe.fixture }, images: await imageHashes(recipe.fixture.images ?? true), source: sourceHash(REPO_ROOT) });
+  return recipeKey({ recipe: recipe.name, inputs: { inputs: recipe.inputs, fixture: recipe.fixture }, images: await imageHashes(recipe.fixture.images ?? true), source: sourceHash(REPO_ROOT, undefined, recipe.independentOf) });
 }
 
 export function checkpointName(recipe: PreparedRecipe<unknown>, key: string): string {
@@ -125,7 +130,7 @@ async function buildAndSave<F>(recipe: PreparedRecipe<F>, cacheDir: string, name
     await lab.supervisor.powerOff(server.number);
     const buildMs = Date.now() - started;
     const saveStarted = Date.now();
-    const extra: SavedExtra<F> = { key, recipe: recipe.name, facts, robotAtSave, ports: { ssh: server.sshPort, dropbear: server.dropbearPort } };
+    const extra: SavedExtra<F> = { key, recipe: recipe.name, facts, robotAtSave, ports: { ssh: server.sshPort, dropbear: server.dropbearPort, mirror: lab.config.mirror.port } };
     await saveCheckpoint({ cacheDir, stateDir: lab.stateDir, server, name, boot, extra });
     const saveMs = Date.now() - saveStarted;
     await pruneCheckpoints(cacheDir, cacheMaxBytes(), [name]);
@@ -138,8 +143,10 @@ async function buildAndSave<F>(recipe: PreparedRecipe<F>, cacheDir: string, name
 async function restoreInto<F>(recipe: PreparedRecipe<F>, cacheDir: string, name: string): Promise<Omit<PreparedHost<F>, "checkpoint" | "builtBecause">> {
   let extra: SavedExtra<F> | undefined;
   let restoreMs = 0;
+  const saved = listCheckpoints(cacheDir).find((c) => c.name === name)?.manifest?.extra as SavedExtra<F> | undefined;
   const lab = await startLabFixture({
     ...recipe.fixture,
+    mirrorPort: saved?.ports.mirror,
     beforeStart: async (stateDir, config) => {
       const started = Date.now();
       const manifest = await restoreCheckpoint({ cacheDir, stateDir, server: config.servers[0], name });
@@ -222,6 +229,9 @@ export async function storageStack(session: SshSession, action: "open" | "facts"
 
 // ---- recipes ------------------------------------------------------------------------------
 
+/** The resources tested FROM the installed hosts below; RescueBoot and InstallImage build them and never import these. */
+const TESTED_FROM_INSTALLED = ["providers/dropbear-initramfs", "providers/luks-volume", "providers/lvm-group"];
+
 /** The lab's fixed LUKS passphrase: a test fixture baked into checkpoints, never a user's. */
 export const LAB_LUKS_PASSPHRASE = "Lab-Crypt-Horse-Battery-7-staple";
 /** Cheap KDF for the lab (argon2id at 32 MiB, 4 passes); the defaults are a unit-test matter. */
@@ -239,7 +249,6 @@ export interface InstalledInRescueFacts {
   readonly storage: string;
 }
 
-
 /**
  * An installed crypt RAID1 host (md RAID1, LUKS2 on the LVM array, LVM root + swap), still in the
  * rescue that installed it, not rebooted (DropbearInitramfs starts here): RescueBoot, then
@@ -249,6 +258,7 @@ export interface InstalledInRescueFacts {
  */
 export const CRYPT_RAID1_IN_RESCUE: PreparedRecipe<InstalledInRescueFacts> = {
   name: "crypt-raid1-rescue",
+  independentOf: TESTED_FROM_INSTALLED,
   inputs: { layout: LAB_CRYPT_RAID1_LVM, passphrase: "LAB_LUKS_PASSPHRASE" },
   fixture: { server: SMALL_DISKS },
   build: async (lab, serverNumber) => {
@@ -313,7 +323,6 @@ export interface InstalledSystemFacts {
   readonly storage: string;
 }
 
-
 /**
  * An installed plain RAID1 host (md RAID1, LVM root + swap), booted into its system: RescueBoot,
  * then InstallImage (which reboots), through the harness. The system is shut down cleanly before
@@ -321,6 +330,7 @@ export interface InstalledSystemFacts {
  */
 export const PLAIN_RAID1_BOOTED: PreparedRecipe<InstalledSystemFacts> = {
   name: "plain-raid1-system",
+  independentOf: TESTED_FROM_INSTALLED,
   inputs: { layout: LAB_RAID1_LVM },
   fixture: { server: SMALL_DISKS },
   build: async (lab, serverNumber) => {

@@ -76,6 +76,14 @@ describe("checkpoint decisions", () => {
       expect(hash()).toBe(edited);
       fs.mkdirSync(path.join(root, "lab"));
       expect(hash()).not.toBe(edited); // "lab" was listed as missing; now it is there (empty)
+      // An excluded tree does not count; the rest still does.
+      const withoutX = () => sourceHash(root, ["providers", "lab"], ["providers/x"]);
+      const before = withoutX();
+      fs.writeFileSync(path.join(root, "providers", "x", "a.ts"), "three");
+      expect(withoutX()).toBe(before);
+      expect(hash()).not.toBe(before);
+      fs.writeFileSync(path.join(root, "providers", "d.ts"), "");
+      expect(withoutX()).not.toBe(before);
     } finally {
       fs.rmSync(root, { recursive: true, force: true });
     }
