@@ -20,8 +20,8 @@ export function partDevice(inputs: Pick<InstallImageInputs, "drives" | "raid">, 
 /** Where the installed root lives: an LV, or a partition (possibly inside LUKS, resolved on the host). */
 export type RootLocation = { readonly kind: "lv"; readonly device: string } | { readonly kind: "part"; readonly device: string; readonly crypt: boolean };
 
-export function rootLocation(inputs: Pick<InstallImageInputs, "drives" | "raid" | "partitions" | "logicalVolumes">): RootLocation {
-  const lv = (inputs.logicalVolumes ?? []).find((v) => v.mount === "/");
+export function rootLocation(inputs: Pick<InstallImageInputs, "drives" | "raid" | "partitions" | "volumes">): RootLocation {
+  const lv = (inputs.volumes ?? []).find((v) => v.mount === "/");
   if (lv) return { kind: "lv", device: `/dev/${lv.vg}/${lv.name}` };
   const index = inputs.partitions.findIndex((p) => p.mount === "/");
   return { kind: "part", device: partDevice(inputs, index), crypt: inputs.partitions[index]?.crypt === true };
@@ -46,7 +46,7 @@ export function imagePath(image: string): string {
  * installimage's config for the inputs, without CRYPTPASSWORD (the step appends the one-time
  * passphrase on the host's stdin). Deterministic: its hash identifies the install.
  */
-export function renderAutosetup(inputs: Pick<InstallImageInputs, "drives" | "raid" | "partitions" | "logicalVolumes" | "image" | "hostname">): string {
+export function renderAutosetup(inputs: Pick<InstallImageInputs, "drives" | "raid" | "partitions" | "volumes" | "image" | "hostname">): string {
   const lines = [
     "# written by hetzner-fde InstallImage; do not edit: the stack renders it",
     ...inputs.drives.map((d, i) => `DRIVE${i + 1} ${d.path}`),
@@ -55,7 +55,7 @@ export function renderAutosetup(inputs: Pick<InstallImageInputs, "drives" | "rai
     "BOOTLOADER grub",
     `HOSTNAME ${inputs.hostname}`,
     ...inputs.partitions.map((p) => `PART ${p.mount} ${p.mount === "lvm" ? p.vg : p.fs} ${p.size}${p.crypt ? " crypt" : ""}`),
-    ...(inputs.logicalVolumes ?? []).map((lv) => `LV ${lv.vg} ${lv.name} ${lv.mount} ${lv.fs} ${lv.size}`),
+    ...(inputs.volumes ?? []).map((lv) => `LV ${lv.vg} ${lv.name} ${lv.mount} ${lv.fs} ${lv.size}`),
     `IMAGE ${imagePath(inputs.image)}`,
   ];
   return lines.join("\n") + "\n";

@@ -8,10 +8,11 @@ import type { DriveSpec, InstallImageInputs, InstallImageOutputs, InstalledLayou
 // ---------------------------------------------------------------------------------------------
 // outputs (pure)
 
+
 /** The inputs as stored in outputs: everything but the passphrase. */
 export function inputsOf(inputs: InstallImageInputs | InstallImageOutputs): Omit<InstallImageInputs, "cryptPassphrase"> {
-  const { rescue, system, drives, raid, partitions, logicalVolumes, image, hostname, cryptPbkdf, allowWipe, reboot, resync, reassemble, providerVersion } = inputs;
-  return jsonSafe({ rescue, system, drives, raid, partitions, logicalVolumes, image, hostname, cryptPbkdf, allowWipe, reboot, resync, reassemble, providerVersion }, "inputs");
+  const { rescue, system, drives, raid, partitions, volumes, image, hostname, cryptPbkdf, allowWipe, reboot, resync, reassemble, providerVersion } = inputs;
+  return jsonSafe({ rescue, system, drives, raid, partitions, volumes, image, hostname, cryptPbkdf, allowWipe, reboot, resync, reassemble, providerVersion }, "inputs");
 }
 
 export function systemEndpoint(inputs: Pick<InstallImageInputs, "rescue" | "system">): { host: string; port: number } {
@@ -35,7 +36,7 @@ export function layoutOf(observed: InstallObserved, drives: readonly DriveSpec[]
       .filter((d) => drives.some((x) => x.path === d.path))
       .flatMap((d) => d.stacked.filter((n) => n.type === "part").map((n) => ({ device: n.path, sizeBytes: n.sizeBytes, fstype: n.fstype }))),
     volumeGroups: observed.volumeGroups,
-    logicalVolumes: observed.logicalVolumes,
+    volumes: observed.volumes,
     os: release.PRETTY_NAME ? { prettyName: release.PRETTY_NAME, versionId: release.VERSION_ID ?? "" } : null,
   };
 }

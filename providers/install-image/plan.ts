@@ -5,7 +5,7 @@ import { bootProblems, formatMdUuid, isDegraded, normalizeMdUuid } from "../stor
 import { PIN_ADVICE, normalizeWwn } from "../rules/device";
 import { configSha256, cryptDevices, imagePath, partDevice, partitionDevice, renderAutosetup, rootLocation, usesCrypt } from "./autosetup";
 import { DEFAULT_SPEED_LIMIT_MAX, DriftItem, DriveFacts, DriveSpec, InstallImageInputs, InstallImageOutputs, InstallImageStep, InstallObserved } from "./types";
-import { replacedInputs, sameValue } from "./validate";
+import { migrateOutputs, replacedInputs, sameValue } from "./validate";
 
 // ---------------------------------------------------------------------------------------------
 // plan (pure): observed + desired → the steps still to run
@@ -301,7 +301,9 @@ export function planDelete(observed: InstallObserved, olds: Pick<InstallImageOut
  * A profile change updates no host: the update only stores the newest profile, which delete and
  * refresh must use (they get the stored outputs, not the program's inputs).
  */
-export function compareOutputs(olds: InstallImageOutputs, news: InstallImageInputs): pulumi.dynamic.DiffResult {
+export function compareOutputs(stored: InstallImageOutputs, news: InstallImageInputs): pulumi.dynamic.DiffResult {
+  const olds = migrateOutputs(stored);
+  if (olds !== stored && replacedInputs(olds, news).length === 0) return { changes: true }; // store the new shape, no host work
   const replaces = replacedInputs(olds, news);
   if (replaces.length > 0) return { changes: true, replaces, deleteBeforeReplace: true };
   const settings = ["hostname", "rescue", "system", "allowWipe", "reboot", "resync", "reassemble", "cryptPbkdf"] as const;

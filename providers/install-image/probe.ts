@@ -1,6 +1,7 @@
-// InstallImage's probe: one read-only round trip and its parser.
+// InstallImage's probe: one read-only round trip (probe.sh) and its parser.
 import { blkidUuids, descendants, parseArrayLines, parseLsblk, parseMdArray, MdArrayFacts } from "../storage/md";
-import { ShellCommand, joinShell, sh } from "../plumbing/shell";
+import { readResourceScript } from "../kernel/script";
+import { ShellCommand, sh } from "../plumbing/shell";
 import { probe as runProbe } from "../plumbing/ssh";
 import type { PartitionSpec, VolumeSpec } from "../rules/layout";
 import { cryptDevices, espDevice, imagePath, rootLocation } from "./autosetup";
@@ -14,93 +15,29 @@ export interface ProbeSubject {
   readonly drives: readonly DriveSpec[];
   readonly raid: InstallImageInputs["raid"];
   readonly partitions: readonly PartitionSpec[];
-  readonly logicalVolumes?: readonly VolumeSpec[];
+  readonly volumes?: readonly VolumeSpec[];
   readonly image: string;
 }
 
+/** probe.sh's text, captured by value (see kernel/script.ts). */
+const PROBE_SCRIPT: string = readResourceScript(__dirname, "install-image", "probe.sh");
+
+/** probe.sh's text (for tests). */
+export function probeScriptText(): string {
+  return PROBE_SCRIPT;
+}
+
 /**
- * One script, one JSON document: the drives (lsblk, wipefs, first sector), md arrays (mdadm
- * --detail --export + sysfs), superblocks (mdadm --examine --scan), LVM, every UUID (blkid), the
- * installed root (mounted read-only without journal replay when it is not mounted), the ESP loader,
- * the state of an installimage run this resource started, and CRYPTPASSWORD leftovers (counted,
- * never printed). Free text is base64 so no output can break the JSON.
+ * The command that runs probe.sh (sent on stdin) for this layout: where the installed root, the ESP
+ * and the LUKS devices are, which drives to look at, and which image the install needs.
  */
-export function probeScript(subject: ProbeSubject): ShellCommand {
-  const root = rootLocation({ ...subject, drives: [...subject.drives], partitions: [...subject.partitions], logicalVolumes: subject.logicalVolumes ? [...subject.logicalVolumes] : undefined });
+export function probeCommand(subject: ProbeSubject): ShellCommand {
+  const root = rootLocation({ ...subject, drives: [...subject.drives], partitions: [...subject.partitions], volumes: subject.volumes ? [...subject.volumes] : undefined });
   const esp = espDevice({ drives: [...subject.drives], raid: subject.raid, partitions: [...subject.partitions] });
   const crypt = cryptDevices({ drives: [...subject.drives], raid: subject.raid, partitions: [...subject.partitions] });
-  const drives = subject.drives.map(
-    (d, i) => sh`d=${d.path}; printf '%s{"path":"%s"' ${i === 0 ? "" : ","} "$(t "$d")"
-if [ -b "$d" ]; then
-  printf ',"exists":true,"grub":%s,"wipefs":"%s","lsblk":' "$(dd if="$d" bs=512 count=1 2>/dev/null | grep -a -c GRUB)" "$(wipefs -n -J "$d" 2>/dev/null | t1)"
-  lsblk -J -b -o NAME,PATH,TYPE,SIZE,SERIAL,WWN,FSTYPE,MOUNTPOINT "$d" 2>/dev/null || printf null
-else printf ',"exists":false'; fi
-printf '}'`,
-  );
-  const luks = crypt.map(
-    (dev, i) => sh`c=${dev}; u=$(blkid -p -s UUID -o value "$c" 2>/dev/null); ty=$(blkid -p -s TYPE -o value "$c" 2>/dev/null)
-printf '%s{"device":"%s","type":"%s","uuid":"%s","open":%s}' ${i === 0 ? "" : ","} "$(t "$c")" "$(t "$ty")" "$(t "$u")" "$([ -n "$u" ] && [ -b "/dev/mapper/luks-$u" ] && echo true || echo false)"`,
-  );
-  return joinShell(
-    [
-      sh`W=${WORK_DIR}
-t() { printf '%s' "$1" | base64 -w0; }
-t1() { base64 -w0; }
-f() { if [ -r "$1" ]; then base64 -w0 < "$1"; fi; }
-printf '{"hostname":"%s","rescue":%s,"firmware":"%s"' "$(t "$(hostname)")" "$([ -x ${INSTALLIMAGE} ] && echo true || echo false)" "$([ -d /sys/firmware/efi ] && echo uefi || echo bios)"
-printf ',"drives":['`,
-      ...drives,
-      sh`printf '],"arrays":['; sep=''
-for a in /sys/block/md*/md; do
-  [ -d "$a" ] || continue
-  n=$(basename "$(dirname "$a")"); dev=/dev/$n
-  rd() { cat "$a/$1" 2>/dev/null | head -n1; }
-  devs=$(for m in "$a"/dev-*; do [ -d "$m" ] && printf '%s %s %s\\n' "\${m##*/dev-}" "$(cat "$m/state" 2>/dev/null)" "$(cat "$m/slot" 2>/dev/null)"; done | t1)
-  printf '%s{"device":"%s","export":"%s","devs":"%s","arrayState":"%s","degraded":"%s","syncAction":"%s","syncCompleted":"%s","syncSpeed":"%s","raidDisks":"%s"}' "$sep" "$dev" "$(mdadm --detail --export "$dev" 2>/dev/null | t1)" "$devs" "$(rd array_state)" "$(rd degraded)" "$(rd sync_action)" "$(rd sync_completed)" "$(rd sync_speed)" "$(rd raid_disks)"
-  sep=,
-done
-printf '],"examine":"%s","blkid":"%s"' "$(mdadm --examine --scan 2>/dev/null | t1)" "$(blkid -o export 2>/dev/null | t1)"
-printf ',"vgs":'; vgs --reportformat json --units b --nosuffix -o vg_name,vg_size,vg_free 2>/dev/null || printf '{"report":[{}]}'
-printf ',"lvs":'; lvs --reportformat json --units b --nosuffix -o vg_name,lv_name,lv_size 2>/dev/null || printf '{"report":[{}]}'
-printf ',"luks":['`,
-      ...luks,
-      sh`printf ']'
-r=${root.device}
-if [ ${root.kind === "part" && root.crypt ? "yes" : "no"} = yes ]; then r="/dev/mapper/luks-$(blkid -p -s UUID -o value "$r" 2>/dev/null)"; fi
-R=''; mounted=''
-# Mounted already (as / on the installed system)? Matched by major:minor, whatever the path spelling.
-mnt() { mm=$(lsblk -dn -o MAJ:MIN "$1" 2>/dev/null | tr -d ' '); [ -n "$mm" ] && findmnt -rn -o TARGET,MAJ:MIN | awk -v m="$mm" '$2 == m {print $1; exit}'; }
-if [ -b "$r" ]; then
-  R=$(mnt "$r")
-  if [ -z "$R" ]; then
-    mkdir -p "$W/probe-root"
-    case "$(blkid -p -s TYPE -o value "$r" 2>/dev/null)" in ext*) o=ro,noload ;; xfs) o=ro,norecovery ;; *) o=ro ;; esac
-    if mount -o "$o" "$r" "$W/probe-root" 2>/dev/null; then R="$W/probe-root"; mounted=1; fi
-  fi
-fi
-if [ -n "$R" ]; then
-  printf ',"root":{"device":"%s","hostname":"%s","osRelease":"%s","hostKeys":"%s","marker":"%s","mdadmConf":"%s","hasMdadmConf":%s,"fstab":"%s","hasFstab":%s,"crypttab":"%s","cryptLines":%s}' \
-    "$(t "$r")" "$(f "$R/etc/hostname")" "$(f "$R/etc/os-release")" "$(cat "$R"/etc/ssh/ssh_host_*_key.pub 2>/dev/null | t1)" "$(f "$R/"${MARKER_FILE})" \
-    "$(f "$R/etc/mdadm/mdadm.conf")" "$([ -f "$R/etc/mdadm/mdadm.conf" ] && echo true || echo false)" "$(f "$R/etc/fstab")" "$([ -f "$R/etc/fstab" ] && echo true || echo false)" "$(f "$R/etc/crypttab")" \
-    "$(cat "$R/installimage.conf" "$R/installimage.debug" 2>/dev/null | grep -c CRYPTPASSWORD)"
-else printf ',"root":null'; fi
-[ -n "$mounted" ] && umount "$W/probe-root"
-e=${esp ?? ""}; printf ',"espLoader":'
-if [ -n "$e" ] && [ -d /sys/firmware/efi ] && [ -b "$e" ]; then
-  E=$(mnt "$e"); em=''
-  if [ -z "$E" ]; then mkdir -p "$W/probe-esp"; mount -o ro "$e" "$W/probe-esp" 2>/dev/null && E="$W/probe-esp" && em=1; fi
-  if [ -n "$E" ] && [ -f "$E/EFI/BOOT/BOOTX64.EFI" ]; then printf true; else printf false; fi
-  [ -n "$em" ] && umount "$W/probe-esp"
-else printf null; fi
-running=false; p=$(cat "$W/pid" 2>/dev/null)
-if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then running=true; fi
-printf ',"installer":{"running":%s,"rc":"%s","startedFor":"%s"}' "$running" "$(cat "$W/rc" 2>/dev/null)" "$(f "$W/started-for")"
-printf ',"rescueCryptLines":%s' "$(cat ${AUTOSETUP} ${DEBUG_FILE} 2>/dev/null | grep -c CRYPTPASSWORD)"
-printf ',"imageFound":%s,"images":"%s"' "$([ -f ${imagePath(subject.image)} ] && echo true || echo false)" "$(ls ${IMAGES_DIR} 2>/dev/null | t1)"
-printf ',"speedLimitMax":"%s"}' "$(cat /proc/sys/dev/raid/speed_limit_max 2>/dev/null)"`,
-    ],
-    ";",
-  );
+  const rootCrypt = root.kind === "part" && root.crypt ? "yes" : "no";
+  const drives = subject.drives.map((d) => d.path);
+  return sh`bash -s -- ${WORK_DIR} ${INSTALLIMAGE} ${MARKER_FILE} ${AUTOSETUP} ${DEBUG_FILE} ${imagePath(subject.image)} ${IMAGES_DIR} ${root.device} ${rootCrypt} ${esp ?? ""} ${String(drives.length)} ${drives} ${crypt}`;
 }
 
 /** The probe's JSON, as printed (base64 fields still encoded). */
@@ -223,7 +160,7 @@ export function parseInstallProbe(json: unknown): InstallObserved {
     inactiveArrays,
     superblocks: parseArrayLines(b64(raw.examine)),
     volumeGroups: lvmRows(raw.vgs, "vg").map((vg) => ({ name: vg.vg_name, sizeBytes: Number(vg.vg_size), freeBytes: Number(vg.vg_free) })),
-    logicalVolumes: lvmRows(raw.lvs, "lv").map((lv) => ({ vg: lv.vg_name, name: lv.lv_name, sizeBytes: Number(lv.lv_size) })),
+    volumes: lvmRows(raw.lvs, "lv").map((lv) => ({ vg: lv.vg_name, name: lv.lv_name, sizeBytes: Number(lv.lv_size) })),
     knownUuids: blkidUuids(b64(raw.blkid)),
     espLoader: raw.espLoader === true ? true : raw.espLoader === false ? false : null,
     root,
@@ -237,5 +174,5 @@ export function parseInstallProbe(json: unknown): InstallObserved {
 }
 
 export async function probe(ctx: InstallContext, subject: InstallImageInputs | InstallImageOutputs): Promise<InstallObserved> {
-  return runProbe(ctx.session, probeScript(subject), parseInstallProbe, { timeoutMs: 5 * 60_000 });
+  return runProbe(ctx.session, probeCommand(subject), parseInstallProbe, { stdin: PROBE_SCRIPT, timeoutMs: 5 * 60_000 });
 }

@@ -23,16 +23,16 @@ import {
 } from "../kernel";
 import { createLogger } from "../plumbing/log";
 import { generateEd25519KeyPair, parsePublicKey, sha256Fingerprint } from "../plumbing/keys";
-import { redact, Secret } from "../plumbing/secret";
+import { Secret } from "../plumbing/secret";
 import { SshSession, connect, observeEndpoint } from "../plumbing/ssh";
-import { bootRescue, rescueContext } from "../rescue-boot";
+import { bootRescue } from "../rescue-boot";
 import { usesCrypt } from "./autosetup";
 import { inputsOf, outputsFrom, systemEndpoint } from "./outputs";
 import { compareOutputs, dataOnDrives, plan, planDelete, shortHostname } from "./plan";
 import { probe } from "./probe";
 import { steps } from "./steps";
 import { DEFAULT_CRYPT_PBKDF, InstallContext, InstallImageInputs, InstallImageOutputs, InstallObserved, SYSTEM_WAIT_MS } from "./types";
-import { describeLoss, validate, validateReplacement } from "./validate";
+import { describeLoss, migrateOutputs, validate, validateReplacement } from "./validate";
 import { planWipeAccess, rescueGoneOnCreate, wipeProfiles } from "./wipe-access";
 
 /** Rounds of probe → plan → apply: install, finish + reboot, resync on the system, converged. */
@@ -64,15 +64,17 @@ class InstallImageProvider implements pulumi.dynamic.ResourceProvider<InstallIma
     return { id: outs.installId, outs };
   }
 
-  async update(_id: string, olds: InstallImageOutputs, news: InstallImageInputs): Promise<pulumi.dynamic.UpdateResult<InstallImageOutputs>> {
+  async update(_id: string, stored: InstallImageOutputs, news: InstallImageInputs): Promise<pulumi.dynamic.UpdateResult<InstallImageOutputs>> {
+    const olds = migrateOutputs(stored);
     const hostWork = olds.hostname !== news.hostname || (olds.observedHostname !== null && olds.observedHostname !== shortHostname(news.hostname)) || (olds.drift ?? []).length > 0;
     // Settings and connection profiles are stored, not applied: they change nothing on the host.
     if (!hostWork) return { outs: jsonSafe({ ...olds, ...inputsOf(news) }, "outputs") };
     return { outs: await this.converge(news, olds) };
   }
 
-  async read(id: string, props?: InstallImageOutputs): Promise<pulumi.dynamic.ReadResult<InstallImageOutputs>> {
-    if (!props?.installId) throw new Error(`InstallImage ${id}: read needs the stored outputs; import is not supported`);
+  async read(id: string, stored?: InstallImageOutputs): Promise<pulumi.dynamic.ReadResult<InstallImageOutputs>> {
+    if (!stored?.installId) throw new Error(`InstallImage ${id}: read needs the stored outputs; import is not supported`);
+    const props = migrateOutputs(stored);
     const key = this.requireKey();
     let reached;
     try {
@@ -95,7 +97,8 @@ class InstallImageProvider implements pulumi.dynamic.ResourceProvider<InstallIma
     }
   }
 
-  async delete(_id: string, props: InstallImageOutputs): Promise<void> {
+  async delete(_id: string, stored: InstallImageOutputs): Promise<void> {
+    const props = migrateOutputs(stored);
     // The kernel's retain policy (providers/kernel/provider.ts): without allowWipe nothing on the
     // host is touched, the resource leaves the stack, and the warning says what was kept.
     if (props.allowWipe !== true) {
@@ -121,9 +124,8 @@ class InstallImageProvider implements pulumi.dynamic.ResourceProvider<InstallIma
     const state = classifyHost(await observeEndpoint(props.rescue.host, props.rescue.port), wipeProfiles(props));
     const access = planWipeAccess(state, props, this.config.robot !== null);
     if (access.kind === "storedRescue") return openFirstReachable([props.rescue], key);
-    const ctx = rescueContext(this.config.robot!, key, access.desired.serverNumber, `InstallImage ${props.hostname}`);
-    ctx.report(`wiping needs the rescue system, but ${access.why}: booting rescue through Robot (server ${access.desired.serverNumber}, reset "${access.desired.resetType}")`);
-    const booted = await bootRescue(ctx, access.desired, access.bootedAfter);
+    createLogger({ context: `InstallImage ${props.hostname}`, secrets: [key] }).info(`wiping needs the rescue system, but ${access.why}: booting rescue through Robot (server ${access.desired.serverNumber}, reset "${access.desired.resetType}")`);
+    const booted = await bootRescue({ config: this.config, settings: {} }, access.desired, access.bootedAfter);
     return openFirstReachable([booted.profile], key);
   }
 
@@ -158,12 +160,13 @@ class InstallImageProvider implements pulumi.dynamic.ResourceProvider<InstallIma
         if (crypt) {
           // No SSH until the passphrase is typed (dropbear comes with a later resource): the
           // outputs are what rescue saw just before the reboot.
-          ctx.progress("rebooted; the installed system now waits in its initramfs for the LUKS passphrase");
+          ctx.log.info("rebooted; the installed system now waits in its initramfs for the LUKS passphrase");
           return outputsFrom(inputs, lastObserved, { environment: "initramfs-locked", host: ctx.host, boots, previous: olds ?? undefined });
         }
         const system = this.systemProfile(inputs, lastObserved);
         session = await runStep(ctx, "waitForSystem", () => this.waitForSystem(ctx, system, inputs.rescue.hostKeyFingerprints));
-        ctx = { ...ctx, session, host: `${system.host}:${system.port}` };
+        const host = `${system.host}:${system.port}`;
+        ctx = { ...ctx, session, host, log: createLogger({ context: `InstallImage ${host}`, secrets: ctx.secrets }) };
       }
       throw new Error(`InstallImage ${inputs.hostname}: not converged after ${MAX_ROUNDS} rounds of probe and apply; run up again, and report it if it persists`);
     } finally {
@@ -199,7 +202,7 @@ class InstallImageProvider implements pulumi.dynamic.ResourceProvider<InstallIma
       const elapsed = Date.now() - started;
       if (elapsed > SYSTEM_WAIT_MS) throw new Error(`the installed system did not answer SSH with its pinned key within ${SYSTEM_WAIT_MS / 60_000} min (last: ${why}); look at the server's console`);
       if (elapsed - lastReport >= 30_000) {
-        ctx.progress(`waiting for the installed system on ${profile.host}:${profile.port} (${Math.round(elapsed / 1000)} s): ${why}`);
+        ctx.log.info(`waiting for the installed system on ${profile.host}:${profile.port} (${Math.round(elapsed / 1000)} s): ${why}`);
         lastReport = elapsed;
       }
       await new Promise((resolve) => setTimeout(resolve, 5000));
@@ -218,8 +221,6 @@ class InstallImageProvider implements pulumi.dynamic.ResourceProvider<InstallIma
     const pair = generateEd25519KeyPair(`root@${shortHostname(inputs.hostname)}`);
     const hostKey = { private: new Secret(pair.private), public: pair.public };
     const secrets = [this.requireKey(), hostKey.private, ...(oneTime ? [oneTime] : []), ...(passphrase ? [passphrase] : [])];
-    const log = pulumi.log;
-    const label = `[InstallImage ${host}]`;
     return {
       resource: "InstallImage",
       host,
@@ -230,7 +231,7 @@ class InstallImageProvider implements pulumi.dynamic.ResourceProvider<InstallIma
       passphrase,
       pbkdf: inputs.cryptPbkdf ?? DEFAULT_CRYPT_PBKDF,
       installId: crypto.randomUUID(),
-      progress: (line: string) => void log.info(redact(`${label} ${line}`, secrets)),
+      log: createLogger({ context: `InstallImage ${host}`, secrets }),
       pollMs: this.pollMs,
     };
   }

@@ -96,10 +96,10 @@ tail -c +${offset + 1} "$W/log" 2>/dev/null | head -c 65536`);
     offset += bytes;
     const lines = (partial + chunk).split("\n");
     partial = lines.pop() ?? "";
-    for (const line of lines) if (line.trim() !== "") ctx.progress(`installimage: ${line}`);
+    for (const line of lines) if (line.trim() !== "") ctx.log.info(`installimage: ${line}`);
     if (bytes >= 65536) continue; // more output is waiting
     if (rc !== "") {
-      if (partial.trim() !== "") ctx.progress(`installimage: ${partial}`);
+      if (partial.trim() !== "") ctx.log.info(`installimage: ${partial}`);
       if (rc === "0") return;
       const debug = await ctx.session.exec(sh`grep -a '^ERROR:' ${DEBUG_FILE} | tail -n 20`, { okExitCodes: [0, 1] });
       const errors = debug.stdout.split("\n").filter((l) => l.trim() !== "");
@@ -212,7 +212,7 @@ grep -c -E 'resync|recovery' /proc/mdstat || true`);
       const pending = Number(lines.pop() ?? "0");
       const busy = lines.filter((l) => /\S+ (resync|recover|check|repair)\b/.test(l));
       if (busy.length === 0 && !(pending > 0)) return;
-      ctx.progress(`resync (speed_limit_max ${step.speedLimitMax}): ${busy.map((l) => describeSyncLine(l)).join("; ")}`);
+      ctx.log.info(`resync (speed_limit_max ${step.speedLimitMax}): ${busy.map((l) => describeSyncLine(l)).join("; ")}`);
       await new Promise((resolve) => setTimeout(resolve, ctx.pollMs * 3));
     }
   } finally {
@@ -236,7 +236,7 @@ echo ${step.speedLimitMax} > "$f"
 OLD="$old" setsid sh -c ${restore.text} </dev/null >/dev/null 2>&1 &
 echo "$old"; grep -E 'resync|recovery' /proc/mdstat`);
   const [old, ...progress] = result.stdout.trim().split("\n");
-  ctx.progress(`initial resync: speed_limit_max ${old} → ${step.speedLimitMax} until it ends (then restored); ${progress.map((l) => l.trim()).join("; ")}`);
+  ctx.log.info(`initial resync: speed_limit_max ${old} → ${step.speedLimitMax} until it ends (then restored); ${progress.map((l) => l.trim()).join("; ")}`);
 }
 
 async function reboot(ctx: InstallContext): Promise<void> {

@@ -7,6 +7,7 @@ import type { PbkdfSettings } from "../rules/luks";
 import type { RaidLevel } from "../rules/size";
 import type { Secret } from "../plumbing/secret";
 import type { SshSession } from "../plumbing/ssh";
+import type { Logger } from "../plumbing/log";
 import { keepErrorMessage } from "../plumbing/errors";
 import type { RootLocation } from "./autosetup";
 
@@ -82,7 +83,7 @@ export interface InstallImageArgs {
   /** installimage PARTs: `{ mount: "/boot", fs: "ext4", size: "1G" }`, `{ mount: "lvm", vg: "vg0", size: "all", crypt: true }`, `{ mount: "/boot/efi", fs: "esp", size: "256M" }`. Changing them is a replacement. */
   readonly partitions: pulumi.Input<pulumi.Input<PartitionSpec>[]>;
   /** installimage LVs: `{ vg: "vg0", name: "root", mount: "/", fs: "ext4", size: "all" }`. Changing them is a replacement. */
-  readonly logicalVolumes?: pulumi.Input<pulumi.Input<VolumeSpec>[]>;
+  readonly volumes?: pulumi.Input<pulumi.Input<VolumeSpec>[]>;
   /** Image name as in the rescue's images directory, e.g. `Debian-bookworm-latest-amd64-base` (`.tar.gz` optional). Changing it is a replacement. */
   readonly image: pulumi.Input<string>;
   /** Host name (FQDN allowed; /etc/hostname gets the first label). Changed in place. */
@@ -106,7 +107,7 @@ export interface InstallImageInputs {
   readonly drives: DriveSpec[];
   readonly raid: { level: RaidLevel } | false;
   readonly partitions: PartitionSpec[];
-  readonly logicalVolumes?: VolumeSpec[];
+  readonly volumes?: VolumeSpec[];
   readonly image: string;
   readonly hostname: string;
   readonly cryptPassphrase?: string;
@@ -138,7 +139,7 @@ export interface InstalledLayout {
   readonly arrays: ArrayState[];
   readonly partitions: { readonly device: string; readonly sizeBytes: number; readonly fstype: string | null }[];
   readonly volumeGroups: { readonly name: string; readonly sizeBytes: number; readonly freeBytes: number }[];
-  readonly logicalVolumes: { readonly vg: string; readonly name: string; readonly sizeBytes: number }[];
+  readonly volumes: { readonly vg: string; readonly name: string; readonly sizeBytes: number }[];
   readonly os: { readonly prettyName: string; readonly versionId: string } | null;
 }
 
@@ -209,7 +210,7 @@ export interface InstallObserved {
   /** What the superblocks on all devices describe (`mdadm --examine --scan`). */
   readonly superblocks: ArrayLine[];
   readonly volumeGroups: InstalledLayout["volumeGroups"];
-  readonly logicalVolumes: InstalledLayout["logicalVolumes"];
+  readonly volumes: InstalledLayout["volumes"];
   readonly knownUuids: string[];
   readonly espLoader: boolean | null;
   readonly root: InstalledRootFacts | null;
@@ -258,8 +259,8 @@ export interface InstallContext extends StepContext {
   readonly passphrase: Secret | null;
   readonly pbkdf: PbkdfSettings;
   readonly installId: string;
-  /** Streams progress lines (installimage output, resync progress) to the log. */
-  readonly progress: (line: string) => void;
+  /** The one log channel (`[InstallImage host]`, secrets redacted): installimage's output, resync progress. */
+  readonly log: Logger;
   readonly pollMs: number;
 }
 

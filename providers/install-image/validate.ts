@@ -124,22 +124,22 @@ function validateRaid(raid: unknown, drives: unknown): CheckFailure[] {
 }
 
 function validateLayout(inputs: InstallImageInputs): CheckFailure[] {
-  const { partitions, logicalVolumes, raid, drives } = inputs;
-  if (isUnknown(partitions) || isUnknown(logicalVolumes)) return [];
+  const { partitions, volumes, raid, drives } = inputs;
+  if (isUnknown(partitions) || isUnknown(volumes)) return [];
   if (!Array.isArray(partitions) || partitions.length === 0) {
     return [{ property: "partitions", reason: `expected installimage PARTs like [{ mount: "/boot", fs: "ext4", size: "1G" }, { mount: "lvm", vg: "vg0", size: "all" }], found ${JSON.stringify(partitions)}` }];
   }
-  if (logicalVolumes !== undefined && !Array.isArray(logicalVolumes)) {
-    return [{ property: "logicalVolumes", reason: `expected a list of { vg, name, mount, fs, size }, found ${JSON.stringify(logicalVolumes)}` }];
+  if (volumes !== undefined && !Array.isArray(volumes)) {
+    return [{ property: "volumes", reason: `expected a list of { vg, name, mount, fs, size }, found ${JSON.stringify(volumes)}` }];
   }
-  if (containsUnknown(partitions) || containsUnknown(logicalVolumes ?? [])) return [];
+  if (containsUnknown(partitions) || containsUnknown(volumes ?? [])) return [];
   const members = Array.isArray(drives) ? drives.length : 1;
   const raidSpec = raid && typeof raid === "object" && RAID_LEVELS.includes(raid.level) ? { level: raid.level, members } : null;
   const issues = checkLayout(
-    { partitions, volumes: logicalVolumes ?? [], raid: raidSpec, memberSizesBytes: Array.from({ length: members }, () => undefined) },
+    { partitions, volumes: volumes ?? [], raid: raidSpec, memberSizesBytes: Array.from({ length: members }, () => undefined) },
     { requireEncryptedRoot: false },
   );
-  const failures = issues.map((issue) => ({ property: formatPath(issue.path).replace(/^volumes/, "logicalVolumes"), reason: issue.message }));
+  const failures = issues.map((issue) => ({ property: formatPath(issue.path), reason: issue.message }));
   partitions.forEach((part, i) => {
     // The rule's own minimum applies to /boot/efi mounts; an esp elsewhere is caught there too.
     if (part.fs === "esp" && /^\d+M$/.test(part.size) && parseInt(part.size, 10) < MIN_ESP_SIZE_MIB && !failures.some((f) => f.property === `partitions[${i}].size`)) {
@@ -219,7 +219,7 @@ function validateOptions(inputs: InstallImageInputs): CheckFailure[] {
 // diff (pure, no SSH)
 
 /** Inputs whose change destroys the install: a replacement, old one deleted first (same drives). */
-export const REPLACING_INPUTS = ["drives", "raid", "partitions", "logicalVolumes", "image"] as const;
+export const REPLACING_INPUTS = ["drives", "raid", "partitions", "volumes", "image"] as const;
 
 export function sameValue(a: unknown, b: unknown): boolean {
   return JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
@@ -235,15 +235,17 @@ export function replacedInputs(olds: Partial<InstallImageInputs>, news: InstallI
 }
 
 /** What a replacement would destroy, from the old inputs: drives, arrays, VGs and LVs. */
-export function describeLoss(olds: Pick<InstallImageInputs, "drives" | "raid" | "partitions" | "logicalVolumes">): string {
+export function describeLoss(olds: Pick<InstallImageInputs, "drives" | "raid" | "partitions" | "volumes">): string {
   const drives = olds.drives.map((d) => `${d.path}${d.serial ? ` (serial ${d.serial})` : d.wwn ? ` (WWN ${d.wwn})` : ""}`).join(", ");
   const arrays = olds.raid ? olds.partitions.map((p, i) => `/dev/md${i} (${p.mount === "lvm" ? `VG ${p.vg}` : p.mount})`).join(", ") : "";
-  const vgs = [...new Set((olds.logicalVolumes ?? []).map((lv) => lv.vg))].map((vg) => `VG ${vg} with LVs ${(olds.logicalVolumes ?? []).filter((lv) => lv.vg === vg).map((lv) => `${lv.name} (${lv.mount})`).join(", ")}`);
+  const vgs = [...new Set((olds.volumes ?? []).map((lv) => lv.vg))].map((vg) => `VG ${vg} with LVs ${(olds.volumes ?? []).filter((lv) => lv.vg === vg).map((lv) => `${lv.name} (${lv.mount})`).join(", ")}`);
   return [`drives ${drives}`, ...(arrays ? [`arrays ${arrays}`] : []), ...vgs].join("; ");
 }
 
 /** check: a replacement wipes the drives, so it needs allowWipe; the failure lists what would be lost. */
-export function validateReplacement(olds: Partial<InstallImageInputs> | undefined, news: InstallImageInputs): CheckFailure[] {
+export function validateReplacement(stored: Partial<InstallImageInputs> | undefined, news: InstallImageInputs): CheckFailure[] {
+  // Inputs recorded by an older provider version name the LVs logicalVolumes.
+  const olds = stored ? migrateOutputs(stored) : stored;
   if (!olds || !Array.isArray(olds.drives) || !Array.isArray(olds.partitions) || news.allowWipe === true) return [];
   const changed = replacedInputs(olds, news).filter((key) => !containsUnknown(news[key]));
   if (changed.length === 0) return [];
@@ -253,4 +255,25 @@ export function validateReplacement(olds: Partial<InstallImageInputs> | undefine
       reason: `changing ${changed.join(", ")} reinstalls the server and destroys everything on it: ${describeLoss(olds as InstallImageInputs)}. Set allowWipe: true to allow it`,
     },
   ];
+}
+
+/**
+ * Inputs or outputs stored by an older provider version, in today's shape: the LV list was called
+ * `logicalVolumes` (in the inputs and in `layout`), it is `volumes`, as in LvmGroup. Pure, no host;
+ * the next up stores the new shape (an update that does no host work).
+ */
+export function migrateOutputs<T>(stored: T): T {
+  const old = stored as unknown as Record<string, unknown> & { logicalVolumes?: unknown; layout?: Record<string, unknown> & { logicalVolumes?: unknown } };
+  if (!old || typeof old !== "object") return stored;
+  let out: Record<string, unknown> = old;
+  if ("logicalVolumes" in old) {
+    const { logicalVolumes, ...rest } = old;
+    out = { ...rest, ...(logicalVolumes !== undefined && !("volumes" in old) ? { volumes: logicalVolumes } : {}) };
+  }
+  const layout = old.layout;
+  if (layout && typeof layout === "object" && "logicalVolumes" in layout) {
+    const { logicalVolumes, ...rest } = layout;
+    out = { ...out, layout: { ...rest, volumes: logicalVolumes } };
+  }
+  return out as unknown as T;
 }

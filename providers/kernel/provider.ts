@@ -51,9 +51,34 @@ export interface Reached {
   readonly host: string;
 }
 
-/** What steps and probes get: the open session, and the one log channel (prefixed, redacted). */
-export interface HostContext extends StepContext {
-  readonly session: SshSession;
+/** What `reach` gets: everything the kernel knows before the host is reached. */
+export interface ReachContext {
+  /** The resource's channel, prefixed `[Type]` until the host is named. */
+  readonly log: Logger;
+  readonly config: ProviderConfig;
+  readonly privateKey: Secret;
+  /** Redacted from every log line and step error (the SSH key, the Robot password, `keys`). */
+  readonly secrets: readonly Secret[];
+  readonly keys: Readonly<Record<string, Secret>>;
+  readonly purpose: "converge" | "read" | "delete";
+  readonly settings: Readonly<Record<string, string>>;
+}
+
+/** How a resource reached its host: the session its probe and steps use, and where it is. */
+export interface Reach<S> {
+  readonly session: S;
+  readonly reached: Reached;
+  /** Closes what reaching opened; called once, at the end of the operation. */
+  close(): Promise<void>;
+}
+
+/**
+ * What steps and probes get: the open session, and the one log channel (prefixed, redacted).
+ * `S` is the session `reach` returns: an `SshSession` for every resource that reaches its host by
+ * SSH (the default), RescueBoot's Robot client before any SSH exists.
+ */
+export interface HostContext<S = SshSession> extends StepContext {
+  readonly session: S;
   readonly log: Logger;
   readonly config: ProviderConfig;
   /** The resource's own secrets (`ResourceDefinition.secrets`), by name; redacted like the SSH key. */
@@ -68,14 +93,22 @@ export interface HostContext extends StepContext {
    * installed system): hands over the session it reached it with. Later steps and the next probe
    * use it, the outputs name where it is, and the kernel closes it at the end.
    */
-  readonly continueOn?: (session: SshSession, reached: Reached) => void;
+  readonly continueOn?: (session: S, reached: Reached) => void;
+}
+
+/** What `explain` gets: the situation a plan was made in (desired null on delete, recorded null on create). */
+export interface PlanSituation<Inputs, Outputs, Observed> {
+  readonly observed: Observed;
+  readonly plan: readonly PlanStep[];
+  readonly desired: Inputs | null;
+  readonly recorded: Outputs | null;
 }
 
 /**
  * What a resource supplies. `recorded` is the previous outputs (null on create): everything `plan`
  * needs beyond the observed facts and the desired inputs comes through it, explicitly.
  */
-export interface ResourceDefinition<Inputs extends KernelInputs, Outputs extends Inputs, Observed, Step extends PlanStep> {
+export interface ResourceDefinition<Inputs extends KernelInputs, Outputs extends Inputs, Observed, Step extends PlanStep, S = SshSession> {
   /** Resource class name ("LvmGroup"): the first word of every log line and error. */
   readonly type: string;
   /** Rounds of probe → plan → apply before giving up. */
@@ -86,19 +119,40 @@ export interface ResourceDefinition<Inputs extends KernelInputs, Outputs extends
   readonly replaceIfUnknown?: readonly string[];
   /** Pure, collects every failure; `olds` are the previous inputs (undefined on create). */
   validate(news: Inputs, olds: Partial<Inputs> | undefined): CheckFailure[];
-  /** Connection profiles, from the inputs or the recorded outputs. */
-  connection(subject: Inputs | Outputs): readonly ConnectionProfile[];
+  /** Connection profiles, from the inputs or the recorded outputs: the default `reach` opens the
+   *  first that answers with its pinned key. */
+  connection?(subject: Inputs | Outputs): readonly ConnectionProfile[];
+  /**
+   * How the host is reached, when it is not "SSH to the first profile that answers": RescueBoot
+   * talks to Robot before any SSH exists; InstallImage follows its host between rescue and the
+   * installed system, and its delete boots a rescue to wipe from. `recorded` is null on create.
+   * Without it, `S` must be `SshSession`.
+   */
+  reach?(ctx: ReachContext, subject: Inputs | Outputs, recorded: Outputs | null): Promise<Reach<S>>;
   /** Read-only; located by the inputs on create/update, by the outputs on read/delete. */
-  probe(ctx: HostContext, subject: Inputs | Outputs): Promise<Observed>;
+  probe(ctx: HostContext<S>, subject: Inputs | Outputs): Promise<Observed>;
   /** Pure: the steps still to run, [] when converged. May return a `ReplaceStep`. Throws RefusalError. */
   plan(observed: Observed, desired: Inputs, recorded: Outputs | null): (Step | ReplaceStep)[];
   /** The recorded outputs, in the shape a probe returns: `diff` runs `plan` against these. `desired`
    *  is there for facts whose shape depends on the request (which passphrase opens which slot). */
   recordedFacts(recorded: Outputs, desired: Inputs): Observed;
   /** The only effects. */
-  readonly steps: StepTable<Step, HostContext>;
-  /** Outputs after convergence (JSON-safe, no secrets). */
-  outputs(inputs: Inputs, observed: Observed, reached: Reached): Outputs;
+  readonly steps: StepTable<Step, HostContext<S>>;
+  /** Outputs after convergence and after read (JSON-safe, no secrets). `recorded` (null on create)
+   *  carries facts a probe cannot see again (when the install happened, how a boot was trusted). */
+  outputs(inputs: Inputs, observed: Observed, reached: Reached, recorded: Outputs | null): Outputs;
+  /** The outputs of an update that needs no host work (the plan against the recorded facts is
+   *  empty). Default: the recorded outputs with the new inputs. Pure. */
+  restate?(recorded: Outputs, news: Inputs): Outputs;
+  /** The request in the form `diff` compares (defaults filled in, keys by fingerprint), when two
+   *  spellings of one request must not be a change. Default: `inputsOf` as given. Pure. */
+  requestKey?(inputs: Inputs): unknown;
+  /** One sentence on why a plan is what it is, logged by the kernel: on the first round of a
+   *  converge, on an update that needs no host work, and on delete (replacing the kernel's "nothing
+   *  left" line). RescueBoot says it adopts a running rescue instead of resetting. null: nothing to say. */
+  explain?(situation: PlanSituation<Inputs, Outputs, Observed>): string | null;
+  /** Warnings `check` logs for valid inputs (an explicit, risky choice the operator should see in every preview). */
+  checkWarnings?(news: Inputs): string[];
   /** The inputs recorded in outputs (what `read` returns as inputs). */
   inputsOf(outputs: Outputs): Inputs;
   id(outputs: Outputs): string;
@@ -106,6 +160,11 @@ export interface ResourceDefinition<Inputs extends KernelInputs, Outputs extends
   exists(observed: Observed, recorded: Outputs): boolean;
   /** With allowWipe: the steps that remove it. Pure; [] when nothing of ours is left. */
   planDelete(observed: Observed, recorded: Outputs): Step[];
+  /**
+   * true for a resource whose delete destroys nothing (RescueBoot only disarms a rescue still armed):
+   * `planDelete` then runs whatever allowWipe says, and the retain policy does not apply.
+   */
+  readonly deleteKeepsData?: boolean;
   /** Without allowWipe: what stays on the host, for the retain warning ("VG vg0 with LVs root, swap and their data"). */
   retained(recorded: Outputs): string;
   /** Outputs stored by an older provider version, in today's shape (renamed fields). Pure, no host. */
@@ -141,8 +200,8 @@ function sameJson(a: unknown, b: unknown): boolean {
  * replacement; any other step, a changed input or another provider version is an update; a plan
  * that throws is an update too (update probes the host and reports what stands in the way).
  */
-export function diffAgainstRecorded<Inputs extends KernelInputs, Outputs extends Inputs, Observed, Step extends PlanStep>(
-  def: ResourceDefinition<Inputs, Outputs, Observed, Step>,
+export function diffAgainstRecorded<Inputs extends KernelInputs, Outputs extends Inputs, Observed, Step extends PlanStep, S>(
+  def: ResourceDefinition<Inputs, Outputs, Observed, Step, S>,
   stored: Outputs,
   news: Inputs,
 ): pulumi.dynamic.DiffResult {
@@ -160,17 +219,18 @@ export function diffAgainstRecorded<Inputs extends KernelInputs, Outputs extends
   }
   const replaces = replaceFields(todo);
   if (replaces.length > 0) return { changes: true, replaces, deleteBeforeReplace: def.deleteBeforeReplace === true };
-  const settingsChanged = providerVersionChanged(olds, news) || !sameJson(def.inputsOf(olds), fields) || olds !== stored;
+  const request = (inputs: Inputs): unknown => (def.requestKey ? def.requestKey(inputs) : inputs);
+  const settingsChanged = providerVersionChanged(olds, news) || !sameJson(request(def.inputsOf(olds)), request(fields)) || olds !== stored;
   return { changes: todo.length > 0 || settingsChanged };
 }
 
-export class KernelProvider<Inputs extends KernelInputs, Outputs extends Inputs, Observed, Step extends PlanStep>
+export class KernelProvider<Inputs extends KernelInputs, Outputs extends Inputs, Observed, Step extends PlanStep, S = SshSession>
   implements pulumi.dynamic.ResourceProvider<Inputs, Outputs>
 {
   private config: ProviderConfig = { privateKey: null, robot: null };
   private settings: Readonly<Record<string, string>> = {};
 
-  constructor(private readonly def: ResourceDefinition<Inputs, Outputs, Observed, Step>) {}
+  constructor(private readonly def: ResourceDefinition<Inputs, Outputs, Observed, Step, S>) {}
 
   async configure(req: pulumi.dynamic.ConfigureRequest): Promise<void> {
     this.config = readProviderConfig((key) => req.config.get(key));
@@ -184,7 +244,9 @@ export class KernelProvider<Inputs extends KernelInputs, Outputs extends Inputs,
 
   async check(olds: Inputs, news: Inputs): Promise<pulumi.dynamic.CheckResult<Inputs>> {
     const previous = olds && Object.keys(olds).length > 0 ? olds : undefined;
-    return checkResult(news, this.def.validate(news, previous));
+    const failures = this.def.validate(news, previous);
+    if (failures.length === 0) for (const warning of this.def.checkWarnings?.(news) ?? []) createLogger().warn(warning);
+    return checkResult(news, failures);
   }
 
   /** The plan against the recorded facts, and nothing else (no host contact). */
@@ -197,18 +259,22 @@ export class KernelProvider<Inputs extends KernelInputs, Outputs extends Inputs,
     return { id: this.def.id(outs), outs };
   }
 
-  async update(_id: string, stored: Outputs, news: Inputs): Promise<pulumi.dynamic.UpdateResult<Outputs>> {
+  async update(id: string, stored: Outputs, news: Inputs): Promise<pulumi.dynamic.UpdateResult<Outputs>> {
     const def = this.def;
     const olds = this.migrated(stored);
     // Nothing to do on the host by the recorded facts (a new provider version, a migrated field, a
     // changed setting): store the new inputs without connecting.
     let pending = true;
+    const facts = def.recordedFacts(olds, news);
     try {
-      pending = def.plan(def.recordedFacts(olds, news), news, olds).length > 0;
+      pending = def.plan(facts, news, olds).length > 0;
     } catch {
       pending = true;
     }
     if (!pending) {
+      const why = def.explain?.({ observed: facts, plan: [], desired: news, recorded: olds });
+      if (why) createLogger({ context: `${def.type} ${id}`, secrets: this.knownSecrets() }).info(why);
+      if (def.restate) return { outs: jsonSafe(def.restate(olds, news), "outputs") };
       // The recorded inputs are replaced, not merged: an input the program dropped leaves the outputs too.
       const kept: Record<string, unknown> = { ...(olds as unknown as Record<string, unknown>) };
       for (const key of Object.keys(def.inputsOf(olds))) delete kept[key];
@@ -227,14 +293,14 @@ export class KernelProvider<Inputs extends KernelInputs, Outputs extends Inputs,
       const inputs = def.inputsOf(olds);
       const recorded: Record<string, unknown> = { ...(inputs as unknown as Record<string, unknown>) };
       for (const key of def.secretInputs ?? []) delete recorded[key];
-      return { id, props: def.outputs(inputs, observed, reached), inputs: jsonSafe(recorded, "inputs") as unknown as Outputs };
+      return { id, props: def.outputs(inputs, observed, reached, olds), inputs: jsonSafe(recorded, "inputs") as unknown as Outputs };
     });
   }
 
   async delete(id: string, stored: Outputs): Promise<void> {
     const def = this.def;
     const olds = this.migrated(stored);
-    if (olds.allowWipe !== true) {
+    if (olds.allowWipe !== true && def.deleteKeepsData !== true) {
       const log = createLogger({ context: `${def.type} ${id}` });
       log.warn(
         `delete leaves ${def.retained(olds)} untouched: allowWipe is false, so it is retained (the resource leaves the stack, nothing on the host changed). ` +
@@ -245,71 +311,126 @@ export class KernelProvider<Inputs extends KernelInputs, Outputs extends Inputs,
     await this.withHost(olds, null, "delete", async (ctx) => {
       const observed = await runStep(ctx, "probe", () => def.probe(ctx, olds));
       const todo = def.planDelete(observed, olds);
-      if (todo.length === 0) ctx.log.warn(`nothing of this resource is left on the host (${def.retained(olds)} not found, or no longer ours); removed from the stack only`);
+      const why = def.explain?.({ observed, plan: todo, desired: null, recorded: olds });
+      if (why) ctx.log.info(why);
+      else if (todo.length === 0) ctx.log.warn(`nothing of this resource is left on the host (${def.retained(olds)} not found, or no longer ours); removed from the stack only`);
       await runPlan(ctx, todo, def.steps);
     });
   }
 
-  /** Probe, plan, apply, until the plan is empty (bounded); then the outputs from the last probe. */
-  private async converge(inputs: Inputs, recorded: Outputs | null): Promise<Outputs> {
-    const def = this.def;
-    return this.withHost(inputs, recorded, "converge", async (ctx, reached) => {
-      let last: PlanStep[] = [];
-      for (let round = 1; round <= def.maxRounds; round++) {
-        const observed = await runStep(ctx, "probe", () => def.probe(ctx, inputs));
-        const todo = def.plan(observed, inputs, recorded);
-        if (todo.length === 0) return def.outputs(inputs, observed, reached);
-        const replaces = replaceFields(todo);
-        if (replaces.length > 0) {
-          throw new Error(`${def.type}: ${replaces.join(", ")} cannot change in place; the engine replaces the resource for that, so this update should not have run. Run up again`);
-        }
-        last = todo;
-        await runPlan(ctx, todo as Step[], def.steps);
-      }
-      throw new Error(notConvergedMessage(def.type, ctx.host, def.maxRounds, last));
-    });
+  private converge(inputs: Inputs, recorded: Outputs | null): Promise<Outputs> {
+    return convergeDefinition(this.def, { config: this.config, settings: this.settings }, inputs, recorded);
+  }
+
+  private withHost<T>(
+    subject: Inputs | Outputs,
+    recorded: Outputs | null,
+    purpose: HostContext["purpose"],
+    fn: (ctx: HostContext<S>, reached: Reached) => Promise<T>,
+  ): Promise<T> {
+    return withReachedHost(this.def, { config: this.config, settings: this.settings }, subject, recorded, purpose, fn);
   }
 
   private migrated(stored: Outputs): Outputs {
     return this.def.migrate ? this.def.migrate(stored as unknown as Record<string, unknown>) : stored;
   }
 
-  private async withHost<T>(
-    subject: Inputs | Outputs,
-    recorded: Outputs | null,
-    purpose: HostContext["purpose"],
-    fn: (ctx: HostContext, reached: Reached) => Promise<T>,
-  ): Promise<T> {
-    const def = this.def;
-    const privateKey: Secret = requirePrivateKey(this.config, def.type);
-    const keys = def.secrets ? def.secrets(subject, recorded) : {};
-    const profiles: readonly ConnectionProfile[] = def.connection(subject);
-    const { session, profile } = await openFirstReachable(profiles, privateKey);
-    const host = `${profile.host}:${profile.port}`;
-    const secrets = [privateKey, ...(this.config.robot ? [this.config.robot.password] : []), ...Object.values(keys)];
-    const log = createLogger({ context: `${def.type} ${host}`, secrets });
-    const reached: Reached = { environment: profile.environment, host };
-    const handedOver: SshSession[] = [];
-    const ctx: HostContext = {
-      resource: def.type,
-      host,
-      secrets,
-      session,
-      log,
-      config: this.config,
-      keys,
-      purpose,
-      settings: this.settings,
-      continueOn: (next, now) => {
-        handedOver.push(next);
-        Object.assign(ctx, { session: next, host: now.host });
-        Object.assign(reached, now);
-      },
-    };
-    try {
-      return await fn(ctx, reached);
-    } finally {
-      for (const open of [session, ...handedOver]) await open.close();
-    }
+  private knownSecrets(): Secret[] {
+    return [...(this.config.privateKey ? [this.config.privateKey] : []), ...(this.config.robot ? [this.config.robot.password] : [])];
   }
 }
+
+/** What the provider read in `configure`, for the module-level runners. */
+export interface ProviderAccess {
+  readonly config: ProviderConfig;
+  readonly settings: Readonly<Record<string, string>>;
+}
+
+/**
+ * Probe, plan, apply, until the plan is empty (bounded); then the outputs from the last probe.
+ * Exported for a `reach` that must bring another resource's host about first (InstallImage's
+ * delete boots a rescue with RescueBoot's definition).
+ */
+export async function convergeDefinition<Inputs extends KernelInputs, Outputs extends Inputs, Observed, Step extends PlanStep, S>(
+  def: ResourceDefinition<Inputs, Outputs, Observed, Step, S>,
+  from: ProviderAccess,
+  inputs: Inputs,
+  recorded: Outputs | null,
+): Promise<Outputs> {
+  return withReachedHost(def, from, inputs, recorded, "converge", async (ctx, reached) => {
+    let last: PlanStep[] = [];
+    for (let round = 1; round <= def.maxRounds; round++) {
+      const observed = await runStep(ctx, "probe", () => def.probe(ctx, inputs));
+      const todo = def.plan(observed, inputs, recorded);
+      if (round === 1) {
+        const why = def.explain?.({ observed, plan: todo, desired: inputs, recorded });
+        if (why) ctx.log.info(why);
+      }
+      if (todo.length === 0) return def.outputs(inputs, observed, reached, recorded);
+      const replaces = replaceFields(todo);
+      if (replaces.length > 0) {
+        throw new Error(`${def.type}: ${replaces.join(", ")} cannot change in place; the engine replaces the resource for that, so this update should not have run. Run up again`);
+      }
+      last = todo;
+      await runPlan(ctx, todo as Step[], def.steps);
+    }
+    throw new Error(notConvergedMessage(def.type, ctx.host, def.maxRounds, last));
+  });
+}
+
+/** Reaches the host (`def.reach`, or SSH to the first profile that answers), builds the one context and
+ *  log channel, runs `fn`, and closes every session opened or handed over. */
+export async function withReachedHost<Inputs extends KernelInputs, Outputs extends Inputs, Observed, Step extends PlanStep, S, T>(
+  def: ResourceDefinition<Inputs, Outputs, Observed, Step, S>,
+  from: ProviderAccess,
+  subject: Inputs | Outputs,
+  recorded: Outputs | null,
+  purpose: HostContext["purpose"],
+  fn: (ctx: HostContext<S>, reached: Reached) => Promise<T>,
+): Promise<T> {
+  const privateKey: Secret = requirePrivateKey(from.config, def.type);
+  const keys = def.secrets ? def.secrets(subject, recorded) : {};
+  const secrets = [privateKey, ...(from.config.robot ? [from.config.robot.password] : []), ...Object.values(keys)];
+  const access: ReachContext = { log: createLogger({ context: def.type, secrets }), config: from.config, privateKey, secrets, keys, purpose, settings: from.settings };
+  const { session, reached: at, close } = def.reach ? await def.reach(access, subject, recorded) : await reachBySsh(def, subject, privateKey);
+  const host = at.host;
+  const log = createLogger({ context: `${def.type} ${host}`, secrets });
+  const reached: Reached = { ...at };
+  const handedOver: S[] = [];
+  const ctx: HostContext<S> = {
+    resource: def.type,
+    host,
+    secrets,
+    session,
+    log,
+    config: from.config,
+    keys,
+    purpose,
+    settings: from.settings,
+    continueOn: (next, now) => {
+      handedOver.push(next);
+      Object.assign(ctx, { session: next, host: now.host });
+      Object.assign(reached, now);
+    },
+  };
+  try {
+    return await fn(ctx, reached);
+  } finally {
+    await close();
+    for (const open of handedOver) await (open as unknown as SshSession).close();
+  }
+}
+
+/** The default reach: SSH to the first of the resource's profiles that answers with its pinned key. */
+async function reachBySsh<Inputs extends KernelInputs, Outputs extends Inputs, Observed, Step extends PlanStep, S>(
+  def: ResourceDefinition<Inputs, Outputs, Observed, Step, S>,
+  subject: Inputs | Outputs,
+  privateKey: Secret,
+): Promise<Reach<S>> {
+  if (!def.connection) throw new Error(`${def.type}: the definition has neither reach nor connection`);
+  const profiles: readonly ConnectionProfile[] = def.connection(subject);
+  const { session, profile } = await openFirstReachable(profiles, privateKey);
+  const reached: Reached = { environment: profile.environment, host: `${profile.host}:${profile.port}` };
+  return { session: session as unknown as S, reached, close: () => session.close() };
+}
+

@@ -7,13 +7,15 @@
 // `configure`; they are never inputs, so they never reach state. The rescue root password is
 // not returned at all: the operator's key is the way in.
 //
-// Files: types, validate, plan (and diff), probe, steps, identity (who answered), outputs, boot (one
-// rescue boot, shared with InstallImage's delete), provider; this file holds the Resource class.
+// Files, in the order every resource folder has them: types, validate, plan, probe, steps, outputs,
+// provider (the definition the kernel runs, its `reach` is Robot), and this index.ts (the Resource
+// class); besides them identity (who answered) and boot (one rescue boot for InstallImage's delete).
 import * as pulumi from "@pulumi/pulumi";
 import type { ConnectionProfile } from "../kernel/host-access";
+import { diffAgainstRecorded } from "../kernel/provider";
 import { PROVIDER_VERSION } from "../kernel/resource";
-import { provider } from "./provider";
-import type { HostKeySource, ObservedEnvironment, RescueBootArgs } from "./types";
+import { definition, provider } from "./provider";
+import type { HostKeySource, ObservedEnvironment, RescueBootArgs, RescueBootInputs, RescueBootOutputs } from "./types";
 
 export * from "./types";
 export * from "./validate";
@@ -22,6 +24,12 @@ export * from "./probe";
 export { steps } from "./steps";
 export * from "./outputs";
 export * from "./boot";
+export { definition, reachRobot } from "./provider";
+
+/** What `diff` reports (pure, no Robot, no SSH): the plan against the recorded outputs. */
+export function compareOutputs(olds: RescueBootOutputs, news: RescueBootInputs): pulumi.dynamic.DiffResult {
+  return diffAgainstRecorded(definition, olds, news);
+}
 
 export class RescueBoot extends pulumi.dynamic.Resource {
   declare readonly serverNumber: pulumi.Output<number>;

@@ -2,7 +2,8 @@
 import type { RescueRecipe } from "../kernel/host-access";
 import { jsonSafe } from "../kernel/resource";
 import { knownHostsLine } from "../plumbing/keys";
-import type { BootRecord, RescueBootInputs, RescueBootOutputs, RescueDesired, RescueObserved } from "./types";
+import { resolveInputs } from "./validate";
+import type { RescueBootInputs, RescueBootOutputs, RescueDesired, RescueObserved } from "./types";
 
 /** The fields of the request, as the program gave them (defaults not filled in). */
 const REQUEST_FIELDS = ["serverNumber", "authorizedKeys", "generation", "resetType", "connect", "timeouts", "allowFirstContactHostKey", "driveSerials", "providerVersion"] as const;
@@ -20,8 +21,23 @@ function factsOf(outs: RescueBootOutputs): Record<string, unknown> {
   return facts;
 }
 
-export function buildOutputs(desired: RescueDesired, observed: RescueObserved, record: BootRecord, bootedAt: string): RescueBootOutputs {
-  const reached = record.reached;
+/**
+ * The kernel's outputs. After a boot (the probe verified the rescue): the boot's facts. On refresh,
+ * or an update whose recorded boot stands: the record, with where the server is and whether rescue
+ * is armed now.
+ */
+export function outputsFrom(inputs: RescueBootInputs, observed: RescueObserved, _reached: unknown, recorded: RescueBootOutputs | null): RescueBootOutputs {
+  if (observed.reached === null) {
+    if (recorded === null) throw new Error(`RescueBoot ${inputs.serverNumber}: the plan ended without a verified rescue`);
+    return withRequest({ ...recorded, environment: observed.environment, rescueArmed: observed.rescueArmed }, inputs);
+  }
+  const bootedAt = observed.lastRescue?.bootedAt ?? observed.now;
+  return withRequest(buildOutputs(resolveInputs(inputs), observed, bootedAt), inputs);
+}
+
+/** The outputs of a verified boot (`observed.reached`), with the request's defaults filled in. */
+export function buildOutputs(desired: RescueDesired, observed: RescueObserved, bootedAt: string): RescueBootOutputs {
+  const reached = observed.reached;
   if (reached === null) throw new Error(`RescueBoot ${desired.serverNumber}: the plan ended without a verified rescue`);
   const { host, port } = observed.endpoint;
   const key = { type: reached.hostKey.type, blob: Buffer.from(reached.hostKey.base64, "base64"), comment: "" };
@@ -40,10 +56,15 @@ export function buildOutputs(desired: RescueDesired, observed: RescueObserved, r
       datacenter: observed.server.datacenter,
       profile: { environment: "rescue" as const, host, port, user: "root", hostKeyFingerprints: reached.pinned, robot: recipeOf(desired) },
       environment: "rescue" as const,
-      rescueArmed: record.rescueArmed ?? observed.rescueArmed,
+      rescueArmed: observed.rescueArmed,
     },
     "outputs",
   );
+}
+
+/** The kernel's `restate`: an update whose recorded boot stands stores the request as given. */
+export function restateRequest(olds: RescueBootOutputs, news: RescueBootInputs): RescueBootOutputs {
+  return withRequest(restate(olds, resolveInputs(news)), news);
 }
 
 /** The outputs of an update that does not boot: new inputs stored, the boot's facts kept. */

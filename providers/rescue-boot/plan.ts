@@ -1,6 +1,6 @@
-// plan / diff (pure): from what Robot and the endpoint show to a verified rescue.
-import type * as pulumi from "@pulumi/pulumi";
-import { isUnknown, providerVersionChanged, RefusalError } from "../kernel/resource";
+// plan (pure; diff is this plan against the recorded facts): from what Robot and the endpoint show to a verified rescue.
+import type { PlanSituation, ReplaceStep } from "../kernel/provider";
+import { isUnknown, RefusalError } from "../kernel/resource";
 import { REBOOTING_RESET_TYPES } from "../rules";
 import { keyFingerprints, resolveInputs } from "./validate";
 import { HostKeyPin, MIN_SSH_MS, RescueBootInputs, RescueBootOutputs, RescueDesired, RescueObserved, RescuePlanInput, RescueStep } from "./types";
@@ -81,33 +81,54 @@ export function resetRefusal(observed: RescueObserved, desired: RescueDesired): 
   return null;
 }
 
-/** What delete does: disarm a rescue that is still armed, so the next reboot goes to disk. */
-export function planDelete(rescueArmed: boolean): RescueStep[] {
-  return rescueArmed ? [{ kind: "disarmRescue" }] : [];
+/** What delete does: disarm a rescue that is still armed, so the next reboot goes to disk. Destroys nothing. */
+export function planDelete(observed: Pick<RescueObserved, "rescueArmed">): RescueStep[] {
+  return observed.rescueArmed ? [{ kind: "disarmRescue" }] : [];
 }
 
-/** Fields whose change is stored by an in-place update without booting again. */
-const STORED_FIELDS = ["resetType", "connect", "timeouts", "allowFirstContactHostKey", "driveSerials"] as const;
+/**
+ * The kernel's plan: against a fresh probe on create and update, against the recorded facts in
+ * `diff`. Another server is a replacement. A recorded boot with the same generation stands (the
+ * other inputs are stored, they take effect on the next boot): rescue is one-shot, and the server
+ * leaving it is not drift. Otherwise a rescue this run may count as its own (booted after
+ * `bootedAfter`, default the recorded boot; armed with our keys) that the probe verified is the
+ * end; anything else is the boot plan.
+ */
+export function planRescue(
+  observed: RescueObserved,
+  inputs: RescueBootInputs,
+  recorded: RescueBootOutputs | null,
+  bootedAfter: string | null = recorded?.bootedAt ?? null,
+): (RescueStep | ReplaceStep)[] {
+  if (recorded !== null && recorded.serverNumber !== inputs.serverNumber) return [{ kind: "replace", fields: ["serverNumber"] }];
+  const desired = resolveInputs(inputs);
+  if (recorded !== null && resolveInputs(recorded).generation === desired.generation) return [];
+  if (observed.reached !== null && countsAsThisRun(observed.lastRescue, bootedAfter, keyFingerprints(desired.authorizedKeys))) return [];
+  return plan(observed, { ...desired, bootedAfter });
+}
 
-/** Why an update is needed ("generation", …); empty when nothing changed. */
-export function changeReasons(stored: RescueBootOutputs, news: RescueBootInputs): string[] {
-  // Outputs record the request as given: compare it with its defaults filled in, as the news.
-  const olds = resolveInputs(stored);
-  const desired = resolveInputs(news);
-  const reasons: string[] = [];
-  if (olds.generation !== desired.generation) reasons.push("generation");
-  if (!sameKeys(olds.authorizedKeys ?? [], desired.authorizedKeys)) reasons.push("authorizedKeys");
-  for (const field of STORED_FIELDS) {
-    if (JSON.stringify(olds[field]) !== JSON.stringify(desired[field])) reasons.push(field);
+/** Whether the last activation's boot is one this run may count as its own (adoptableRescue's first tests). */
+function countsAsThisRun(last: RescueObserved["lastRescue"], bootedAfter: string | null, fingerprints: readonly string[]): boolean {
+  if (last === null || last.bootedAt === null) return false;
+  if (bootedAfter !== null && !(Date.parse(last.bootedAt) > Date.parse(bootedAfter))) return false;
+  return fingerprints.every((fp) => last.authorizedKeys.includes(fp));
+}
+
+/** Why the plan is what it is, for the log (the kernel's `explain`). */
+export function explainPlan(situation: PlanSituation<RescueBootInputs, RescueBootOutputs, RescueObserved>): string | null {
+  const { observed, plan: todo, desired, recorded } = situation;
+  if (desired === null) {
+    return todo.length === 0 && recorded !== null ? `no rescue armed for server ${recorded.serverNumber}: nothing to disarm; removed from the stack only` : null;
   }
-  if (providerVersionChanged(olds, desired)) reasons.push("providerVersion");
-  return reasons;
-}
-
-/** The diff the engine gets: another server is a replacement, everything else an update. Pure, no network. */
-export function compareOutputs(olds: RescueBootOutputs, news: RescueBootInputs): pulumi.dynamic.DiffResult {
-  if (olds.serverNumber !== news.serverNumber) return { changes: true, replaces: ["serverNumber"], deleteBeforeReplace: false };
-  return { changes: changeReasons(olds, news).length > 0 };
+  if (recorded !== null && todo.length === 0 && resolveInputs(recorded).generation === resolveInputs(desired).generation) {
+    return sameKeys(recorded.authorizedKeys ?? [], desired.authorizedKeys)
+      ? null
+      : "authorizedKeys changed: the running rescue keeps its keys; they take effect on the next rescue boot (bump generation to boot now)";
+  }
+  const adopting = todo.length === 0 ? observed.reached !== null : todo.every((step) => step.kind === "awaitRescue");
+  if (!adopting || observed.lastRescue?.bootedAt == null) return null;
+  const after = recorded?.bootedAt ?? null;
+  return `adopting the rescue booted at ${observed.lastRescue.bootedAt}: it was armed with these keys${after ? ` after ${after}` : ""}, so no reset is sent`;
 }
 
 // Keys are compared by identity (MD5), so a changed comment is no change.
@@ -120,4 +141,16 @@ function sameKeys(a: readonly string[], b: readonly string[]): boolean {
   } catch {
     return false;
   }
+}
+
+/** The request in the form diff compares: defaults filled in, keys by fingerprint (a comment is no change). */
+export function requestKey(inputs: RescueBootInputs): unknown {
+  const desired = resolveInputs(inputs);
+  let keys: string[] | readonly string[] = desired.authorizedKeys;
+  try {
+    if (!keys.some(isUnknown)) keys = keyFingerprints(keys).sort();
+  } catch {
+    // A key check refuses is compared as written.
+  }
+  return { ...desired, authorizedKeys: keys };
 }

@@ -1,6 +1,5 @@
 // steps (the only effects; each safe to re-run).
 import { RefusalError } from "../kernel/resource";
-import { createLogger } from "../plumbing/log";
 import type { ResetType } from "../plumbing/robot";
 import { connect } from "../plumbing/ssh";
 import { identityCommand, identityProblems, parseIdentity } from "./identity";
@@ -9,58 +8,54 @@ import type { RescueContext, RescueStep } from "./types";
 
 async function registerKey(ctx: RescueContext, step: Extract<RescueStep, { kind: "registerKey" }>): Promise<void> {
   // ensureKey matches by fingerprint, so a concurrent or earlier upload is reused, not duplicated.
-  await ctx.robot.ensureKey(`hetzner-fde-${step.fingerprint.replace(/:/g, "").slice(0, 12)}`, step.publicKey);
+  await ctx.session.robot.ensureKey(`hetzner-fde-${step.fingerprint.replace(/:/g, "").slice(0, 12)}`, step.publicKey);
 }
 
 async function disarmBoot(ctx: RescueContext, step: Extract<RescueStep, { kind: "disarmBoot" }>): Promise<void> {
-  await ctx.robot.disarmBoot(ctx.serverNumber, step.bootType);
+  await ctx.session.robot.disarmBoot(ctx.session.serverNumber, step.bootType);
 }
 
 async function armRescue(ctx: RescueContext, step: Extract<RescueStep, { kind: "armRescue" }>): Promise<void> {
   // Re-arming replaces an earlier arm (new password, new host key): what a re-run after a kill needs.
-  const armed = await ctx.robot.armRescue(ctx.serverNumber, { os: "linux", authorizedKeys: step.fingerprints });
+  const armed = await ctx.session.robot.armRescue(ctx.session.serverNumber, { os: "linux", authorizedKeys: step.fingerprints });
   const fingerprints = armed.hostKeys.map((k) => k.fingerprint);
   if (fingerprints.length === 0 && !step.allowFirstContactHostKey) {
     // Refuse before the reset: once it boots, there is no way left to know the rescue's key.
-    await ctx.robot.disarmRescue(ctx.serverNumber);
+    await ctx.session.robot.disarmRescue(ctx.session.serverNumber);
     throw new RefusalError(
       "allowFirstContactHostKey",
-      `Robot reported no host key for the rescue of server ${ctx.serverNumber}, and allowFirstContactHostKey is false, so its key could not be verified. ` +
+      `Robot reported no host key for the rescue of server ${ctx.session.serverNumber}, and allowFirstContactHostKey is false, so its key could not be verified. ` +
         "Rescue was disarmed again and the server was not reset. Set allowFirstContactHostKey: true to trust the key the rescue presents on first contact (for this boot only; it is recorded in hostKeySource).",
     );
   }
-  ctx.record.armedHostKeys = fingerprints;
+  ctx.session.armedHostKeys = fingerprints;
 }
 
 async function reset(ctx: RescueContext, step: Extract<RescueStep, { kind: "reset" }>): Promise<void> {
   // One reset per run: the client waits out a rate limit (Robot refused, so nothing ran) and never
   // repeats a reset whose answer was lost.
-  await ctx.robot.reset(ctx.serverNumber, step.resetType as ResetType);
-  ctx.record.resets++;
-  const sentAt = new Date().toISOString();
-  const last = await ctx.robot.getLastRescue(ctx.serverNumber, { accept: ["NOT_FOUND"] });
-  ctx.record.bootedAt = last.ok && last.value.bootTime !== null ? last.value.bootTime : sentAt;
-  ctx.record.rescueArmed = last.ok ? last.value.active : false;
+  // The boot time and the consumed arm are Robot's to report: the next probe reads them.
+  await ctx.session.robot.reset(ctx.session.serverNumber, step.resetType as ResetType);
 }
 
 async function awaitRescue(ctx: RescueContext, step: Extract<RescueStep, { kind: "awaitRescue" }>): Promise<void> {
   // Robot's SHA256 and MD5 fingerprints alike are checked in the host-key callback: a host with
   // another key is refused before we authenticate, so it never sees a login or a command.
-  const announced = step.pin.source === "armed" ? (ctx.record.armedHostKeys ?? []) : step.pin.fingerprints;
+  const announced = step.pin.source === "armed" ? (ctx.session.armedHostKeys ?? []) : step.pin.fingerprints;
   const verifiedByRobot = announced.length > 0;
   if (!verifiedByRobot && !step.allowFirstContactHostKey) {
     throw new RefusalError(
       "allowFirstContactHostKey",
-      `Robot reported no host key for the rescue of server ${ctx.serverNumber}, and allowFirstContactHostKey is false. Set it to true for this server (README "First contact"), or bump generation once Robot reports host keys.`,
+      `Robot reported no host key for the rescue of server ${ctx.session.serverNumber}, and allowFirstContactHostKey is false. Set it to true for this server (README "First contact"), or bump generation once Robot reports host keys.`,
     );
   }
-  const logger = createLogger({ context: `RescueBoot ${ctx.host} ssh`, secrets: [...ctx.secrets] });
+  const logger = ctx.log.child("ssh");
   const session = await connect(
     {
       host: step.host,
       port: step.port,
       user: "root",
-      privateKey: ctx.privateKey,
+      privateKey: ctx.session.privateKey,
       hostKey: verifiedByRobot ? { expect: announced } : { acceptNew: true },
       label: `rescue ${step.host}:${step.port}`,
     },
@@ -81,7 +76,11 @@ async function awaitRescue(ctx: RescueContext, step: Extract<RescueStep, { kind:
     }
     // Pinned from now on: the SHA256 of the key that passed (Robot's MD5 is not a form other resources pin).
     const sha256s = announced.filter((fp) => fp.startsWith("SHA256:"));
-    ctx.record.reached = { hostKey: observed, source: verifiedByRobot ? "robot" : "first-contact", pinned: sha256s.length > 0 ? sha256s : [observed.fingerprint] };
+    const source = verifiedByRobot ? "robot" : "first-contact";
+    ctx.session.verified = { hostKey: observed, source, pinned: sha256s.length > 0 ? sha256s : [observed.fingerprint] };
+    if (source === "first-contact") {
+      ctx.log.info(`Robot reported no host key: trusted ${observed.type} ${observed.fingerprint} on first contact, for this rescue boot only (hostKeySource: first-contact)`);
+    }
   } finally {
     await session.close();
   }
@@ -89,7 +88,7 @@ async function awaitRescue(ctx: RescueContext, step: Extract<RescueStep, { kind:
 
 async function disarmRescue(ctx: RescueContext): Promise<void> {
   // Already disarmed, or the server is gone from the account: nothing left to undo.
-  await ctx.robot.disarmRescue(ctx.serverNumber, { accept: ["NOT_FOUND", "SERVER_NOT_FOUND"] });
+  await ctx.session.robot.disarmRescue(ctx.session.serverNumber, { accept: ["NOT_FOUND", "SERVER_NOT_FOUND"] });
 }
 
 export const steps = { registerKey, disarmBoot, armRescue, reset, awaitRescue, disarmRescue };

@@ -2,7 +2,7 @@
 // the outputs, what a probe observes, and the step union.
 import type * as pulumi from "@pulumi/pulumi";
 import type { ConnectionProfile, HostState } from "../kernel/host-access";
-import type { StepContext } from "../kernel/resource";
+import type { HostContext } from "../kernel/provider";
 import type { OtherBootType, RobotClient } from "../plumbing/robot";
 import type { Secret } from "../plumbing/secret";
 import type { EndpointObservation, ObservedHostKey } from "../plumbing/ssh";
@@ -122,6 +122,18 @@ export interface RescueObserved {
   readonly lastRescue: LastRescueFacts | null;
   /** observation null: not looked at, because no rescue of the last activation has booted that could be adopted. */
   readonly endpoint: { readonly host: string; readonly port: number; readonly observation: EndpointObservation | null };
+  /** Where the server is (the kernel's `classifyHost` against the keys pinned for it). */
+  readonly environment: ObservedEnvironment;
+  /** The rescue answering on the endpoint, logged into and found to be this server's; null when none is. */
+  readonly reached: VerifiedRescue | null;
+}
+
+/** A rescue the probe logged into with a verified key and found to be this server's (identity pins). */
+export interface VerifiedRescue {
+  readonly hostKey: ObservedHostKey;
+  readonly source: HostKeySource;
+  /** SHA256 fingerprints pinned from now on. */
+  readonly pinned: string[];
 }
 
 export interface LastRescueFacts {
@@ -151,23 +163,24 @@ export type RescueStep =
   // Delete only:
   | { readonly kind: "disarmRescue" };
 
-/** What the steps of one run found out; shared by reference across the steps of a plan. */
-export interface BootRecord {
-  armedHostKeys: string[] | null;
-  bootedAt: string | null;
-  rescueArmed: boolean | null;
-  resets: number;
-  reached: { readonly hostKey: ObservedHostKey; readonly source: HostKeySource; readonly pinned: string[] } | null;
-}
-
-export interface RescueContext extends StepContext {
+/**
+ * RescueBoot's session (the kernel's `reach`): Robot, before any SSH exists. Everything a boot
+ * establishes is observed by the next probe (Robot's last activation: boot time, host keys, keys
+ * armed; the endpoint's key; a login), except what Robot cannot report: the host keys it gave when
+ * arming (an arm is replaced by the next) and a key trusted on first contact. Those two live here,
+ * for the rest of this run only.
+ */
+export interface RescueSession {
   readonly robot: RobotClient;
   readonly serverNumber: number;
   readonly privateKey: Secret;
-  /** Progress lines of long steps (waiting for SSH, Robot rate limits). */
-  readonly report: (message: string) => void;
-  readonly record: BootRecord;
+  /** The host keys Robot announced when this run armed rescue; null before an arm. */
+  armedHostKeys: string[] | null;
+  /** The rescue awaitRescue verified in this run (its key, how it was trusted): the next probe pins exactly that key. */
+  verified: VerifiedRescue | null;
 }
+
+export type RescueContext = HostContext<RescueSession>;
 
 
 export const DEFAULT_RESET_TYPE = "hw";

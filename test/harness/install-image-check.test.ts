@@ -49,7 +49,7 @@ it("check accepts the program's inputs", async () => {
 
 const BAD: [string, Record<string, unknown>, string, RegExp][] = [
   ["RAID5 with two drives", { raid: { level: 5 } }, "raid.level", /RAID 5 needs at least 3 drives/],
-  ["/boot inside LVM", { partitions: [{ mount: "lvm", vg: "vg0", size: "all", crypt: true }], logicalVolumes: [{ vg: "vg0", name: "boot", mount: "/boot", fs: "ext4", size: "1G" }, { vg: "vg0", name: "root", mount: "/", fs: "ext4", size: "all" }] }, "logicalVolumes[0].mount", /\/boot cannot be on LVM/],
+  ["/boot inside LVM", { partitions: [{ mount: "lvm", vg: "vg0", size: "all", crypt: true }], volumes: [{ vg: "vg0", name: "boot", mount: "/boot", fs: "ext4", size: "1G" }, { vg: "vg0", name: "root", mount: "/", fs: "ext4", size: "all" }] }, "volumes[0].mount", /\/boot cannot be on LVM/],
   ["all not last", { partitions: [{ mount: "lvm", vg: "vg0", size: "all", crypt: true }, { mount: "/boot", fs: "ext4", size: "1G" }] }, "partitions[0].size", /only on the last partition/],
   ["an unknown image", { image: "Debian-buster-latest-amd64-base" }, "image", /expected one of/],
   ["a drive listed twice", { drives: [{ path: "/dev/nvme0n1" }, { path: "/dev/nvme0n1" }] }, "drives[1].path", /listed twice/],
@@ -73,7 +73,7 @@ it("check refuses a layout change without allowWipe over gRPC, listing what woul
 });
 
 it("diff marks a layout change as a replacement with deleteBeforeReplace, a hostname change as an update", async () => {
-  const outs = { ...h.inputs(), cryptPassphrase: undefined, installId: "i", installedAt: "t", environment: "rescue", host: "h", hostKeyFingerprints: [FP], knownHosts: [], observedHostname: "lab-1", layout: { arrays: [], partitions: [], volumeGroups: [], logicalVolumes: [], os: null }, drift: [], boots: 0 };
+  const outs = { ...h.inputs(), cryptPassphrase: undefined, installId: "i", installedAt: "t", environment: "rescue", host: "h", hostKeyFingerprints: [FP], knownHosts: [], observedHostname: "lab-1", layout: { arrays: [], partitions: [], volumeGroups: [], volumes: [], os: null }, drift: [], boots: 0 };
   delete (outs as Record<string, unknown>).cryptPassphrase;
   const replace = await h.diff("i", outs, h.inputs({ raid: { level: 0 } }));
   expect(replace).toMatchObject({ changes: "some", replaces: ["raid"], deleteBeforeReplace: true });
@@ -84,7 +84,7 @@ it("diff marks a layout change as a replacement with deleteBeforeReplace, a host
 });
 
 it("delete without allowWipe retains (the kernel's policy): it connects to nothing and says what was kept", async () => {
-  const outs = { ...h.inputs(), installId: "i", drives: raid1Lvm().drives, allowWipe: false, layout: { arrays: [], partitions: [], volumeGroups: [], logicalVolumes: [], os: null } };
+  const outs = { ...h.inputs(), installId: "i", drives: raid1Lvm().drives, allowWipe: false, layout: { arrays: [], partitions: [], volumeGroups: [], volumes: [], os: null } };
   await h.delete("i", outs);
   expect(h.logs).toMatch(/InstallImage lab-1.example.com\].*delete leaves drives \/dev\/nvme0n1.* untouched: allowWipe is false, so it is retained .*set allowWipe: true, run up, then destroy/);
   expect(connections).toBe(0);

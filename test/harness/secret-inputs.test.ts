@@ -28,7 +28,7 @@ const cases: Array<{ name: string; module: string; exportName: string; args: Rec
       drives: [{ path: "/dev/nvme0n1" }, { path: "/dev/nvme1n1" }],
       raid: { level: 1 },
       partitions: [{ mount: "/boot", fs: "ext4", size: "1G" }, { mount: "lvm", vg: "vg0", size: "all", crypt: true }],
-      logicalVolumes: [{ vg: "vg0", name: "root", mount: "/", fs: "ext4", size: "all" }],
+      volumes: [{ vg: "vg0", name: "root", mount: "/", fs: "ext4", size: "all" }],
       image: "Debian-bookworm-latest-amd64-base",
       hostname: "host-1",
       cryptPassphrase: PASSPHRASE,

@@ -56,7 +56,7 @@ describeUefi("lab: InstallImage on UEFI", () => {
       { mount: "/boot", fs: "ext4", size: "1G" },
       { mount: "lvm", vg: "vg0", size: "all" },
     ],
-    logicalVolumes: [{ vg: "vg0", name: "root", mount: "/", fs: "ext4", size: "all" }],
+    volumes: [{ vg: "vg0", name: "root", mount: "/", fs: "ext4", size: "all" }],
     image: "Debian-bookworm-latest-amd64-base",
     hostname: "uefi-1.example.com",
     // As in install-image.test.ts: a resync running through the first boot stalls the emulated NVMe.

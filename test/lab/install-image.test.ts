@@ -20,6 +20,7 @@ import { sh, ShellCommand } from "../../providers/plumbing/shell";
 import { connect, SshSession } from "../../providers/plumbing/ssh";
 import { describeResourceContract } from "../support/contract";
 import { LabFixture, labStackConfig, RescueLogin, phaseTimer, pinnedNvmeDrives, startLabFixture, startRescueBootHarness } from "../support/lab";
+import { LAB_CRYPT_RAID1_LVM, LAB_RAID1_LVM } from "../support/lab-layouts";
 import { waitFor } from "../support/wait";
 
 jest.setTimeout(60 * 60_000);
@@ -27,7 +28,6 @@ jest.setTimeout(60 * 60_000);
 const SMALL_DISKS = { server: { disks: { count: 2, sizeGiB: 6, type: "nvme" as const } } };
 const PASSPHRASE = "Lab-Crypt-Horse-Battery-7-staple";
 // Cheap KDF for the lab (argon2id at 32 MiB, 4 passes); the defaults are a unit-test matter.
-const CHEAP_PBKDF = { type: "argon2id", memoryKiB: 32768, iterations: 4 };
 
 const phases = phaseTimer("InstallImage lab phases");
 const timed = phases.timed;
@@ -107,19 +107,7 @@ describe("lab: InstallImage", () => {
   const layout = (current: RescueLogin): Props => ({
     rescue: rescueProfile(current),
     drives: pinnedNvmeDrives(server),
-    raid: { level: 1 },
-    partitions: [
-      { mount: "/boot", fs: "ext4", size: "1G" },
-      { mount: "lvm", vg: "vg0", size: "all" },
-    ],
-    logicalVolumes: [
-      { vg: "vg0", name: "swap", mount: "swap", fs: "swap", size: "512M" },
-      { vg: "vg0", name: "root", mount: "/", fs: "ext4", size: "all" },
-    ],
-    image: "Debian-bookworm-latest-amd64-base",
-    hostname: "lab-1.example.com",
-    // Under TCG a resync running through the first boot stalls the emulated NVMe (test/lab/installimage.test.ts).
-    resync: { waitBeforeReboot: true },
+    ...LAB_RAID1_LVM,
   });
 
   const startHarness = (args: Props, current: RescueLogin, secretPaths: string[] = []) =>
@@ -160,13 +148,8 @@ describe("lab: InstallImage", () => {
   /** The crypt variant of the layout on the current rescue: create stays in rescue (reboot: false). */
   const cryptArgs = (): Props => ({
     ...layout(login),
-    partitions: [
-      { mount: "/boot", fs: "ext4", size: "1G" },
-      { mount: "lvm", vg: "vg0", size: "all", crypt: true },
-    ],
+    ...LAB_CRYPT_RAID1_LVM,
     cryptPassphrase: PASSPHRASE,
-    cryptPbkdf: CHEAP_PBKDF,
-    reboot: false,
   });
 
   const drift = (): { kind: string; message: string }[] => outputs().drift as { kind: string; message: string }[];
@@ -215,12 +198,12 @@ describe("lab: InstallImage", () => {
     expect(read?.id).toBe(outputs().installId);
     const outs = outputs();
     expect(outs.environment).toBe("system");
-    const installed = outs.layout as { arrays: { device: string; level: number; members: string[]; degraded: boolean }[]; logicalVolumes: { name: string }[]; os: { versionId: string } };
+    const installed = outs.layout as { arrays: { device: string; level: number; members: string[]; degraded: boolean }[]; volumes: { name: string }[]; os: { versionId: string } };
     expect(installed.arrays.map((a) => [a.device, a.level, [...a.members].sort(), a.degraded])).toEqual([
       ["/dev/md0", 1, ["/dev/nvme0n1p1", "/dev/nvme1n1p1"], false],
       ["/dev/md1", 1, ["/dev/nvme0n1p2", "/dev/nvme1n1p2"], false],
     ]);
-    expect(installed.logicalVolumes.map((lv) => lv.name).sort()).toEqual(["root", "swap"]);
+    expect(installed.volumes.map((lv) => lv.name).sort()).toEqual(["root", "swap"]);
     expect(installed.os.versionId).toBe("12");
     expect(outs.observedHostname).toBe("lab-1");
     expect(drift()).toEqual([]);

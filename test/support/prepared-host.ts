@@ -30,6 +30,7 @@ import { connect, SshSession } from "../../providers/plumbing/ssh";
 import { ProviderHarness, Props } from "../harness/harness";
 import { LabFixture, LabFixtureOptions, labStackConfig, pinnedNvmeDrives, startLabFixture, startRescueBootHarness } from "./lab";
 import { waitFor } from "./wait";
+import { LAB_CHEAP_PBKDF, LAB_CRYPT_RAID1_LVM, LAB_RAID1_LVM } from "./lab-layouts";
 
 /** A state the real resources reach on one lab server, and what later tests need to use it. */
 export interface PreparedRecipe<F> {
@@ -234,7 +235,7 @@ const TESTED_FROM_INSTALLED = ["providers/dropbear-initramfs", "providers/luks-v
 /** The lab's fixed LUKS passphrase: a test fixture baked into checkpoints, never a user's. */
 export const LAB_LUKS_PASSPHRASE = "Lab-Crypt-Horse-Battery-7-staple";
 /** Cheap KDF for the lab (argon2id at 32 MiB, 4 passes); the defaults are a unit-test matter. */
-export const LAB_CHEAP_PBKDF = { type: "argon2id", memoryKiB: 32768, iterations: 4 };
+export { LAB_CHEAP_PBKDF };
 const SMALL_DISKS = { disks: { count: 2, sizeGiB: 6, type: "nvme" as const } };
 
 export interface InstalledInRescueFacts {
@@ -248,23 +249,6 @@ export interface InstalledInRescueFacts {
   readonly storage: string;
 }
 
-const CRYPT_RAID1_LAYOUT = {
-  raid: { level: 1 },
-  partitions: [
-    { mount: "/boot", fs: "ext4", size: "1G" },
-    { mount: "lvm", vg: "vg0", size: "all", crypt: true },
-  ],
-  logicalVolumes: [
-    { vg: "vg0", name: "swap", mount: "swap", fs: "swap", size: "512M" },
-    { vg: "vg0", name: "root", mount: "/", fs: "ext4", size: "all" },
-  ],
-  image: "Debian-bookworm-latest-amd64-base",
-  hostname: "lab-1.example.com",
-  cryptPbkdf: LAB_CHEAP_PBKDF,
-  reboot: false,
-  resync: { waitBeforeReboot: true },
-};
-
 /**
  * An installed crypt RAID1 host (md RAID1, LUKS2 on the LVM array, LVM root + swap), still in the
  * rescue that installed it, not rebooted (DropbearInitramfs starts here): RescueBoot, then
@@ -275,7 +259,7 @@ const CRYPT_RAID1_LAYOUT = {
 export const CRYPT_RAID1_IN_RESCUE: PreparedRecipe<InstalledInRescueFacts> = {
   name: "crypt-raid1-rescue",
   independentOf: TESTED_FROM_INSTALLED,
-  inputs: { layout: CRYPT_RAID1_LAYOUT, passphrase: "LAB_LUKS_PASSPHRASE" },
+  inputs: { layout: LAB_CRYPT_RAID1_LVM, passphrase: "LAB_LUKS_PASSPHRASE" },
   fixture: { server: SMALL_DISKS },
   build: async (lab, serverNumber) => {
     const operator = generateEd25519KeyPair("operator@prepared-host");
@@ -287,7 +271,7 @@ export const CRYPT_RAID1_IN_RESCUE: PreparedRecipe<InstalledInRescueFacts> = {
     } finally {
       await rescueBoot.stop();
     }
-    const installImageInputs: Props = { ...CRYPT_RAID1_LAYOUT, rescue: rescueProfile, drives: pinnedNvmeDrives(serverNumber), cryptPassphrase: LAB_LUKS_PASSPHRASE };
+    const installImageInputs: Props = { ...LAB_CRYPT_RAID1_LVM, rescue: rescueProfile, drives: pinnedNvmeDrives(serverNumber), cryptPassphrase: LAB_LUKS_PASSPHRASE };
     const install = await ProviderHarness.start({
       module: "providers/install-image",
       exportName: "InstallImage",
@@ -339,21 +323,6 @@ export interface InstalledSystemFacts {
   readonly storage: string;
 }
 
-const PLAIN_RAID1_LAYOUT = {
-  raid: { level: 1 },
-  partitions: [
-    { mount: "/boot", fs: "ext4", size: "1G" },
-    { mount: "lvm", vg: "vg0", size: "all" },
-  ],
-  logicalVolumes: [
-    { vg: "vg0", name: "swap", mount: "swap", fs: "swap", size: "512M" },
-    { vg: "vg0", name: "root", mount: "/", fs: "ext4", size: "all" },
-  ],
-  image: "Debian-bookworm-latest-amd64-base",
-  hostname: "lab-1.example.com",
-  resync: { waitBeforeReboot: true },
-};
-
 /**
  * An installed plain RAID1 host (md RAID1, LVM root + swap), booted into its system: RescueBoot,
  * then InstallImage (which reboots), through the harness. The system is shut down cleanly before
@@ -362,7 +331,7 @@ const PLAIN_RAID1_LAYOUT = {
 export const PLAIN_RAID1_BOOTED: PreparedRecipe<InstalledSystemFacts> = {
   name: "plain-raid1-system",
   independentOf: TESTED_FROM_INSTALLED,
-  inputs: { layout: PLAIN_RAID1_LAYOUT },
+  inputs: { layout: LAB_RAID1_LVM },
   fixture: { server: SMALL_DISKS },
   build: async (lab, serverNumber) => {
     const operator = generateEd25519KeyPair("operator@prepared-host");
@@ -374,7 +343,7 @@ export const PLAIN_RAID1_BOOTED: PreparedRecipe<InstalledSystemFacts> = {
     } finally {
       await rescueBoot.stop();
     }
-    const installImageInputs: Props = { ...PLAIN_RAID1_LAYOUT, rescue: rescueProfile, drives: pinnedNvmeDrives(serverNumber) };
+    const installImageInputs: Props = { ...LAB_RAID1_LVM, rescue: rescueProfile, drives: pinnedNvmeDrives(serverNumber) };
     const install = await ProviderHarness.start({ module: "providers/install-image", exportName: "InstallImage", args: installImageInputs, ...labStackConfig(lab, operator.private), callTimeoutMs: 50 * 60_000 });
     let installImageOutputs: Props;
     try {

@@ -43,7 +43,7 @@ const TWO = "/dev/nvme0n1:6G,/dev/nvme1n1:6G";
 const LAYOUTS: [string, InstallImageInputs, string, string][] = [
   ["RAID1 + LVM", raid1Lvm(), TWO, "bios"],
   ["RAID1 + LVM in LUKS", crypted(), TWO, "bios"],
-  ["RAID1, plain / without /boot", { ...raid1Lvm(), partitions: [{ mount: "swap", fs: "swap", size: "512M" }, { mount: "/", fs: "ext4", size: "all" }], logicalVolumes: [] }, TWO, "bios"],
+  ["RAID1, plain / without /boot", { ...raid1Lvm(), partitions: [{ mount: "swap", fs: "swap", size: "512M" }, { mount: "/", fs: "ext4", size: "all" }], volumes: [] }, TWO, "bios"],
   ["one drive, no RAID", { ...raid1Lvm(), drives: [{ path: "/dev/sda" }], raid: false }, "/dev/sda:10G", "bios"],
   ["UEFI with a mirrored esp", { ...raid1Lvm(), partitions: [{ mount: "/boot/efi", fs: "esp", size: "256M" }, ...raid1Lvm().partitions] }, TWO, "uefi"],
   ["RAID5 on three drives, trixie", { ...raid1Lvm(), image: "Debian-trixie-latest-amd64-base.tar.gz", drives: [{ path: "/dev/sda" }, { path: "/dev/sdb" }, { path: "/dev/sdc" }], raid: { level: 5 } }, "/dev/sda:6G,/dev/sdb:6G,/dev/sdc:6G", "bios"],
@@ -65,7 +65,7 @@ it("installimage's plan puts the arrays and the root where the resource looks fo
 });
 
 it("a layout check lets through is still caught by installimage when it does not fit the drives", () => {
-  const big = { ...raid1Lvm(), logicalVolumes: [{ vg: "vg0", name: "swap", mount: "swap", fs: "swap" as const, size: "64G" }, { vg: "vg0", name: "root", mount: "/", fs: "ext4" as const, size: "all" }] };
+  const big = { ...raid1Lvm(), volumes: [{ vg: "vg0", name: "swap", mount: "swap", fs: "swap" as const, size: "64G" }, { vg: "vg0", name: "root", mount: "/", fs: "ext4" as const, size: "all" }] };
   expect(validate(big)).toEqual([]); // drive sizes are unknown at check time
   const run = labValidate(big, TWO);
   expect(run.status).toBe(1);

@@ -1,8 +1,12 @@
 // Inputs and probe documents for the InstallImage unit tests, shaped like what the lab host prints.
 import type { InstallImageInputs, RawInstallProbe } from "../../providers/install-image";
+import { LAB_RAID1_LVM } from "../support/lab-layouts";
 
 export const FP = "SHA256:" + "A".repeat(43);
 export const PASSPHRASE = "Correct-Horse-Battery-9-staple";
+
+// The lab's layout (one source), without its TCG resync setting: the plan tests set resync themselves.
+const { resync: _tcgOnly, ...layout } = JSON.parse(JSON.stringify(LAB_RAID1_LVM)) as unknown as Omit<InstallImageInputs, "rescue" | "drives" | "providerVersion">;
 
 export const raid1Lvm = (): InstallImageInputs => ({
   rescue: { environment: "rescue", host: "127.0.0.1", port: 2201, user: "root", hostKeyFingerprints: [FP] },
@@ -10,17 +14,7 @@ export const raid1Lvm = (): InstallImageInputs => ({
     { path: "/dev/nvme0n1", serial: "LAB100001N0" },
     { path: "/dev/nvme1n1", serial: "LAB100001N1" },
   ],
-  raid: { level: 1 },
-  partitions: [
-    { mount: "/boot", fs: "ext4", size: "1G" },
-    { mount: "lvm", vg: "vg0", size: "all" },
-  ],
-  logicalVolumes: [
-    { vg: "vg0", name: "swap", mount: "swap", fs: "swap", size: "1G" },
-    { vg: "vg0", name: "root", mount: "/", fs: "ext4", size: "all" },
-  ],
-  image: "Debian-bookworm-latest-amd64-base",
-  hostname: "lab-1.example.com",
+  ...layout,
   providerVersion: "1",
 });
 

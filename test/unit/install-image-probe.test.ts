@@ -2,14 +2,17 @@
 // turns the lab host's output into facts; drift and the boot check judge those facts; the md RAID
 // parsers read what mdadm and sysfs print.
 import { execFileSync } from "child_process";
-import { driftOf, outputsFrom, parseInstallProbe, probeScript } from "../../providers/install-image";
+import { driftOf, outputsFrom, parseInstallProbe, probeCommand, probeScriptText } from "../../providers/install-image";
+import * as fs from "fs";
+import * as path from "path";
+import { spawnSync } from "child_process";
 import { bootProblems, isDegraded, normalizeMdUuid, parseArrayLines, parseMdArray, parseMemberStates, parseSync, uuidReferences } from "../../providers/storage/md";
 import { MD0_UUID, MD1_UUID, raid1Lvm, rawProbe } from "./install-image-fixtures";
 
 describe("probe script", () => {
   it("runs in a plain shell where nothing is installed and prints JSON the parser accepts", () => {
-    const script = probeScript({ ...raid1Lvm(), drives: [{ path: "/dev/hfde-no-such-disk" }] });
-    const stdout = execFileSync("bash", ["-c", script.text], { encoding: "utf8", env: { ...process.env, LC_ALL: "C", PATH: `${process.env.PATH}` } });
+    const script = probeCommand({ ...raid1Lvm(), drives: [{ path: "/dev/hfde-no-such-disk" }] });
+    const stdout = execFileSync("bash", ["-c", script.text], { input: probeScriptText(), encoding: "utf8", env: { ...process.env, LC_ALL: "C", PATH: `${process.env.PATH}` } });
     const observed = parseInstallProbe(JSON.parse(stdout));
     expect(observed.drives).toEqual([expect.objectContaining({ path: "/dev/hfde-no-such-disk", exists: false })]);
     expect(observed.root).toBeNull();
@@ -17,9 +20,23 @@ describe("probe script", () => {
     expect(observed.imageFound).toBe(false);
   });
 
-  it("quotes every drive path: a hostile path stays one word", () => {
-    const script = probeScript({ ...raid1Lvm(), drives: [{ path: "/dev/x; touch /tmp/hfde-pwned" }] });
-    expect(script.text).toContain("d='/dev/x; touch /tmp/hfde-pwned'");
+  it("quotes every drive path: a hostile path stays one word, and is looked at as a path", () => {
+    const hostile = `/dev/x; touch /tmp/hfde-pwned-${process.pid}`;
+    const script = probeCommand({ ...raid1Lvm(), drives: [{ path: hostile }, { path: "/dev/hfde-no-such-disk" }] });
+    expect(script.text).toContain(`'${hostile}'`);
+    const stdout = execFileSync("bash", ["-c", script.text], { input: probeScriptText(), encoding: "utf8" });
+    expect(parseInstallProbe(JSON.parse(stdout)).drives.map((d) => [d.path, d.exists])).toEqual([[hostile, false], ["/dev/hfde-no-such-disk", false]]);
+    expect(fs.existsSync(`/tmp/hfde-pwned-${process.pid}`)).toBe(false);
+  });
+
+  const file = path.join(__dirname, "..", "..", "providers", "install-image", "probe.sh"); // dist/ copy, as the provider reads it
+  it("is the file the build copies (probe.sh), and parses with bash -n", () => {
+    expect(fs.readFileSync(file, "utf8")).toBe(probeScriptText());
+    expect(spawnSync("bash", ["-n", file], { encoding: "utf8" }).stderr).toBe("");
+  });
+  const shellcheck = spawnSync("shellcheck", ["--version"]).status === 0;
+  (shellcheck ? it : it.skip)("passes shellcheck", () => {
+    expect(spawnSync("shellcheck", ["-s", "bash", file], { encoding: "utf8" }).stdout).toBe("");
   });
 });
 
@@ -36,7 +53,7 @@ describe("parseInstallProbe", () => {
       ["/dev/md1", 1, normalizeMdUuid(MD1_UUID), ["/dev/nvme0n1p2", "/dev/nvme1n1p2"]],
     ]);
     expect(observed.root).toMatchObject({ hostname: "lab-1", marker: { installId: "i", configSha256: "c" }, osRelease: { VERSION_ID: "12" } });
-    expect(observed.logicalVolumes).toEqual([{ vg: "vg0", name: "swap", sizeBytes: 1073741824 }, { vg: "vg0", name: "root", sizeBytes: 4290772992 }]);
+    expect(observed.volumes).toEqual([{ vg: "vg0", name: "swap", sizeBytes: 1073741824 }, { vg: "vg0", name: "root", sizeBytes: 4290772992 }]);
   });
 
   it("a torn marker is no marker", () => {

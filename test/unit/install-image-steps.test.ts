@@ -1,5 +1,6 @@
 // Every shell text InstallImage's steps send is valid bash (bash -n), built with sh`` quoting, and
 // free of secrets: the host key, the one-time and the real passphrase travel on stdin only.
+import { createLogger } from "../../providers/plumbing/log";
 import { execFileSync } from "child_process";
 import { InstallContext, InstallImageStep, steps } from "../../providers/install-image";
 import { Secret } from "../../providers/plumbing/secret";
@@ -33,7 +34,7 @@ function fakeContext(sent: Sent[]): InstallContext {
     passphrase: new Secret(PASSPHRASE),
     pbkdf: { type: "argon2id", memoryKiB: 32768, iterations: 4 },
     installId: "id-1",
-    progress: () => undefined,
+    log: createLogger({ sink: () => undefined }),
     pollMs: 1,
   };
 }

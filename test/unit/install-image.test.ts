@@ -4,6 +4,7 @@ import {
   InstallImageInputs,
   InstallImageOutputs,
   compareOutputs,
+  migrateOutputs,
   configSha256,
   parseInstallProbe,
   partitionDevice,
@@ -23,7 +24,7 @@ import { FP, PASSPHRASE, crypted, raid1Lvm, rawProbe, startedForRecord } from ".
 
 type Mutate = (i: Record<string, unknown>) => void;
 const part = (i: Record<string, unknown>) => i.partitions as Record<string, unknown>[];
-const lvs = (i: Record<string, unknown>) => i.logicalVolumes as Record<string, unknown>[];
+const lvs = (i: Record<string, unknown>) => i.volumes as Record<string, unknown>[];
 
 describe("validate", () => {
   it("accepts the RAID1 + LVM layout, plain and crypted", () => {
@@ -36,9 +37,9 @@ describe("validate", () => {
     ["RAID10 with two drives", (i) => (i.raid = { level: 10 }), "raid.level", /RAID 10 needs at least 4 drives/],
     ["unknown RAID level", (i) => (i.raid = { level: 4 }), "raid.level", /one of 0, 1, 5, 6, 10/],
     ["no RAID with two drives", (i) => (i.raid = false), "raid", /list only the drive to install on/],
-    ["/boot inside LVM", (i) => { i.partitions = [part(i)[1]]; i.logicalVolumes = [{ vg: "vg0", name: "boot", mount: "/boot", fs: "ext4", size: "1G" }, ...lvs(i)]; }, "logicalVolumes[0].mount", /\/boot cannot be on LVM/],
+    ["/boot inside LVM", (i) => { i.partitions = [part(i)[1]]; i.volumes = [{ vg: "vg0", name: "boot", mount: "/boot", fs: "ext4", size: "1G" }, ...lvs(i)]; }, "volumes[0].mount", /\/boot cannot be on LVM/],
     ["all not last (partition)", (i) => (i.partitions = [{ mount: "lvm", vg: "vg0", size: "all" }, { mount: "/boot", fs: "ext4", size: "1G" }]), "partitions[0].size", /"all" is allowed only on the last partition/],
-    ["all not last (LV)", (i) => (i.logicalVolumes = [...lvs(i)].reverse()), "logicalVolumes[0].size", /only on the last volume of vg0/],
+    ["all not last (LV)", (i) => (i.volumes = [...lvs(i)].reverse()), "volumes[0].size", /only on the last volume of vg0/],
     ["unknown image", (i) => (i.image = "Windows-2022-amd64-base"), "image", /expected one of Debian-bullseye/],
     ["image with another archive type", (i) => (i.image = "Debian-bookworm-latest-amd64-base.tar.xz"), "image", /drop the archive suffix/],
     ["a drive listed twice", (i) => (i.drives = [{ path: "/dev/nvme0n1" }, { path: "/dev/nvme0n1" }]), "drives[1].path", /listed twice \(also drives\[0\]\)/],
@@ -62,7 +63,7 @@ describe("validate", () => {
     ["reassemble mode", (i) => (i.reassemble = "always"), "reassemble", /never, scan, force/],
     ["resync limit", (i) => (i.resync = { speedLimitMax: 5 }), "resync.speedLimitMax", /at least 1000/],
     ["allowWipe not boolean", (i) => (i.allowWipe = "yes"), "allowWipe", /true or false/],
-    ["/ too small", (i) => (lvs(i)[1].size = "1G"), "logicalVolumes[1].size", /at least 1500M/],
+    ["/ too small", (i) => (lvs(i)[1].size = "1G"), "volumes[1].size", /at least 1500M/],
   ];
 
   it.each(CASES)("refuses %s, naming %s", (_name, mutate, property, reason) => {
@@ -87,7 +88,7 @@ describe("validate", () => {
   });
 
   it("a plain install (no crypt) needs no /boot for RAID1 with / on a partition", () => {
-    const inputs: InstallImageInputs = { ...raid1Lvm(), partitions: [{ mount: "swap", fs: "swap", size: "1G" }, { mount: "/", fs: "ext4", size: "all" }], logicalVolumes: [] };
+    const inputs: InstallImageInputs = { ...raid1Lvm(), partitions: [{ mount: "swap", fs: "swap", size: "1G" }, { mount: "/", fs: "ext4", size: "all" }], volumes: [] };
     expect(validate(inputs)).toEqual([]);
   });
 });
@@ -105,7 +106,7 @@ describe("renderAutosetup", () => {
         "HOSTNAME lab-1.example.com",
         "PART /boot ext4 1G",
         "PART lvm vg0 all crypt",
-        "LV vg0 swap swap swap 1G",
+        "LV vg0 swap swap swap 512M",
         "LV vg0 root / ext4 all",
         "IMAGE /root/.oldroot/nfs/images/Debian-bookworm-latest-amd64-base.tar.gz",
         "",
@@ -148,7 +149,7 @@ function outputs(inputs: InstallImageInputs, extra: Partial<InstallImageOutputs>
     hostKeyFingerprints: [FP],
     knownHosts: [],
     observedHostname: "lab-1",
-    layout: { arrays: [], partitions: [], volumeGroups: [], logicalVolumes: [], os: null },
+    layout: { arrays: [], partitions: [], volumeGroups: [], volumes: [], os: null },
     arrayUuids: [],
     drift: [],
     boots: 1,
@@ -163,7 +164,7 @@ describe("diff (compareOutputs) and check (validateReplacement)", () => {
     ["raid level", (i) => ({ ...i, raid: { level: 0 } }), "raid"],
     ["a partition size", (i) => ({ ...i, partitions: [{ ...i.partitions[0], size: "2G" }, i.partitions[1]] }), "partitions"],
     ["crypt", () => crypted(), "partitions"],
-    ["an LV", (i) => ({ ...i, logicalVolumes: [{ ...i.logicalVolumes![0], size: "2G" }, i.logicalVolumes![1]] }), "logicalVolumes"],
+    ["an LV", (i) => ({ ...i, volumes: [{ ...i.volumes![0], size: "2G" }, i.volumes![1]] }), "volumes"],
     ["image", (i) => ({ ...i, image: "Debian-trixie-latest-amd64-base" }), "image"],
   ];
 
@@ -203,6 +204,20 @@ describe("diff (compareOutputs) and check (validateReplacement)", () => {
   it("a passphrase change alone proposes nothing (it is LuksVolume's to rotate)", () => {
     const before = crypted();
     expect(compareOutputs(outputs(before), { ...before, cryptPassphrase: "Another-Horse-Battery-7-staple" })).toEqual({ changes: false });
+  });
+
+  it("outputs stored as logicalVolumes (the old name) migrate to volumes: an update that replaces nothing, and check passes", () => {
+    const before = raid1Lvm();
+    const { volumes, ...rest } = outputs(before, { layout: { arrays: [], partitions: [], volumeGroups: [], volumes: [{ vg: "vg0", name: "root", sizeBytes: 1 }], os: null } });
+    const { volumes: lvs, ...layout } = rest.layout;
+    const old = { ...rest, logicalVolumes: volumes, layout: { ...layout, logicalVolumes: lvs } } as unknown as InstallImageOutputs;
+    expect(migrateOutputs(old)).toEqual(outputs(before, { layout: { arrays: [], partitions: [], volumeGroups: [], volumes: [{ vg: "vg0", name: "root", sizeBytes: 1 }], os: null } }));
+    expect(compareOutputs(old, before)).toEqual({ changes: true });
+    expect(compareOutputs(migrateOutputs(old), before)).toEqual({ changes: false });
+    const { volumes: v, ...oldInputs } = before;
+    expect(validateReplacement({ ...oldInputs, logicalVolumes: v } as unknown as InstallImageInputs, before)).toEqual([]);
+    expect(validateReplacement(oldInputs as InstallImageInputs, before)).toHaveLength(1); // the check above is not vacuous
+    expect(migrateOutputs(before)).toBe(before);
   });
 
   it("an unknown layout in preview is assumed to replace", () => {

@@ -3,12 +3,14 @@
 import { generateEd25519KeyPair, md5Fingerprint, parsePublicKey } from "../../providers/plumbing/keys";
 import type { EndpointObservation } from "../../providers/plumbing/ssh";
 import {
-  BootRecord,
   buildOutputs,
   compareOutputs,
   DEFAULT_SSH_MS,
   desiredFromRecipe,
+  explainPlan,
   firstContactWarning,
+  outputsFrom,
+  planRescue,
   inputsOf,
   withRequest,
   plan,
@@ -54,6 +56,8 @@ const observed = (over: Partial<RescueObserved> = {}): RescueObserved => ({
   missingKeys: [],
   lastRescue: null,
   endpoint: { host: "203.0.113.10", port: 22, observation: ssh(OTHER_KEY) },
+  environment: "unknown-key",
+  reached: null,
   ...over,
 });
 
@@ -225,8 +229,8 @@ describe("plan", () => {
   });
 
   it("delete disarms only a rescue that is still armed", () => {
-    expect(planDelete(true)).toEqual([{ kind: "disarmRescue" }]);
-    expect(planDelete(false)).toEqual([]);
+    expect(planDelete(observed({ rescueArmed: true }))).toEqual([{ kind: "disarmRescue" }]);
+    expect(planDelete(observed({ rescueArmed: false }))).toEqual([]);
   });
 });
 
@@ -247,14 +251,8 @@ describe("classifyHost (refresh)", () => {
 });
 
 describe("diff", () => {
-  const record: BootRecord = {
-    armedHostKeys: [RESCUE_KEY],
-    bootedAt: NOW,
-    rescueArmed: false,
-    resets: 1,
-    reached: { hostKey: { type: "ssh-ed25519", base64: parsePublicKey(KEY_B).blob.toString("base64"), fingerprint: RESCUE_KEY }, source: "robot", pinned: [RESCUE_KEY] },
-  };
-  const olds: RescueBootOutputs = buildOutputs(resolveInputs(inputs()), observed({ endpoint: { host: "127.0.0.1", port: 2201, observation: ssh(RESCUE_KEY) } }), record, NOW);
+  const reached = { hostKey: { type: "ssh-ed25519", base64: parsePublicKey(KEY_B).blob.toString("base64"), fingerprint: RESCUE_KEY }, source: "robot" as const, pinned: [RESCUE_KEY] };
+  const olds: RescueBootOutputs = buildOutputs(resolveInputs(inputs()), observed({ endpoint: { host: "127.0.0.1", port: 2201, observation: ssh(RESCUE_KEY) }, reached }), NOW);
 
   it.each<[string, Partial<Record<keyof RescueBootInputs, unknown>>, { changes: boolean; replaces?: string[] }]>([
     ["identical inputs", {}, { changes: false }],
@@ -394,5 +392,63 @@ describe("identity after login", () => {
     expect(identityProblems(parseIdentity("debian\nnone\n--drives\n--addresses\n"), { driveSerials: [], address: null })).toEqual([
       expect.stringMatching(/not a rescue system: hostname "debian" \(expected "rescue"\), no \/root\/\.oldroot/),
     ]);
+  });
+});
+
+describe("the kernel's plan (planRescue): a finished boot is what the probe observes", () => {
+  const verified = { hostKey: { type: "ssh-ed25519", base64: parsePublicKey(KEY_B).blob.toString("base64"), fingerprint: RESCUE_KEY }, source: "robot" as const, pinned: [RESCUE_KEY] };
+  const booted = (minutes: number, over: Partial<RescueObserved> = {}) =>
+    observed({ lastRescue: { bootedAt: minutesBefore(NOW, minutes), hostKeyFingerprints: [RESCUE_KEY], authorizedKeys: [FP_A] }, endpoint: { host: "h", port: 22, observation: ssh(RESCUE_KEY) }, ...over });
+  const recordedAt = (bootedAt: string, over: Partial<RescueBootInputs> = {}) =>
+    withRequest({ ...buildOutputs(resolveInputs(inputs()), booted(0, { reached: verified }), bootedAt) }, inputs(over));
+
+  it("create: a verified rescue of the last activation, armed with our keys, is the end (nothing to run)", () => {
+    expect(planRescue(booted(2, { reached: verified }), inputs(), null)).toEqual([]);
+  });
+
+  it("create: the same rescue not yet verified by a login is waited for, never reset", () => {
+    expect(planRescue(booted(2), inputs(), null).map((s) => s.kind)).toEqual(["awaitRescue"]);
+  });
+
+  it("a verified rescue armed with other keys is not ours: boot afresh", () => {
+    const other = booted(2, { reached: verified, lastRescue: { bootedAt: minutesBefore(NOW, 2), hostKeyFingerprints: [RESCUE_KEY], authorizedKeys: [FP_B] } });
+    expect(planRescue(other, inputs(), null).map((s) => s.kind)).toEqual(["armRescue", "reset", "awaitRescue"]);
+  });
+
+  it("update with a generation bump: the recorded boot does not count, a newer verified one does", () => {
+    const recorded = recordedAt(minutesBefore(NOW, 10));
+    expect(planRescue(booted(10, { reached: verified }), inputs({ generation: 1 }), recorded).map((s) => s.kind)).toEqual(["armRescue", "reset", "awaitRescue"]);
+    expect(planRescue(booted(2, { reached: verified }), inputs({ generation: 1 }), recorded)).toEqual([]);
+  });
+
+  it("a recorded boot with the same generation stands, wherever the server is now (leaving rescue is not drift)", () => {
+    const recorded = recordedAt(minutesBefore(NOW, 10));
+    expect(planRescue(observed({ endpoint: { host: "h", port: 22, observation: NOTHING } }), inputs({ resetType: "sw", authorizedKeys: [KEY_A, KEY_B] }), recorded)).toEqual([]);
+  });
+
+  it("another server is a replacement", () => {
+    expect(planRescue(observed(), inputs({ serverNumber: 100002 }), recordedAt(NOW))).toEqual([{ kind: "replace", fields: ["serverNumber"] }]);
+  });
+
+  it("explains adoption, a key change that waits for the next boot, and a delete with nothing armed", () => {
+    const recorded = recordedAt(minutesBefore(NOW, 10));
+    expect(explainPlan({ observed: booted(2, { reached: verified }), plan: [], desired: inputs({ generation: 1 }), recorded })).toBe(
+      `adopting the rescue booted at ${minutesBefore(NOW, 2)}: it was armed with these keys after ${minutesBefore(NOW, 10)}, so no reset is sent`,
+    );
+    expect(explainPlan({ observed: booted(2), plan: [], desired: inputs({ authorizedKeys: [KEY_A, KEY_B] }), recorded })).toMatch(/^authorizedKeys changed: the running rescue keeps its keys/);
+    expect(explainPlan({ observed: booted(2), plan: [], desired: inputs({ authorizedKeys: [KEY_A.replace("a@test", "renamed")] }), recorded })).toBeNull();
+    expect(explainPlan({ observed: booted(2, { rescueArmed: false }), plan: [], desired: null, recorded })).toBe("no rescue armed for server 100001: nothing to disarm; removed from the stack only");
+    expect(explainPlan({ observed: booted(2), plan: [{ kind: "armRescue" }], desired: inputs(), recorded: null })).toBeNull();
+  });
+
+  it("outputs: a verified boot gives its facts; a refresh keeps the record and reports where the server is", () => {
+    const fresh = outputsFrom(inputs(), booted(2, { reached: verified, rescueArmed: false }), null, null);
+    expect(fresh.bootedAt).toBe(minutesBefore(NOW, 2));
+    expect(fresh.hostKeyFingerprints).toEqual([RESCUE_KEY]);
+    expect(fresh.generation).toBeUndefined();
+    const recorded = recordedAt(minutesBefore(NOW, 10));
+    const refreshed = outputsFrom(inputsOf(recorded), observed({ environment: "unreachable", rescueArmed: true }), null, recorded);
+    expect(refreshed).toEqual({ ...recorded, environment: "unreachable", rescueArmed: true });
+    expect(() => outputsFrom(inputs(), observed(), null, null)).toThrow(/ended without a verified rescue/);
   });
 });

@@ -12,55 +12,49 @@ export interface CommandResult {
   readonly durationMs: number;
 }
 
-export class HostKeyMismatchError extends Error {
+/**
+ * The one shape of the SSH layer's connection and probe errors: a name to tell them apart by (also
+ * across the closure serializer, where `instanceof` does not hold), the host's `address`, the
+ * message, and the facts as readonly fields of the subclass.
+ */
+export abstract class SshError extends Error {
   readonly address: string;
-  readonly expected: readonly string[];
-  readonly observed: ObservedHostKey;
 
-  constructor(address: string, expected: readonly string[], observed: ObservedHostKey) {
-    const message = `host key mismatch for ${address}: expected ${expected.join(" or ")}, the server presented ` +
+  protected constructor(name: string, address: string, message: string) {
+    super(message);
+    this.name = name;
+    this.address = address;
+    keepErrorMessage(this, message);
+  }
+}
+
+export class HostKeyMismatchError extends SshError {
+  constructor(address: string, readonly expected: readonly string[], readonly observed: ObservedHostKey) {
+    super(
+      "HostKeyMismatchError",
+      address,
+      `host key mismatch for ${address}: expected ${expected.join(" or ")}, the server presented ` +
         `${observed.type} ${observed.fingerprint}. Nothing was run on it. If the host was reinstalled or its keys ` +
         `were regenerated on purpose, check ${observed.fingerprint} out of band (console, ssh-keygen -lf on the host) ` +
-        `and update the pinned hostKey.expect; otherwise treat this as a possible man-in-the-middle.`;
-    super(message);
-    this.name = "HostKeyMismatchError";
-    this.address = address;
-    this.expected = expected;
-    this.observed = observed;
-    keepErrorMessage(this, message);
+        `and update the pinned hostKey.expect; otherwise treat this as a possible man-in-the-middle.`,
+    );
   }
 }
 
-export class SshAuthError extends Error {
-  readonly address: string;
-  readonly user: string;
-
-  constructor(address: string, user: string, cause: string) {
-    const message = `ssh to ${address} as ${user}: the server accepted none of our credentials (${cause}). Check that the ` +
-        `public half of privateKey is in ${user}'s authorized_keys on that host (for rescue: the key passed to Robot).`;
-    super(message);
-    this.name = "SshAuthError";
-    this.address = address;
-    this.user = user;
-    keepErrorMessage(this, message);
+export class SshAuthError extends SshError {
+  constructor(address: string, readonly user: string, cause: string) {
+    super(
+      "SshAuthError",
+      address,
+      `ssh to ${address} as ${user}: the server accepted none of our credentials (${cause}). Check that the ` +
+        `public half of privateKey is in ${user}'s authorized_keys on that host (for rescue: the key passed to Robot).`,
+    );
   }
 }
 
-export class SshUnreachableError extends Error {
-  readonly address: string;
-  readonly attempts: number;
-  readonly elapsedMs: number;
-  readonly lastCause: string;
-
-  constructor(address: string, attempts: number, elapsedMs: number, lastCause: string) {
-    const message = `ssh to ${address} not reachable after ${attempts} attempt${attempts === 1 ? "" : "s"} in ${formatSeconds(elapsedMs)}: ${lastCause}`;
-    super(message);
-    this.name = "SshUnreachableError";
-    this.address = address;
-    this.attempts = attempts;
-    this.elapsedMs = elapsedMs;
-    this.lastCause = lastCause;
-    keepErrorMessage(this, message);
+export class SshUnreachableError extends SshError {
+  constructor(address: string, readonly attempts: number, readonly elapsedMs: number, readonly lastCause: string) {
+    super("SshUnreachableError", address, `ssh to ${address} not reachable after ${attempts} attempt${attempts === 1 ? "" : "s"} in ${formatSeconds(elapsedMs)}: ${lastCause}`);
   }
 }
 
@@ -119,17 +113,9 @@ function describeFailure(f: RemoteCommandFailure): string {
 }
 
 /** The output of a probe was not the JSON (or not the shape) the probe promised. */
-export class ProbeOutputError extends Error {
-  readonly address: string;
-  readonly command: string;
-
-  constructor(address: string, command: string, problem: string) {
-    const message = `probe \`${commandHeadline(command)}\` on ${address} ${problem}`;
-    super(message);
-    this.name = "ProbeOutputError";
-    this.address = address;
-    this.command = command;
-    keepErrorMessage(this, message);
+export class ProbeOutputError extends SshError {
+  constructor(address: string, readonly command: string, problem: string) {
+    super("ProbeOutputError", address, `probe \`${commandHeadline(command)}\` on ${address} ${problem}`);
   }
 }
 
