@@ -22,6 +22,7 @@ import {
   parseInterfaceAddress,
   PARTITION_FILESYSTEMS,
   PBKDF_TYPES,
+  quote,
   RAID_LEVELS,
   RuleIssue,
   VOLUME_FILESYSTEMS,
@@ -145,6 +146,13 @@ export const LuksSchema = z
   .strict()
   .superRefine((luks, ctx) => addRuleIssues(ctx, checkCipher(luks.cipher, luks.keySize)));
 
+/** A NIC's own (unicast) MAC, colon form. */
+function checkMac(mac: string): string | undefined {
+  if (!/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(mac)) return `expected a MAC address like 90:1b:0e:aa:bb:cc (\`ip link\` in the rescue shows it), found ${quote(mac)}`;
+  if ((parseInt(mac.slice(0, 2), 16) & 1) === 1) return `expected a unicast MAC address (a NIC's own), found the multicast address ${mac}`;
+  return undefined;
+}
+
 function addressSchema(family: IpFamily) {
   return z
     .object({ address: z.string(), gateway: z.string() })
@@ -160,6 +168,9 @@ function addressSchema(family: IpFamily) {
 export const NetworkSchema = z
   .object({
     mode: z.enum(["dhcp", "static"]),
+    /** MAC of the NIC the host is reached through: DropbearInitramfs picks the initramfs interface by
+     *  it, since interface names differ between the initramfs and the installed system. */
+    mac: text(checkMac),
     /** Kernel interface name in the initramfs; omitted, the kernel's `ip=` picks the first with a link. */
     interface: text(checkInterfaceName).optional(),
     ipv4: addressSchema("ipv4").optional(),
@@ -182,7 +193,7 @@ export const DropbearSchema = z
     /** Port dropbear listens on in the initramfs; must differ from sshd's so each port keeps one pinned host key. */
     port: port.default(2222),
     authorizedKeys: z.array(text(checkAuthorizedKey)).min(1),
-    network: NetworkSchema.prefault({ mode: "dhcp" }),
+    network: NetworkSchema,
   })
   .strict();
 
