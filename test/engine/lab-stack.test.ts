@@ -5,7 +5,7 @@ import { mkdtempSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
 import { LAB_SECRETS } from "../../lab/secrets";
-import { CLI, REPO_ROOT } from "./support";
+import { CLI, plannedCreates, REPO_ROOT } from "./support";
 
 jest.setTimeout(60_000);
 
@@ -18,6 +18,12 @@ describe("npm run stack -- preview --stack lab", () => {
     expect(out).toContain('"name":"lab-1"');
     expect(out).toContain('"name":"lab-2"');
     expect(out).toContain("PART lvm vg0 all crypt");
+    // The full tree: per host a component and its four resources, parented under it.
+    expect(plannedCreates(r.stdout)).toEqual(
+      ["Stack hetzner-fde-lab", ...["lab-1", "lab-2"].flatMap((h) => [`EncryptedRaidHost ${h}`, `RescueBoot ${h}-rescue`, `InstallImage ${h}-install`, `DropbearInitramfs ${h}-dropbear`, `LuksVolume ${h}-root-luks`])].sort(),
+    );
+    expect(out).toContain("host lab-2: the mirror (/dev/nvme1n1 at /mirror) is NOT managed yet");
+    expect(out).not.toContain("host lab-1: the mirror");
     for (const passphrase of Object.values(LAB_SECRETS.luksPassphrases)) expect(out).not.toContain(passphrase);
     expect(out).not.toContain(LAB_SECRETS.robotPassword);
     expect(out).not.toContain("PRIVATE KEY");
