@@ -1,9 +1,10 @@
 // The real program (infra/index.ts) on the real lab stack file, through the engine's CLI: the lab's
 // fixed secrets stand in for `pulumi config set --secret`, and none of them reaches the output.
 import { spawnSync } from "child_process";
-import { mkdtempSync } from "fs";
+import { mkdtempSync, readFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
+import { prepareLabStack } from "../../engine/lab-stack";
 import { LAB_SECRETS } from "../../lab/secrets";
 import { CLI, plannedCreates, REPO_ROOT } from "./support";
 
@@ -27,6 +28,16 @@ describe("npm run stack -- preview --stack lab", () => {
     for (const passphrase of Object.values(LAB_SECRETS.luksPassphrases)) expect(out).not.toContain(passphrase);
     expect(out).not.toContain(LAB_SECRETS.robotPassword);
     expect(out).not.toContain("PRIVATE KEY");
+  });
+
+  it("prepareLabStack (the demo's and the e2e's project): one host's lab config and stack, previewed", () => {
+    const dir = mkdtempSync(join(tmpdir(), "hfde-lab-one-"));
+    const stack = prepareLabStack(dir, ["lab-1"]);
+    expect((JSON.parse(readFileSync(stack.labConfig, "utf8")) as { servers: { number: number }[] }).servers.map((s) => s.number)).toEqual([100001]);
+    const r = spawnSync(process.execPath, [CLI, "preview", "--stack", "lab", "--dir", stack.projectDir, "--state-dir", join(dir, "state")], { cwd: REPO_ROOT, env: { ...process.env, HFDE_LAB_DIR: dir }, encoding: "utf8" });
+    expect(r.status).toBe(0);
+    expect(plannedCreates(r.stdout)).toEqual(["Stack hetzner-fde-lab", "EncryptedRaidHost lab-1", "RescueBoot lab-1-rescue", "InstallImage lab-1-install", "DropbearInitramfs lab-1-dropbear", "LuksVolume lab-1-root-luks"].sort());
+    expect(() => prepareLabStack(dir, ["lab-9"])).toThrow(/Pulumi.lab.yaml has no host lab-9; its hosts are lab-1, lab-2/);
   });
 
   it("fails with the variable to set when a secret has no value", () => {
