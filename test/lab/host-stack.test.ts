@@ -44,6 +44,8 @@ interface HostOut {
 }
 
 if (!ENABLED) {
+  // Jest lists no names of a suite whose tests are all skipped: say it on the console.
+  console.warn("test/lab/host-stack.test.ts skipped: the whole-host e2e loop is opt-in, set HFDE_LAB_E2E=1 (about an hour, one VM, under flock /tmp/hfde-vm.lock)");
   describe("lab: the whole host as a stack (e2e)", () => {
     it.skip("is opt-in: set HFDE_LAB_E2E=1 to run preview → up → … → destroy → up on lab-1 (about an hour, one VM; run it under flock /tmp/hfde-vm.lock)", () => undefined);
   });
