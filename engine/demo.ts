@@ -1,51 +1,73 @@
-// `npm run demo`: the main job on the embedded lab. Starts the lab, then runs `up` of the `lab`
-// stack against it: with the Pulumi CLI when it is installed, otherwise with the local engine
-// (engine/, which drives the same real dynamic-provider host), and says which.
+// `npm run demo [-- destroy]`: the main job on the embedded lab. Starts the lab with its first
+// server, then runs `up` of the `lab` stack for host lab-1: blank disks → rescue → installimage with
+// crypt → dropbear in the initramfs → reboot → unlock → verified. With the Pulumi CLI when it is
+// installed, otherwise with the local engine (engine/, the same real dynamic-provider host), and
+// says which. Every line carries the elapsed time; it ends with the outputs and the ssh command
+// with the pinned key. `destroy` wipes the host (allowWipe in the lab) and stops the lab.
 import { spawnSync } from "child_process";
-import { join } from "path";
-import { loadLabConfig } from "../lab/config";
-import { LAB_SECRETS } from "../lab/secrets";
-import { RobotClient } from "../providers/plumbing/robot";
-import { Secret } from "../providers/plumbing/secret";
+import * as fs from "fs";
+import * as path from "path";
+import { labStateDir } from "../lab/config";
+import { labOperatorKeyPath } from "../lab/secrets";
 import { runVerb } from "./cli";
-import { REPO_ROOT } from "./wire";
+import { showValue } from "./deployment";
+import { LAB_STACK, labCommand, prepareLabStack } from "./lab-stack";
+import { readProject } from "./stack-config";
+import { StateStore } from "./state";
+import { plainValues } from "./wire";
 
-const STACK = "lab";
+const HOST = "lab-1";
+const started = Date.now();
+const elapsed = (): string => `${((Date.now() - started) / 1000).toFixed(0).padStart(4)}s`;
+const say = (line: string): void => console.log(`[${elapsed()}] ${line}`);
+let phaseNo = 0;
+const phase = (name: string): void => say(`== phase ${++phaseNo}: ${name}`);
 
 function pulumiCliAvailable(): boolean {
   return spawnSync("pulumi", ["version"], { stdio: "ignore" }).status === 0;
 }
 
-function startLab(): void {
-  const result = spawnSync(process.execPath, [join(REPO_ROOT, "dist", "lab", "cli.js"), "up"], { stdio: "inherit", cwd: REPO_ROOT });
-  if (result.status !== 0) throw new Error(`npm run lab -- up failed (exit ${result.status}); see its output above`);
-}
+async function main(destroy: boolean): Promise<number> {
+  const dir = path.join(labStateDir(), "demo");
+  const stack = prepareLabStack(dir, [HOST]);
+  const stateDir = path.join(dir, "state");
+  phase(`lab up (server of ${HOST}; npm run lab -- up --config ${stack.labConfig})`);
+  if (labCommand(stack, "up").status !== 0) throw new Error("the lab did not start; see its output above");
 
-/** What the lab's Robot says about each server: proof the stack's Robot target is live. */
-async function showLabServers(): Promise<void> {
-  const lab = loadLabConfig(join(REPO_ROOT, "lab", "lab.config.json"));
-  const robot = new RobotClient({ baseUrl: `http://127.0.0.1:${lab.robot.port}`, user: lab.robot.user, password: new Secret(LAB_SECRETS.robotPassword) });
-  console.log("\nLab servers, as the Robot emulator reports them:");
-  for (const server of await robot.listServers()) {
-    const reset = await robot.getReset(server.serverNumber);
-    const rescue = await robot.getRescue(server.serverNumber);
-    console.log(`  ${server.serverNumber} ${server.serverName}: ${reset.operatingStatus}, rescue ${rescue.active ? "armed" : "not armed"}`);
-  }
-}
-
-async function main(): Promise<number> {
-  startLab();
   if (pulumiCliAvailable()) {
-    console.log(`\nRunning \`pulumi up --stack ${STACK}\` with the Pulumi CLI.`);
-    return spawnSync("pulumi", ["up", "--stack", STACK, "--yes"], { stdio: "inherit", cwd: REPO_ROOT }).status ?? 1;
+    phase(`pulumi ${destroy ? "destroy" : "up"} --stack ${LAB_STACK} (the Pulumi CLI)`);
+    return spawnSync("pulumi", [destroy ? "destroy" : "up", "--stack", LAB_STACK, "--yes"], { stdio: "inherit", cwd: stack.projectDir }).status ?? 1;
   }
-  console.log(`\nThe Pulumi CLI is not on PATH: running \`up\` of stack "${STACK}" with the local engine (npm run stack -- up --stack ${STACK}).\n`);
-  const code = await runVerb({ verb: "up", stack: STACK });
-  await showLabServers();
-  return code;
+  phase(`${destroy ? "destroy" : "up"} of stack ${LAB_STACK} with the local engine (no Pulumi CLI on PATH; npm run stack -- ${destroy ? "destroy" : "up"} --stack ${LAB_STACK} --dir ${stack.projectDir})`);
+  const code = await runVerb({ verb: destroy ? "destroy" : "up", stack: LAB_STACK, dir: stack.projectDir, stateDir, print: say });
+  if (destroy) {
+    phase("lab down");
+    labCommand(stack, "down");
+    return code;
+  }
+  if (code !== 0) return code;
+
+  phase("outputs");
+  const project = readProject(stack.projectDir);
+  const stackEntry = new StateStore(stateDir, LAB_STACK).load(project.name).resources.find((r) => r.type === "pulumi:pulumi:Stack");
+  const outputs = stackEntry?.outputs ?? {};
+  for (const [key, value] of Object.entries(outputs)) say(`${key}: ${showValue(value)}`);
+  const host = (plainValues(outputs).hosts as Record<string, { knownHosts: string; sshCommand: string; unlockCommand: string }> | undefined)?.[HOST];
+  if (!host) throw new Error(`the stack has no outputs for ${HOST}`);
+  fs.writeFileSync(path.join(dir, `${HOST}.known_hosts`), host.knownHosts);
+  const withKey = (command: string): string => command.replace(/^ssh /, `ssh -i ${labOperatorKeyPath()} `);
+  say(`${HOST} is unlocked and verified. Log in with its pinned host key:`);
+  console.log(`\n  cd ${dir} && ${withKey(host.sshCommand)}\n`);
+  console.log(`After a reboot, unlock it with:\n\n  cd ${dir} && ${withKey(host.unlockCommand)}\n`);
+  return 0;
 }
 
-main().then(
+const verb = process.argv[2];
+if (verb !== undefined && verb !== "destroy") {
+  console.error(`usage: npm run demo [-- destroy]; found ${JSON.stringify(verb)}`);
+  process.exit(2);
+}
+main(verb === "destroy").then(
   (code) => process.exit(code),
   (error: unknown) => {
     console.error(error instanceof Error ? error.message : String(error));

@@ -7,7 +7,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as settings from "@pulumi/pulumi/runtime/settings";
 import { runInPulumiStack } from "@pulumi/pulumi/runtime/stack";
-import { EngineMonitor, Registered, Registration } from "./monitor";
+import { EngineMonitor, inheritedAliases, Registered, Registration } from "./monitor";
 import { PartialCreateFailure, ProviderHost } from "./provider-host";
 import type { Project, StackConfig } from "./stack-config";
 import type { ResourceState, StackSnapshot, StateStore } from "./state";
@@ -46,6 +46,8 @@ export class Deployment {
   /** Old halves of create-before-delete replacements still to delete. */
   private readonly pendingDeletes: ResourceState[] = [];
   private readonly registered = new Set<string>();
+  /** Every alias URN of each resource registered in this run (children inherit their parent's). */
+  private readonly aliasesOf = new Map<string, string[]>();
   private hostPromise?: Promise<ProviderHost>;
   private hostLine = "";
   /** The stack outputs this run's program registered (wire form). */
@@ -148,6 +150,7 @@ export class Deployment {
   private async registerOne(r: Registration, dryRun: boolean): Promise<Registered> {
     if (this.registered.has(r.urn)) throw new Error(`Duplicate resource URN '${r.urn}'; try giving it a unique name`);
     this.registered.add(r.urn);
+    this.adoptAlias(r);
     if (r.unsupported.length > 0) {
       throw new Error(`${r.urn} sets ${r.unsupported.join(", ")}, which the local engine does not implement (see README, "The local engine"); use the Pulumi CLI`);
     }
@@ -156,6 +159,28 @@ export class Deployment {
       throw new Error(`${r.urn}: the local engine runs dynamic resources only (${DYNAMIC_TYPE_PREFIX}*); ${r.type} needs a provider plugin, use the Pulumi CLI`);
     }
     return this.registerCustom(r, dryRun);
+  }
+
+  /**
+   * A resource recorded under one of its aliases (renamed, moved into a component) takes over that
+   * entry: the same resource under its new URN, so no create and no delete. Children follow their
+   * parent's aliases. The first alias that is recorded and not registered in this run wins.
+   */
+  private adoptAlias(r: Registration): void {
+    const parentAliases = r.parent ? this.aliasesOf.get(r.parent) ?? [] : [];
+    const aliases = [...r.aliases, ...(r.parent ? inheritedAliases(r.type, r.name, r.parent, parentAliases, this.opts.stack, this.opts.project.name) : [])];
+    this.aliasesOf.set(r.urn, aliases);
+    if (this.entries.has(r.urn)) return;
+    const old = aliases.find((urn) => this.entries.has(urn) && !this.registered.has(urn));
+    if (old === undefined) return;
+    const entry = this.entries.get(old)!;
+    this.entries.delete(old);
+    this.entries.set(r.urn, { ...entry, urn: r.urn });
+    for (const other of this.entries.values()) {
+      if (other.parent === old) this.entries.set(other.urn, { ...other, parent: r.urn });
+      if (other.dependencies.includes(old)) this.entries.set(other.urn, { ...this.entries.get(other.urn)!, dependencies: other.dependencies.map((d) => (d === old ? r.urn : d)) });
+    }
+    this.progress("=", r.urn, `same resource, recorded as ${old.split("::").pop()} (alias)`);
   }
 
   private async registerComponent(r: Registration, dryRun: boolean): Promise<Registered> {

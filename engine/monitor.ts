@@ -13,6 +13,7 @@
 // registration waits on them (runtime/resource.js prepareResource awaits dependency URNs and input
 // Outputs), so dependency order and output flow are the SDK's own.
 import { MockMonitor } from "@pulumi/pulumi/runtime/mocks";
+import type * as aliasTypes from "@pulumi/pulumi/proto/alias_pb";
 import type * as resTypes from "@pulumi/pulumi/proto/resource_pb";
 import type { PulumiWire, Props } from "./wire";
 
@@ -30,6 +31,8 @@ export interface Registration {
   readonly deleteBeforeReplace?: boolean;
   readonly retainOnDelete: boolean;
   readonly additionalSecretOutputs: string[];
+  /** URNs this resource may have been recorded under before (its own `aliases`; the parent's are added by the deployment). */
+  readonly aliases: string[];
   /** Options this engine does not implement but the program set: the engine refuses them by name. */
   readonly unsupported: string[];
 }
@@ -46,6 +49,20 @@ export interface MonitorHandler {
 }
 
 const ROOT_STACK_TYPE = "pulumi:pulumi:Stack";
+
+/**
+ * The aliases a child inherits from its parent's (the engine's own rule, since the SDK sends alias
+ * specs and leaves inheritance to it): under each old URN of the parent, the child's URN, its name's
+ * prefix renamed as the parent was (`pair-b` under `pair` → `twin-b` under `twin`).
+ */
+export function inheritedAliases(childType: string, childName: string, parentUrn: string, parentAliases: readonly string[], stack: string, project: string): string[] {
+  const parentName = parentUrn.split("::").pop()!;
+  return parentAliases.map((alias) => {
+    const aliasName = alias.split("::").pop()!;
+    const name = childName.startsWith(parentName) ? aliasName + childName.slice(parentName.length) : childName;
+    return makeUrn(stack, project, childType, name, alias);
+  });
+}
 
 /** resource.NewURN: the type is qualified by the parent's type chain, except under the root stack. */
 export function makeUrn(stack: string, project: string, type: string, name: string, parentUrn?: string): string {
@@ -101,12 +118,19 @@ export class EngineMonitor extends MockMonitor {
     callback(new Error(`the local engine does not read existing resources (${req.getType()} ${req.getName()} uses .get() or import)`));
   }
 
+  /** An alias as the SDK sends it (aliasSpecs: this monitor supports them), as a URN: unset parts are the resource's own. */
+  private aliasUrn(alias: aliasTypes.Alias, req: resTypes.RegisterResourceRequest, parent: string | undefined): string {
+    if (alias.hasUrn()) return alias.getUrn();
+    const spec = alias.getSpec()!;
+    const aliasParent = spec.getNoparent() ? undefined : spec.getParenturn() || parent;
+    return makeUrn(spec.getStack() || this.stack, spec.getProject() || this.project, spec.getType() || req.getType(), spec.getName() || req.getName(), aliasParent);
+  }
+
   private registrationOf(req: resTypes.RegisterResourceRequest): Registration {
     const parent = req.getParent() || undefined;
     const unsupported: string[] = [];
     if (req.getIgnorechangesList().length > 0) unsupported.push("ignoreChanges");
     if (req.getReplaceonchangesList().length > 0) unsupported.push("replaceOnChanges");
-    if (req.getAliasesList().length > 0 || req.getAliasurnsList().length > 0) unsupported.push("aliases");
     if (req.getImportid()) unsupported.push("import");
     if (req.getDeletedwith()) unsupported.push("deletedWith");
     if (req.getProvider()) unsupported.push("provider");
@@ -122,6 +146,7 @@ export class EngineMonitor extends MockMonitor {
       deleteBeforeReplace: req.getDeletebeforereplacedefined() ? req.getDeletebeforereplace() : undefined,
       retainOnDelete: req.getRetainondelete() ?? false,
       additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
+      aliases: [...req.getAliasurnsList(), ...req.getAliasesList().map((alias) => this.aliasUrn(alias, req, parent))],
       unsupported,
     };
   }

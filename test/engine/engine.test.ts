@@ -69,6 +69,25 @@ describe("engine up/destroy on a chain with a component", () => {
     expect(f.state().resources.map((s) => s.urn).filter((u) => u.endsWith("::e"))).toEqual([]);
   });
 
+  it("a component renamed with an alias keeps its children: no create, no delete", () => {
+    const f = chainFixture();
+    expect(f.run("up").status).toBe(0);
+    f.journalSince();
+    f.setVariant({ pairName: "twin", pairAliases: ["pair"] });
+    const r = f.run("up");
+    expect(r.status).toBe(0);
+    expect(r.out).toContain("+ 0 created");
+    expect(r.out).toContain("- 0 deleted");
+    expect(f.journalSince().filter((l) => /^(create|delete)/.test(l))).toEqual([]);
+    expect(f.state().resources.map((x) => x.urn.split("::").pop())).toEqual(expect.arrayContaining(["twin", "twin-b", "twin-c"]));
+    expect(f.state().resources.some((x) => /::pair(-[bc])?$/.test(x.urn))).toBe(false);
+    // Without the alias, the same rename is a new component: its children are created and the old ones deleted.
+    f.setVariant({ pairName: "pair" });
+    const back = f.run("up");
+    expect(back.status).toBe(0);
+    expect(back.out).toMatch(/\+ 3 created/);
+  });
+
   it("refresh reads every resource with the stored code", () => {
     const r = f.run("refresh");
     expect(r.status).toBe(0);

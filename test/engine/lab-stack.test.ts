@@ -1,11 +1,12 @@
 // The real program (infra/index.ts) on the real lab stack file, through the engine's CLI: the lab's
 // fixed secrets stand in for `pulumi config set --secret`, and none of them reaches the output.
 import { spawnSync } from "child_process";
-import { mkdtempSync } from "fs";
+import { mkdtempSync, readFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
+import { prepareLabStack } from "../../engine/lab-stack";
 import { LAB_SECRETS } from "../../lab/secrets";
-import { CLI, REPO_ROOT } from "./support";
+import { CLI, plannedCreates, REPO_ROOT } from "./support";
 
 jest.setTimeout(60_000);
 
@@ -18,9 +19,25 @@ describe("npm run stack -- preview --stack lab", () => {
     expect(out).toContain('"name":"lab-1"');
     expect(out).toContain('"name":"lab-2"');
     expect(out).toContain("PART lvm vg0 all crypt");
+    // The full tree: per host a component and its four resources, parented under it.
+    expect(plannedCreates(r.stdout)).toEqual(
+      ["Stack hetzner-fde-lab", ...["lab-1", "lab-2"].flatMap((h) => [`EncryptedRaidHost ${h}`, `RescueBoot ${h}-rescue`, `InstallImage ${h}-install`, `DropbearInitramfs ${h}-dropbear`, `LuksVolume ${h}-root-luks`])].sort(),
+    );
+    expect(out).toContain("host lab-2: the mirror (/dev/nvme1n1 at /mirror) is NOT managed yet");
+    expect(out).not.toContain("host lab-1: the mirror");
     for (const passphrase of Object.values(LAB_SECRETS.luksPassphrases)) expect(out).not.toContain(passphrase);
     expect(out).not.toContain(LAB_SECRETS.robotPassword);
     expect(out).not.toContain("PRIVATE KEY");
+  });
+
+  it("prepareLabStack (the demo's and the e2e's project): one host's lab config and stack, previewed", () => {
+    const dir = mkdtempSync(join(tmpdir(), "hfde-lab-one-"));
+    const stack = prepareLabStack(dir, ["lab-1"]);
+    expect((JSON.parse(readFileSync(stack.labConfig, "utf8")) as { servers: { number: number }[] }).servers.map((s) => s.number)).toEqual([100001]);
+    const r = spawnSync(process.execPath, [CLI, "preview", "--stack", "lab", "--dir", stack.projectDir, "--state-dir", join(dir, "state")], { cwd: REPO_ROOT, env: { ...process.env, HFDE_LAB_DIR: dir }, encoding: "utf8" });
+    expect(r.status).toBe(0);
+    expect(plannedCreates(r.stdout)).toEqual(["Stack hetzner-fde-lab", "EncryptedRaidHost lab-1", "RescueBoot lab-1-rescue", "InstallImage lab-1-install", "DropbearInitramfs lab-1-dropbear", "LuksVolume lab-1-root-luks"].sort());
+    expect(() => prepareLabStack(dir, ["lab-9"])).toThrow(/Pulumi.lab.yaml has no host lab-9; its hosts are lab-1, lab-2/);
   });
 
   it("fails with the variable to set when a secret has no value", () => {

@@ -7,7 +7,7 @@ import { tmpdir } from "os";
 import { join } from "path";
 import { generateEd25519KeyPair } from "../../providers/plumbing/keys";
 import { secretEnvName } from "../../engine/secrets";
-import { chainFixture, CLI, REPO_ROOT } from "./support";
+import { chainFixture, CLI, plannedCreates, REPO_ROOT } from "./support";
 
 jest.setTimeout(120_000);
 
@@ -40,6 +40,16 @@ describe("preview never connects to a host", () => {
     expect(r.stdout + r.stderr).toContain("Previewing update (prod)");
     expect(r.status).toBe(0);
     expect(trap.attempts()).toEqual([]);
+    // The whole tree was checked by the real provider host: the hel1-ca1 ssh target has no RescueBoot.
+    expect(plannedCreates(r.stdout)).toEqual(
+      [
+        "Stack hetzner-fde-prod",
+        ...["fsn1-app1", "hel1-ca1"].map((h) => `EncryptedRaidHost ${h}`),
+        "RescueBoot fsn1-app1-rescue",
+        ...["fsn1-app1", "hel1-ca1"].flatMap((h) => [`InstallImage ${h}-install`, `DropbearInitramfs ${h}-dropbear`, `LuksVolume ${h}-root-luks`]),
+      ].sort(),
+    );
+    expect(r.stdout + r.stderr).toContain("host hel1-ca1: the mirror (/dev/sdb at /mirror) is NOT managed yet");
     for (const value of Object.values(secrets)) expect(r.stdout + r.stderr).not.toContain(value);
   });
 

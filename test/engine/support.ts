@@ -87,3 +87,13 @@ export async function upAndKill(f: Fixture, afterCreates: number): Promise<strin
   });
   return out;
 }
+
+/** "Type name" of every create line of a preview (the engine prints the URN's type and name). */
+export function plannedCreates(stdout: string): string[] {
+  return stdout
+    .split("\n")
+    .map((l) => /^ \+ {2}(\S+) (\S+) create /.exec(l))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => `${m[1].split(":").pop()} ${m[2]}`)
+    .sort();
+}

@@ -1,9 +1,32 @@
-// infra/index.ts under Pulumi's mock runtime: it reads pulumi.Config, and either exports the host
-// summaries or stops with ONE RunError listing every problem, without quoting secrets.
+// infra/index.ts under Pulumi's mock runtime: it reads pulumi.Config, and either builds the hosts
+// and exports their summaries or stops with ONE RunError listing every problem, without quoting
+// secrets. A program that registers resources runs in a process of its own (the closure serializer
+// must not see jest's module registry): test/engine/fixtures/mocked-outputs.ts.
+import { spawnSync } from "child_process";
+import { mkdtempSync, writeFileSync } from "fs";
+import { tmpdir } from "os";
+import { join, resolve } from "path";
 import type * as PulumiModule from "@pulumi/pulumi";
-import { PASSPHRASE_WEB, Raw, validConfig } from "./config-fixtures";
+import { PASSPHRASE_CA, PASSPHRASE_WEB, Raw, validConfig } from "./config-fixtures";
 
 type Program = { hosts: { name: string; layout: string[] }[] };
+
+const SECRET_KEYS = ["hetzner-fde:robotPassword", "hetzner-fde:luksPassphrases", "hetzner-fde:sshPrivateKey"];
+
+function namespaced(config: Raw): Record<string, string> {
+  return Object.fromEntries(Object.entries(config).map(([k, v]) => [`hetzner-fde:${k}`, typeof v === "string" ? v : JSON.stringify(v)]));
+}
+
+/** The program with resources: in the mocked-outputs process. */
+function runHosts(config: Raw): { planned: { name: string; layout: string[] }[]; warnings: string[]; stdout: string } {
+  const file = join(mkdtempSync(join(tmpdir(), "hfde-program-")), "config.json");
+  writeFileSync(file, JSON.stringify({ values: namespaced(config), secretKeys: SECRET_KEYS, secrets: [] }));
+  const root = resolve(__dirname, "../../..");
+  const r = spawnSync(process.execPath, [join(root, "dist", "test", "engine", "fixtures", "mocked-outputs.js"), file], { cwd: root, encoding: "utf8" });
+  if (r.status !== 0) throw new Error(r.stderr);
+  const reply = JSON.parse(r.stdout) as { outputs: { planned: { value: { name: string; layout: string[] }[] } }; warnings: string[] };
+  return { planned: reply.outputs.planned.value, warnings: reply.warnings, stdout: r.stdout };
+}
 
 /** Loads a fresh copy of the program with the given stack config, as the engine would pass it. */
 function runProgram(config: Raw): Program {
@@ -16,29 +39,26 @@ function runProgram(config: Raw): Program {
       "test",
       true,
     );
-    const namespaced = Object.fromEntries(Object.entries(config).map(([k, v]) => [`hetzner-fde:${k}`, typeof v === "string" ? v : JSON.stringify(v)]));
-    pulumi.runtime.setAllConfig(namespaced, ["hetzner-fde:robotPassword", "hetzner-fde:luksPassphrases", "hetzner-fde:sshPrivateKey"]);
+    pulumi.runtime.setAllConfig(namespaced(config), SECRET_KEYS);
     program = require("../../infra") as Program; // eslint-disable-line @typescript-eslint/no-require-imports
   });
   return program as Program;
 }
 
 describe("infra/index.ts", () => {
-  it("exports a summary per host for a valid config", () => {
-    const program = runProgram(validConfig());
-    expect(program.hosts.map((h) => h.name)).toEqual(["web1", "ca1"]);
-    expect(program.hosts[0].layout).toContain("PART lvm vg0 all crypt");
-    expect(JSON.stringify(program.hosts)).not.toContain(PASSPHRASE_WEB);
+  it("builds the hosts and exports a summary per host for a valid config, quoting no secret", () => {
+    const run = runHosts(validConfig());
+    expect(run.planned.map((h) => h.name)).toEqual(["web1", "ca1"]);
+    expect(run.planned[0].layout).toContain("PART lvm vg0 all crypt");
+    expect(run.stdout).not.toContain(PASSPHRASE_WEB);
+    expect(run.stdout).not.toContain(PASSPHRASE_CA);
   });
 
-  it("prints what validation could not check as warnings (here: the Argon2 memory against unknown RAM)", () => {
-    const warn = jest.spyOn(console, "warn").mockImplementation(() => undefined);
-    try {
-      runProgram(validConfig());
-      expect(warn.mock.calls.map((call) => String(call[0]))).toEqual([expect.stringMatching(/hosts\[0\]\.luks\.pbkdf\.memoryKiB: 1048576 KiB is not checked against the host's RAM/)]);
-    } finally {
-      warn.mockRestore();
-    }
+  it("prints what validation could not check, and the unmanaged mirror, as warnings", () => {
+    expect(runHosts(validConfig()).warnings).toEqual([
+      expect.stringMatching(/hosts\[0\]\.luks\.pbkdf\.memoryKiB: 1048576 KiB is not checked against the host's RAM/),
+      expect.stringMatching(/host ca1: the mirror \(\/dev\/sdb at \/mirror\) is NOT managed yet/),
+    ]);
   });
 
   it("throws one RunError that lists every problem and no secret", () => {

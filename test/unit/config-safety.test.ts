@@ -155,7 +155,7 @@ describe("a static dropbear IPv4 address is the address the unlock dials", () =>
         ca(c).endpoints = { address: "127.0.0.1", sshPort: 2201, dropbearPort: 2221 };
       }),
     ).toEqual([]);
-    expect(errorsOf((c) => (web(c).dropbear.network = { mode: "static", ipv4: { address: "203.0.113.9/26", gateway: "203.0.113.1" } }))).toEqual([]);
+    expect(errorsOf((c) => (web(c).dropbear.network = { mode: "static", mac: "90:1b:0e:aa:bb:01", ipv4: { address: "203.0.113.9/26", gateway: "203.0.113.1" } }))).toEqual([]);
   });
 });
 

@@ -108,7 +108,8 @@ describe("defaults", () => {
     const config = validConfig();
     const host = config.hosts[1];
     for (const key of ["image", "sshd", "luks"]) delete host[key];
-    host.dropbear = { authorizedKeys: [ALICE] };
+    // The network has no default: the initramfs needs the NIC's MAC, which only the host knows.
+    host.dropbear = { authorizedKeys: [ALICE], network: { mode: "dhcp", mac: "90:1b:0e:aa:bb:02" } };
     host.mirror = { drive: { path: "/dev/sdb" } };
     const result = validateStackConfig(config);
     if (!result.ok) throw new Error(JSON.stringify(result.errors));
@@ -117,7 +118,7 @@ describe("defaults", () => {
     expect(ca1.hostname).toBe("ca1");
     expect(ca1.sshd.port).toBe(22);
     expect(ca1.dropbear.port).toBe(2222);
-    expect(ca1.dropbear.network).toEqual({ mode: "dhcp" });
+    expect(ca1.dropbear.network).toEqual({ mode: "dhcp", mac: "90:1b:0e:aa:bb:02" });
     expect(ca1.luks).toMatchObject({ cipher: "aes-xts-plain64", keySize: 512, pbkdf: { type: "argon2id", iterTimeMs: 2000 } });
     expect(ca1.mirror).toEqual({ drive: { path: "/dev/sdb" }, schedule: "*/15 * * * *", logRotations: 52, mountPoint: "/mirror" });
     expect(ca1.allowWipe).toBe(false);

@@ -1,0 +1,60 @@
+// The lab stack on a chosen subset of the lab's servers, shared by `npm run demo` and the
+// end-to-end test (test/lab/host-stack.test.ts): a lab config with only those servers (one VM is
+// what this 2-core machine runs well), and a project directory whose Pulumi.lab.yaml is the
+// repository's, filtered to those hosts. The program is the repository's compiled infra/index.ts.
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import { parse, stringify } from "yaml";
+import { REPO_ROOT } from "./wire";
+
+export const LAB_STACK = "lab";
+
+export interface LabStack {
+  /** Project directory: Pulumi.yaml, Pulumi.lab.yaml, node_modules (a link). */
+  readonly projectDir: string;
+  /** lab config with only the chosen servers (`npm run lab -- up --config <it>`). */
+  readonly labConfig: string;
+  readonly hosts: readonly string[];
+}
+
+/** Writes the filtered lab config and project into `dir`. Hosts are Pulumi.lab.yaml names (lab-1). */
+export function prepareLabStack(dir: string, hosts: readonly string[] = ["lab-1"]): LabStack {
+  fs.mkdirSync(dir, { recursive: true });
+  const stackFile = parse(fs.readFileSync(path.join(REPO_ROOT, "Pulumi.lab.yaml"), "utf8")) as { config: Record<string, unknown> };
+  const config = stackFile.config;
+  const allHosts = config["hetzner-fde:hosts"] as { name: string; target: { robot?: { serverNumber: number } } }[];
+  const chosen = allHosts.filter((h) => hosts.includes(h.name));
+  const missing = hosts.filter((h) => !chosen.some((c) => c.name === h));
+  if (missing.length > 0) throw new Error(`Pulumi.lab.yaml has no host ${missing.join(", ")}; its hosts are ${allHosts.map((h) => h.name).join(", ")}`);
+  config["hetzner-fde:hosts"] = chosen;
+  const passphrases = config["hetzner-fde:luksPassphrases"] as Record<string, unknown>;
+  config["hetzner-fde:luksPassphrases"] = Object.fromEntries(Object.entries(passphrases).filter(([name]) => hosts.includes(name)));
+
+  const projectDir = path.join(dir, "project");
+  fs.mkdirSync(projectDir, { recursive: true });
+  const project = parse(fs.readFileSync(path.join(REPO_ROOT, "Pulumi.yaml"), "utf8")) as Record<string, unknown>;
+  fs.writeFileSync(path.join(projectDir, "Pulumi.yaml"), stringify({ ...project, main: path.join(REPO_ROOT, "dist", "infra", "index.js") }));
+  fs.writeFileSync(path.join(projectDir, `Pulumi.${LAB_STACK}.yaml`), `# Pulumi.lab.yaml of ${REPO_ROOT}, hosts ${hosts.join(", ")} only.\n${stringify(stackFile)}`);
+  // The provider host resolves the serialized providers' requires from the project directory.
+  const modules = path.join(projectDir, "node_modules");
+  if (!fs.existsSync(modules)) fs.symlinkSync(path.join(REPO_ROOT, "node_modules"), modules);
+
+  const lab = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, "lab", "lab.config.json"), "utf8")) as { servers: { number: number }[] };
+  const numbers = chosen.map((h) => h.target.robot?.serverNumber);
+  lab.servers = lab.servers.filter((s) => numbers.includes(s.number));
+  const labConfig = path.join(dir, "lab.config.json");
+  fs.writeFileSync(labConfig, JSON.stringify(lab, null, 2));
+  return { projectDir, labConfig, hosts };
+}
+
+/** `npm run lab -- <command> --config <labConfig>`, output inherited or captured. */
+export function labCommand(stack: LabStack, command: "up" | "down" | "destroy" | "status", env: NodeJS.ProcessEnv = process.env, inherit = true): { status: number | null; out: string } {
+  const r = spawnSync(process.execPath, [path.join(REPO_ROOT, "dist", "lab", "cli.js"), command, "--config", stack.labConfig], {
+    cwd: REPO_ROOT,
+    env,
+    stdio: inherit ? "inherit" : "pipe",
+    encoding: "utf8",
+  });
+  return { status: r.status, out: inherit ? "" : `${r.stdout ?? ""}${r.stderr ?? ""}` };
+}
