@@ -140,7 +140,7 @@ export class EncryptedRaidHost extends pulumi.ComponentResource {
         drives: driveSpecs(host),
         raid: host.raid ? { level: host.raid.level } : false,
         partitions: host.partitions,
-        logicalVolumes: host.volumes,
+        volumes: host.volumes,
         image: host.image,
         hostname: host.hostname,
         cryptPassphrase: args.luksPassphrase,
@@ -181,8 +181,7 @@ export class EncryptedRaidHost extends pulumi.ComponentResource {
     );
 
     const device = rootLuksDevice(host);
-    const installLuks = (this.install as unknown as { luks?: pulumi.Output<{ device: string; uuid: string }[]> }).luks;
-    const mapperName = installLuks ? installLuks.apply((luks) => rootMapperName(luks, device)) : this.install.installId.apply(() => rootMapperName(undefined, device));
+    const mapperName = this.install.luks.apply((luks) => rootMapperName(luks, device));
     this.rootLuks = new LuksVolume(
       names.rootLuks,
       {

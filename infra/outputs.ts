@@ -97,7 +97,7 @@ export interface LayoutOutput {
   /** null until a LuksVolume has read the container. */
   readonly luks: { readonly cipher: string; readonly keySize: number; readonly keyslots: number } | null;
   readonly volumeGroups: { readonly name: string; readonly sizeBytes: number; readonly freeBytes: number }[];
-  readonly logicalVolumes: { readonly vg: string; readonly name: string; readonly sizeBytes: number }[];
+  readonly volumes: { readonly vg: string; readonly name: string; readonly sizeBytes: number }[];
 }
 
 /** The layout as read back from the host (InstallImage's layout, LuksVolume's facts). */
@@ -113,7 +113,7 @@ export function layoutOutput(layout: InstalledLayout, luks: LuksFacts | null): L
     })),
     luks: luks === null ? null : { cipher: luks.cipher, keySize: luks.keySize, keyslots: luks.keyslots.length },
     volumeGroups: layout.volumeGroups.map((vg) => ({ ...vg })),
-    logicalVolumes: layout.logicalVolumes.map((lv) => ({ ...lv })),
+    volumes: layout.volumes.map((lv) => ({ ...lv })),
   };
 }
 

@@ -44,11 +44,12 @@ export class InstallImage extends pulumi.dynamic.Resource {
   declare readonly observedHostname: pulumi.Output<string | null>;
   declare readonly layout: pulumi.Output<InstalledLayout>;
   declare readonly arrayUuids: pulumi.Output<string[]>;
+  declare readonly luks: pulumi.Output<{ device: string; uuid: string }[]>;
   declare readonly drift: pulumi.Output<DriftItem[]>;
   declare readonly boots: pulumi.Output<number>;
 
   constructor(name: string, args: InstallImageArgs, opts?: pulumi.CustomResourceOptions) {
-    const outputs = { installId: undefined, installedAt: undefined, environment: undefined, host: undefined, hostKeyFingerprints: undefined, knownHosts: undefined, observedHostname: undefined, layout: undefined, arrayUuids: undefined, drift: undefined, boots: undefined };
+    const outputs = { installId: undefined, installedAt: undefined, environment: undefined, host: undefined, hostKeyFingerprints: undefined, knownHosts: undefined, observedHostname: undefined, layout: undefined, arrayUuids: undefined, luks: undefined, drift: undefined, boots: undefined };
     super(provider, name, { ...withSecretInputs(args, ["cryptPassphrase"]), providerVersion: PROVIDER_VERSION, ...outputs }, opts, "hetzner-fde", "InstallImage");
   }
 }

@@ -41,6 +41,16 @@ export function layoutOf(observed: InstallObserved, drives: readonly DriveSpec[]
   };
 }
 
+/**
+ * The LUKS containers installimage made, by device and UUID: the initramfs and crypttab open the
+ * root as `luks-<UUID>`, so whoever adopts the container (EncryptedRaidHost's LuksVolume) needs it.
+ * Kept from the record when this look could not read the headers (an unreachable or locked host).
+ */
+function rootContainers(observed: InstallObserved, previous: InstallImageOutputs | undefined): InstallImageOutputs["luks"] {
+  const found = observed.luks.filter((c) => c.uuid !== "").map((c) => ({ device: c.device, uuid: c.uuid }));
+  return found.length > 0 ? found : previous?.luks ?? [];
+}
+
 export interface OutputContext {
   readonly environment: ObservedEnvironment;
   readonly host: string;
@@ -66,6 +76,7 @@ export function outputsFrom(inputs: InstallImageInputs | InstallImageOutputs, ob
       observedHostname: observed.root?.hostname ?? at.previous?.observedHostname ?? null,
       layout: layoutOf(observed, inputs.drives),
       arrayUuids,
+      luks: rootContainers(observed, at.previous),
       drift: driftOf(observed, inputs, at.previous ? arrayUuids : []),
       boots: at.boots,
     },

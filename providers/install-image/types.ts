@@ -164,6 +164,8 @@ export interface InstallImageOutputs extends Omit<InstallImageInputs, "cryptPass
   readonly layout: InstalledLayout;
   /** The arrays the install created (mdadm's UUID form), kept across reads: how a stopped array is told from none. */
   readonly arrayUuids: string[];
+  /** The LUKS containers made by the install, by device and header UUID (the initramfs opens each as `luks-<uuid>`); absent in state recorded before it existed. */
+  readonly luks?: { readonly device: string; readonly uuid: string }[];
   readonly drift: DriftItem[];
   /** Reboots create performed (0 with reboot: false). */
   readonly boots: number;

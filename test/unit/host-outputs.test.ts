@@ -72,7 +72,7 @@ describe("layout and monitoring", () => {
       arrays: [{ device: "/dev/md1", level: 1, members: ["/dev/nvme0n1p2"], uuid: "u", state: "clean, degraded", degraded: true, faultyMembers: [], sync: { action: "recover", percent: 42.5 } }],
       partitions: [],
       volumeGroups: [{ name: "vg0", sizeBytes: 100, freeBytes: 0 }],
-      logicalVolumes: [{ vg: "vg0", name: "root", sizeBytes: 90 }],
+      volumes: [{ vg: "vg0", name: "root", sizeBytes: 90 }],
       os: null,
     };
     const luks = { cipher: "aes-xts-plain64", keySize: 512, sectorSize: 512, label: null, subsystem: null, keyslots: [{}, {}] as never[], openAs: "x", discardsActive: false, crypttabLine: null, disks: [] };
@@ -80,7 +80,7 @@ describe("layout and monitoring", () => {
       arrays: [{ device: "/dev/md1", level: 1, state: "clean, degraded", degraded: true, members: ["/dev/nvme0n1p2"], sync: "recover 42.5%" }],
       luks: { cipher: "aes-xts-plain64", keySize: 512, keyslots: 2 },
       volumeGroups: [{ name: "vg0", sizeBytes: 100, freeBytes: 0 }],
-      logicalVolumes: [{ vg: "vg0", name: "root", sizeBytes: 90 }],
+      volumes: [{ vg: "vg0", name: "root", sizeBytes: 90 }],
     });
     expect(layoutOutput(layout, null).luks).toBeNull();
   });
