@@ -26,7 +26,7 @@ export function validateInputs(inputs: DropbearInitramfsInputs): CheckFailure[] 
 
   if (known(inputs.connection)) {
     failures.push(...validateProfiles(inputs.connection));
-    if (Array.isArray(inputs.connection) && !inputs.connection.some((p) => p?.environment === "system")) {
+    if (Array.isArray(inputs.connection) && !inputs.connection.some((p) => p?.environment === "system" || isUnknown(p) || isUnknown(p?.environment))) {
       fail("connection", 'expected a profile with environment "system" (the installed system\'s sshd and its pinned key): the unlock is verified there; add InstallImage\'s system profile');
     }
     if (Array.isArray(inputs.connection) && inputs.connection.some((p) => p?.environment === "initramfs")) {

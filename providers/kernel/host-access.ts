@@ -7,7 +7,7 @@
 // The operator's SSH private key is not a resource input: it comes from the stack config through the
 // provider's `configure` (`hetzner-fde:sshPrivateKey`), which keeps it out of every resource's state.
 import { parsePublicKey } from "../plumbing/keys";
-import type { CheckFailure } from "./resource";
+import { CheckFailure, isUnknown } from "./resource";
 import { checkEndpointAddress, checkPort, checkSha256Fingerprint } from "../rules/network";
 import { checkResetType, checkServerNumber } from "../rules/robot";
 import type { Secret } from "../plumbing/secret";
@@ -51,9 +51,12 @@ export function validateProfiles(profiles: unknown, property = "connection"): Ch
   if (!Array.isArray(profiles) || profiles.length === 0) {
     return [{ property, reason: "expected at least one connection profile {environment, host, port, user, hostKeyFingerprints}, found none" }];
   }
-  const failures = profiles.flatMap((profile, i) => validateProfile(profile, `${property}[${i}]`));
+  // At preview a profile may be another resource's output not yet known (the whole entry or some of
+  // its fields): it is checked when it is known, at up; refusing it would fail every fresh preview.
+  const failures = profiles.flatMap((profile, i) => (isUnknown(profile) ? [] : validateProfile(profile, `${property}[${i}]`)));
   const seen = new Set<string>();
   profiles.forEach((profile: ConnectionProfile, i) => {
+    if (isUnknown(profile) || isUnknown(profile?.environment)) return;
     if (seen.has(profile?.environment)) {
       failures.push({ property: `${property}[${i}].environment`, reason: `expected one profile per environment, found "${profile.environment}" twice` });
     }
@@ -64,7 +67,7 @@ export function validateProfiles(profiles: unknown, property = "connection"): Ch
 
 function validateProfile(profile: Partial<ConnectionProfile>, at: string): CheckFailure[] {
   const failures: CheckFailure[] = [];
-  const fail = (field: string, reason: string | undefined) => reason && failures.push({ property: `${at}.${field}`, reason });
+  const fail = (field: keyof ConnectionProfile, reason: string | undefined) => !isUnknown(profile[field]) && reason && failures.push({ property: `${at}.${field}`, reason });
   fail("environment", ENVIRONMENTS.includes(profile.environment as Environment) ? undefined : `expected one of ${ENVIRONMENTS.join(", ")}, found ${JSON.stringify(profile.environment)}`);
   fail("host", typeof profile.host === "string" ? checkEndpointAddress(profile.host) : `expected an address, found ${JSON.stringify(profile.host)}`);
   fail("port", typeof profile.port === "number" ? checkPort(profile.port) : `expected a port number, found ${JSON.stringify(profile.port)}`);
@@ -73,7 +76,10 @@ function validateProfile(profile: Partial<ConnectionProfile>, at: string): Check
   if (!Array.isArray(fingerprints) || fingerprints.length === 0) {
     fail("hostKeyFingerprints", "expected at least one pinned SHA256 fingerprint: host keys are always verified");
   } else {
-    fingerprints.forEach((fp, j) => fail(`hostKeyFingerprints[${j}]`, typeof fp === "string" ? checkSha256Fingerprint(fp) : `expected "SHA256:…", found ${JSON.stringify(fp)}`));
+    fingerprints.forEach((fp, j) => {
+      const reason = isUnknown(fp) ? undefined : typeof fp === "string" ? checkSha256Fingerprint(fp) : `expected "SHA256:…", found ${JSON.stringify(fp)}`;
+      if (reason) failures.push({ property: `${at}.hostKeyFingerprints[${j}]`, reason });
+    });
   }
   if (profile.robot !== undefined && profile.robot !== null) failures.push(...validateRecipe(profile.robot, `${at}.robot`));
   return failures;

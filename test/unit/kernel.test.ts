@@ -2,6 +2,8 @@
 // the converge loop, diff = the plan against the recorded facts, and the definition hooks.
 import type * as pulumi from "@pulumi/pulumi";
 import { classifyHost, KernelProvider, MISSING_PRIVATE_KEY, notConvergedMessage, readProviderConfig, requirePrivateKey, ResourceDefinition } from "../../providers/kernel";
+import { validateProfiles } from "../../providers/kernel/host-access";
+import { UNKNOWN } from "../../providers/kernel/resource";
 import type { EndpointObservation } from "../../providers/plumbing/ssh";
 
 const RESCUE = "SHA256:" + "r".repeat(43);
@@ -153,5 +155,20 @@ describe("KernelProvider hooks: reach, outputs(…, recorded), restate, requestK
     expect((await provider.check({} as Inputs, { providerVersion: "1", want: -1 })).failures).toEqual([{ property: "want", reason: "expected >= 0" }]);
     expect((await provider.check({} as Inputs, { providerVersion: "1", want: 5 })).failures).toBeUndefined();
     expect(calls).toEqual([]);
+  });
+});
+
+describe("validateProfiles at preview", () => {
+  const profile = { environment: "system", host: "203.0.113.7", port: 22, user: "root", hostKeyFingerprints: ["SHA256:" + "A".repeat(43)] };
+
+  it("checks the known entries and fields, and leaves another resource's not-yet-known output for up", () => {
+    expect(validateProfiles([UNKNOWN, profile])).toEqual([]);
+    expect(validateProfiles([{ ...profile, environment: "rescue", host: UNKNOWN, hostKeyFingerprints: [UNKNOWN] }, profile])).toEqual([]);
+    expect(validateProfiles([UNKNOWN, { ...profile, port: 0 }])).toEqual([{ property: "connection[1].port", reason: expect.stringMatching(/port/) }]);
+  });
+
+  it("still refuses a known bad entry and two known profiles for one environment", () => {
+    expect(validateProfiles([profile, profile]).map((f) => f.property)).toEqual(["connection[1].environment"]);
+    expect(validateProfiles([{ ...profile, hostKeyFingerprints: ["md5:x"] }]).map((f) => f.property)).toEqual(["connection[0].hostKeyFingerprints[0]"]);
   });
 });
