@@ -288,7 +288,11 @@ export class KernelProvider<Inputs extends KernelInputs, Outputs extends Inputs,
     if (!stored || Object.keys(stored).length === 0) throw new Error(`${def.type} ${id}: read needs the stored outputs; import is not supported`);
     const olds = this.migrated(stored);
     return this.withHost(olds, null, "read", async (ctx, reached) => {
+      const started = Date.now();
       const observed = await def.probe(ctx, olds);
+      // The cost of a refresh, per resource, in the unit that matters over a WAN: commands (round trips) on the session.
+      const commands = (ctx.session as { commandsRun?: number } | undefined)?.commandsRun;
+      if (commands !== undefined) ctx.log.info(`read in ${reached.environment} (${reached.host}): ${commands} SSH command(s), ${Date.now() - started} ms`);
       if (!def.exists(observed, olds)) return {};
       const inputs = def.inputsOf(olds);
       const recorded: Record<string, unknown> = { ...(inputs as unknown as Record<string, unknown>) };

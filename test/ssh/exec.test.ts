@@ -19,6 +19,13 @@ afterAll(async () => {
 });
 
 describe("exec", () => {
+  it("counts the commands run on the session, failed ones too (each is one round trip)", async () => {
+    const before = session.commandsRun;
+    await session.exec(sh`true`);
+    await session.exec(sh`exit 3`).catch(() => undefined);
+    expect(session.commandsRun).toBe(before + 2);
+  });
+
   it("returns stdout, stderr and exit code 0", async () => {
     const result = await session.exec(sh`printf %s ${"out put"}; printf %s ${"err"} >&2`);
     expect(result).toMatchObject({ exitCode: 0, stdout: "out put", stderr: "err" });

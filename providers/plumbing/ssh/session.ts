@@ -42,6 +42,7 @@ export class SshSession {
   private readonly logger: Logger;
   private readonly commandTimeoutMs: number;
   private closed = false;
+  private commands = 0;
 
   constructor(client: Client, target: SshTarget, observedHostKey: ObservedHostKey, logger: Logger, commandTimeoutMs: number) {
     this.client = client;
@@ -62,10 +63,16 @@ export class SshSession {
    * Runs one command. Resolves when it exits with an ok code; otherwise throws RemoteCommandError
    * (non-ok exit, timeout, signal, lost connection). Never retried: the command may have acted.
    */
+  /** Commands run on this connection so far: each is one round trip (refresh cost is reported in these). */
+  get commandsRun(): number {
+    return this.commands;
+  }
+
   async exec(command: ShellCommand, options: ExecOptions = {}): Promise<CommandResult> {
     if (!isShellCommand(command)) {
       throw new Error(`exec on ${this.address}: expected a command built with sh\`…\`, found ${typeof command}`);
     }
+    this.commands++;
     const stdinSecret = typeof options.stdin === "object" ? [options.stdin] : [];
     const secrets = [this.target.privateKey, ...stdinSecret, ...(options.secrets ?? [])];
     const shown = redact(command.text, secrets);
