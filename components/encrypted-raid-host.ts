@@ -111,6 +111,7 @@ export class EncryptedRaidHost extends pulumi.ComponentResource {
         {
           serverNumber: host.target.robot.serverNumber,
           authorizedKeys: [args.operatorPublicKey],
+          allowFirstContactHostKey: host.target.robot.allowFirstContactHostKey,
           ...(host.endpoints ? { connect: { host: host.endpoints.address, port: host.endpoints.sshPort } } : {}),
           driveSerials: host.drives.map((d) => d.serial ?? d.wwn).filter((id): id is string => id !== undefined),
         },

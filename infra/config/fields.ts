@@ -82,7 +82,16 @@ export const DriveSchema = z
   })
   .strict();
 
-export const RobotTargetSchema = z.object({ serverNumber: z.number().int().positive() }).strict();
+export const RobotTargetSchema = z
+  .object({
+    serverNumber: z.number().int().positive(),
+    /**
+     * Trust the key a rescue presents on its first answer when Robot reports none (README "First contact").
+     * Off by default: such a boot is refused before the reset; on, every preview warns and the boot records it.
+     */
+    allowFirstContactHostKey: z.boolean().default(false),
+  })
+  .strict();
 
 export const SshTargetSchema = z
   .object({

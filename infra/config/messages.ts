@@ -120,6 +120,7 @@ const FIELD_HELP: Record<string, FieldHelp> = {
   "hosts.*.target": { what: "{ robot: { serverNumber } } or { ssh: { address } }", todo: "say how the host is reached: a Robot server number, or the address of a host already in a rescue system" },
   "hosts.*.target.robot": { what: "{ serverNumber }, like { serverNumber: 2345678 }", todo: "give the server number shown in Robot" },
   "hosts.*.target.robot.serverNumber": { what: "the server number shown in Robot (a positive integer)", todo: "copy it from Robot → Servers" },
+  "hosts.*.target.robot.allowFirstContactHostKey": { what: "true or false", todo: "set true only if Robot reports no rescue host key for this server (README \"First contact\"), else remove it" },
   "hosts.*.target.ssh": { what: "{ address, port, user, hostKeyFingerprints }, like { address: 198.51.100.23 }", todo: "give at least the address of the rescue system" },
   "hosts.*.target.ssh.address": { what: "an IP address or host name as a string, like 198.51.100.23", todo: "give the address the rescue system answers SSH on" },
   "hosts.*.target.ssh.port": { what: "a TCP port number 1..65535", todo: "give the rescue's SSH port (usually 22)" },

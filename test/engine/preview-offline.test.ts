@@ -50,6 +50,8 @@ describe("preview never connects to a host", () => {
       ].sort(),
     );
     expect(r.stdout + r.stderr).toContain("host hel1-ca1: the mirror (/dev/sdb at /mirror) is NOT managed yet");
+    // target.robot.allowFirstContactHostKey reaches RescueBoot, whose check warns on every preview.
+    expect(r.stdout + r.stderr).toMatch(/RescueBoot server 2345678: allowFirstContactHostKey is true: .*the pinned driveSerials/);
     for (const value of Object.values(secrets)) expect(r.stdout + r.stderr).not.toContain(value);
   });
 
