@@ -347,7 +347,9 @@ export function planDelete(observed: InstallImageObserved, olds: Pick<InstallIma
  */
 export function recordedFacts(recorded: InstallImageOutputs): InstallObserved {
   const raidDisks = recorded.drives.length;
-  const arrays = recorded.layout.arrays.map((a): MdArrayFacts => ({
+  // Outputs of a partial create may lack the facts of an install that never finished.
+  const layout = recorded.layout ?? { arrays: [], partitions: [], volumeGroups: [], volumes: [], os: null };
+  const arrays = layout.arrays.map((a): MdArrayFacts => ({
     device: a.device,
     level: a.level,
     uuid: normalizeMdUuid(a.uuid),
@@ -365,9 +367,9 @@ export function recordedFacts(recorded: InstallImageOutputs): InstallObserved {
     drives: recorded.drives.map((d) => ({ path: d.path, exists: true, sizeBytes: null, serial: d.serial ?? null, wwn: d.wwn ?? null, mbrGrub: true, signatures: [], stacked: [] })),
     arrays,
     inactiveArrays: [...new Set(inactive)],
-    superblocks: recorded.arrayUuids.map((uuid) => ({ device: null, uuid: normalizeMdUuid(uuid) })),
-    volumeGroups: recorded.layout.volumeGroups,
-    volumes: recorded.layout.volumes,
+    superblocks: (recorded.arrayUuids ?? []).map((uuid) => ({ device: null, uuid: normalizeMdUuid(uuid) })),
+    volumeGroups: layout.volumeGroups,
+    volumes: layout.volumes,
     knownUuids: [],
     espLoader: null,
     root: {
@@ -404,9 +406,9 @@ export function unrepairedDriftMessage(drift: readonly DriftItem[], desired: Pic
     `Set reassemble: "scan" to run mdadm --stop and --assemble --scan and re-add missing members (or "force" to add --force), or repair it by hand`;
 }
 
-/** The kernel's `explain`: names drift this converge leaves alone. */
+/** The kernel's `explain`: names drift this converge leaves alone (on the install, not on drives an install is about to overwrite). */
 export function explainPlan(situation: PlanSituation<InstallImageInputs, InstallImageOutputs, InstallImageObserved>): string | null {
   const { observed, desired, recorded } = situation;
-  if (desired === null || isUnseen(observed)) return null;
+  if (desired === null || isUnseen(observed) || observed.root?.marker?.configSha256 !== configSha256(desired)) return null;
   return unrepairedDriftMessage(driftOf(observed, desired, recorded?.arrayUuids ?? []), desired);
 }

@@ -65,7 +65,7 @@ export const definition: ResourceDefinition<InstallImageInputs, InstallImageOutp
   id: (outs) => outs.installId,
   exists: installExists,
   planDelete,
-  retained: describeLoss,
+  retained: (olds) => `${describeLoss(olds)} on ${olds.hostname}`,
   migrate: (stored) => migrateOutputs(stored) as unknown as InstallImageOutputs,
   secrets: runSecrets,
   secretInputs: ["cryptPassphrase"],

@@ -86,6 +86,7 @@ it("diff marks a layout change as a replacement with deleteBeforeReplace, a host
 it("delete without allowWipe retains (the kernel's policy): it connects to nothing and says what was kept", async () => {
   const outs = { ...h.inputs(), installId: "i", drives: raid1Lvm().drives, allowWipe: false, layout: { arrays: [], partitions: [], volumeGroups: [], volumes: [], os: null } };
   await h.delete("i", outs);
-  expect(h.logs).toMatch(/InstallImage lab-1.example.com\].*delete leaves drives \/dev\/nvme0n1.* untouched: allowWipe is false, so it is retained .*set allowWipe: true, run up, then destroy/);
+  // The kernel's one retain warning, on the kernel's channel (named by the resource id), naming the host.
+  expect(h.logs).toMatch(/\[InstallImage i\] delete leaves drives \/dev\/nvme0n1.* on lab-1\.example\.com untouched: allowWipe is false, so it is retained .*set allowWipe: true, run up, then destroy/);
   expect(connections).toBe(0);
 });

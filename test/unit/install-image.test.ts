@@ -350,6 +350,9 @@ describe("plan", () => {
     const observed = parseInstallProbe(rawProbe({ rescue: false, marker: marker(), md0Stopped: true }));
     expect(plan(observed, desired, outputs(desired))).toEqual([]);
     expect(explainPlan({ observed, plan: [], desired, recorded: outputs(desired) })).toMatch(/array \/dev\/md\/0 \(UUID 3a1b2c3d:4e5f6a7b:8c9d0e1f:12345678\) fell apart.*Set reassemble: "scan"/);
+    // Arrays on drives an install is about to overwrite are not the install's drift.
+    const beforeInstall = parseInstallProbe(rawProbe({ marker: null, md0Stopped: true }));
+    expect(explainPlan({ observed: beforeInstall, plan: [], desired, recorded: null })).toBeNull();
     expect(plan(observed, { ...desired, reassemble: "scan" }, outputs(desired))).toEqual([{ kind: "reassemble", arrays: [], force: false }]);
     expect(plan(observed, { ...desired, reassemble: "force" }, outputs(desired))).toEqual([{ kind: "reassemble", arrays: [], force: true }]);
   });
