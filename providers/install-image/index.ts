@@ -19,9 +19,9 @@
 //   every drive, mdadm.conf matching the arrays, every fstab/crypttab UUID present).
 
 import * as pulumi from "@pulumi/pulumi";
-import { PROVIDER_VERSION, withSecretInputs } from "../kernel";
-import { provider } from "./provider";
-import type { DriftItem, InstallImageArgs, InstalledLayout, ObservedEnvironment } from "./types";
+import { PROVIDER_VERSION, diffAgainstRecorded, withSecretInputs } from "../kernel";
+import { definition, provider } from "./provider";
+import type { DriftItem, InstallImageArgs, InstallImageInputs, InstallImageOutputs, InstalledLayout, ObservedEnvironment } from "./types";
 
 export * from "./types";
 export * from "./autosetup";
@@ -29,8 +29,15 @@ export * from "./validate";
 export * from "./plan";
 export * from "./probe";
 export { steps, describeSyncLine, pinGuard } from "./steps";
+export * from "./reach";
+export { definition } from "./provider";
 export * from "./outputs";
 export * from "./wipe-access";
+
+/** What `diff` reports (pure, no SSH): the plan against the recorded outputs. */
+export function compareOutputs(olds: InstallImageOutputs, news: InstallImageInputs): pulumi.dynamic.DiffResult {
+  return diffAgainstRecorded(definition, olds, news);
+}
 
 export class InstallImage extends pulumi.dynamic.Resource {
   declare readonly installId: pulumi.Output<string>;

@@ -1,9 +1,10 @@
 // InstallImage's outputs (pure).
 import { jsonSafe } from "../kernel";
+import type { Reached } from "../kernel";
 import { knownHostsLine, parsePublicKey, sha256Fingerprint } from "../plumbing/keys";
 import { formatMdUuid, isDegraded } from "../storage/md";
-import { driftOf } from "./plan";
-import type { DriveSpec, InstallImageInputs, InstallImageOutputs, InstalledLayout, InstallObserved, ObservedEnvironment } from "./types";
+import { driftOf, isUnseen } from "./plan";
+import type { DriveSpec, InstallImageInputs, InstallImageObserved, InstallImageOutputs, InstallImageStep, InstalledLayout, InstallObserved, ObservedEnvironment } from "./types";
 
 // ---------------------------------------------------------------------------------------------
 // outputs (pure)
@@ -84,3 +85,35 @@ export function outputsFrom(inputs: InstallImageInputs | InstallImageOutputs, ob
   );
 }
 
+
+/**
+ * The kernel's outputs. Seen over SSH: the facts found, with what only the record knows (the arrays
+ * of the install, the boots). Not seen (a host waiting in its initramfs for the passphrase, or not
+ * answering): the recorded facts, with where the host is now.
+ */
+export function outputsOf(inputs: InstallImageInputs | InstallImageOutputs, observed: InstallImageObserved, reached: Reached, recorded: InstallImageOutputs | null): InstallImageOutputs {
+  if (isUnseen(observed)) {
+    if (recorded === null) throw new Error(`InstallImage ${inputs.hostname}: the host cannot be logged into, and there is no record of the install to keep`);
+    const environment = observed.environment === "initramfs" ? "initramfs-locked" : "unreachable";
+    return jsonSafe({ ...recorded, ...inputsOf(inputs), environment, host: reached.host }, "outputs");
+  }
+  return outputsFrom(inputs, observed, { environment: observed.environment, host: reached.host, boots: recorded?.boots ?? 0, previous: recorded ?? undefined });
+}
+
+/**
+ * The kernel's `carry`: a round that rebooted hands on what the host showed just before (a crypt
+ * system then waits for its passphrase, with no SSH, so no later probe can read it) and counts the
+ * boot, which no probe can see. Other rounds carry the record unchanged.
+ */
+export function carryOver(
+  inputs: InstallImageInputs,
+  observed: InstallImageObserved,
+  reached: Reached,
+  carried: InstallImageOutputs | null,
+  applied: readonly InstallImageStep[],
+): InstallImageOutputs | null {
+  const reboots = applied.filter((step) => step.kind === "reboot").length;
+  if (reboots === 0 || isUnseen(observed)) return carried;
+  const before = outputsOf(inputs, observed, reached, carried);
+  return { ...before, boots: before.boots + reboots };
+}

@@ -1,23 +1,33 @@
-// InstallImage's plan (pure): observed + desired + recorded → the steps still to run.
-import * as pulumi from "@pulumi/pulumi";
-import { RefusalError, containsUnknown, providerVersionChanged } from "../kernel";
-import { bootProblems, formatMdUuid, isDegraded, normalizeMdUuid } from "../storage/md";
+// InstallImage's plan (pure; diff is this plan against the recorded facts): observed + desired +
+// recorded → the steps still to run.
+import type { ConnectionProfile, PlanSituation, ReplaceStep } from "../kernel";
+import { RefusalError } from "../kernel";
+import { parsePublicKey, sha256Fingerprint } from "../plumbing/keys";
+import { bootProblems, formatMdUuid, isDegraded, MdArrayFacts, normalizeMdUuid } from "../storage/md";
 import { PIN_ADVICE, normalizeWwn } from "../rules/device";
 import { configSha256, cryptDevices, imagePath, partDevice, partitionDevice, renderAutosetup, rootLocation, usesCrypt } from "./autosetup";
-import { DEFAULT_SPEED_LIMIT_MAX, DriftItem, DriveFacts, DriveSpec, InstallImageInputs, InstallImageOutputs, InstallImageStep, InstallObserved } from "./types";
-import { migrateOutputs, replacedInputs, sameValue } from "./validate";
+import { systemEndpoint } from "./outputs";
+import {
+  DEFAULT_CRYPT_PBKDF,
+  DEFAULT_SPEED_LIMIT_MAX,
+  DriftItem,
+  DriveFacts,
+  DriveSpec,
+  InstallImageInputs,
+  InstallImageObserved,
+  InstallImageOutputs,
+  InstallImageStep,
+  InstallObserved,
+  UnseenHost,
+} from "./types";
+import { replacedInputs } from "./validate";
 
 // ---------------------------------------------------------------------------------------------
-// plan (pure): observed + desired → the steps still to run
+// plan (pure): observed + desired + recorded → the steps still to run
 
-/**
- * How the plan treats the observed host, from the recorded outputs (null on create): a create may
- * install and reboot; an update of a recorded install never does.
- */
-export type PlanMode = "create" | "update";
-
-export function planMode(recorded: InstallImageOutputs | null): PlanMode {
-  return recorded === null ? "create" : "update";
+/** Whether the host was seen without a login only (no facts of the install). */
+export function isUnseen(observed: InstallImageObserved): observed is UnseenHost {
+  return observed.environment === "initramfs" || observed.environment === "unreachable";
 }
 
 /**
@@ -72,17 +82,25 @@ export function dataOnDrives(observed: InstallObserved, drives: readonly DriveSp
 }
 
 /**
- * The steps still to run. A create installs (unless the marker of this exact install is on the
- * disk), checks the result can boot, and reboots; an update only fixes the hostname and, when
- * asked, the arrays. Throws InstallImageRefusal for what it will not do (wrong drive, data without
- * allowWipe, a fallen-apart array without reassemble, a system that would not boot).
+ * The steps still to run. A create (recorded null) installs (unless the marker of this exact install
+ * is on the disk), checks the result can boot, and reboots; an update only fixes the hostname and,
+ * when asked, the arrays. Another layout or image is a replacement. Throws RefusalError for what it
+ * will not do (wrong drive, data without allowWipe, a system that would not boot).
  */
-export function plan(observed: InstallObserved, desired: InstallImageInputs, recorded: InstallImageOutputs | null = null): InstallImageStep[] {
-  const mode = planMode(recorded);
+export function plan(observed: InstallImageObserved, desired: InstallImageInputs, recorded: InstallImageOutputs | null = null): (InstallImageStep | ReplaceStep)[] {
+  if (recorded !== null) {
+    const replaces = replacedInputs(recorded, desired);
+    if (replaces.length > 0) return [{ kind: "replace", fields: replaces }];
+  }
+  if (isUnseen(observed)) return planUnseen(observed, desired, recorded);
+  return planSeen(observed, desired, recorded);
+}
+
+function planSeen(observed: InstallObserved, desired: InstallImageInputs, recorded: InstallImageOutputs | null): InstallImageStep[] {
   const sha = configSha256(desired);
   const installed = observed.root?.marker?.configSha256 === sha;
   if (!installed) {
-    if (mode === "update" || observed.environment !== "rescue") {
+    if (recorded !== null || observed.environment !== "rescue") {
       const where = observed.environment === "rescue" ? "on the drives" : `on the running system (${observed.hostname})`;
       throw new RefusalError("install", 
         `the install this resource recorded is not ${where}${observed.root?.marker ? " (the marker belongs to another layout)" : " (no hetzner-fde marker in the installed root)"}; ` +
@@ -91,7 +109,20 @@ export function plan(observed: InstallObserved, desired: InstallImageInputs, rec
     }
     return planInstall(observed, desired, sha);
   }
-  return [...planFixes(observed, desired, recorded?.arrayUuids ?? []), ...(mode === "create" ? planFinish(observed, desired) : [])];
+  return [...planFixes(observed, desired, recorded?.arrayUuids ?? []), ...(recorded === null ? planFinish(observed, desired) : [])];
+}
+
+/**
+ * A host that cannot be logged into. On create that is this run's own reboot into an initramfs that
+ * waits for the LUKS passphrase: the install is done, and nothing more can be done there. On update,
+ * the work the record still calls for cannot be done until the host answers.
+ */
+function planUnseen(observed: UnseenHost, desired: InstallImageInputs, recorded: InstallImageOutputs | null): InstallImageStep[] {
+  if (recorded === null) return [];
+  const pending = planSeen(recordedFacts(recorded), desired, recorded);
+  if (pending.length === 0) return [];
+  const where = observed.environment === "initramfs" ? "waits in its initramfs for the LUKS passphrase" : "does not answer SSH";
+  throw new RefusalError("host", `${pending.map((s) => s.kind).join(", ")} needs the host, which ${where}; unlock it (DropbearInitramfs) or power it on, then run up again. Nothing was written`);
 }
 
 function planInstall(observed: InstallObserved, desired: InstallImageInputs, sha: string): InstallImageStep[] {
@@ -118,8 +149,8 @@ function planInstall(observed: InstallObserved, desired: InstallImageInputs, sha
     ...(observed.installer.running ? [{ kind: "stopInstaller" } as const] : []),
     { kind: "writeAutosetup", text: renderAutosetup(desired), crypt },
     { kind: "runInstallimage", drives: desired.drives, configSha256: sha, allowWipe: data.length > 0 || ours.length > 0 },
-    { kind: "installHostKey", root },
-    ...(crypt ? [{ kind: "replacePassphrase", devices: cryptDevices(desired) } as const, { kind: "scrubSecrets", root } as const] : []),
+    { kind: "installHostKey", root, comment: `root@${shortHostname(desired.hostname)}` },
+    ...(crypt ? [{ kind: "replacePassphrase", devices: cryptDevices(desired), pbkdf: desired.cryptPbkdf ?? DEFAULT_CRYPT_PBKDF } as const, { kind: "scrubSecrets", root } as const] : []),
     { kind: "writeMarker", root, configSha256: sha },
   ];
 }
@@ -129,17 +160,16 @@ function planFixes(observed: InstallObserved, desired: InstallImageInputs, recor
   const steps: InstallImageStep[] = [];
   const drift = driftOf(observed, desired, recordedArrays);
   const broken = drift.filter((d) => d.kind === "notAssembled" || d.kind === "inactive");
-  if (broken.length > 0) {
-    const mode = desired.reassemble ?? "never";
-    if (mode === "never") {
-      throw new RefusalError("reassemble", `${broken.map((d) => d.message).join("; ")}. Set reassemble: "scan" to run mdadm --stop and --assemble --scan (or "force" to add --force)`);
-    }
+  const mode = desired.reassemble ?? "never";
+  // With reassemble: never, fallen-apart arrays are drift no step repairs: reported (read's drift,
+  // explain, diff's warning), not a change.
+  if (broken.length > 0 && mode !== "never") {
     const pins = pinMismatches(desired.drives, observed.drives);
     if (pins.length > 0) throw new RefusalError("drives", `refusing to reassemble: ${pins.join("; ")}. Nothing was written; a swapped disk is not assembled into the arrays`);
     steps.push({ kind: "reassemble", arrays: [...observed.inactiveArrays], force: mode === "force" });
     return steps; // members and hostname are judged again once the arrays are back
   }
-  if ((desired.reassemble ?? "never") !== "never") {
+  if (mode !== "never") {
     // An array already rebuilding is left alone: its new member is not "active" yet, and removing
     // it to add it again would restart the rebuild forever.
     for (const array of observed.arrays.filter((a) => isDegraded(a) && a.sync.action !== "recover")) {
@@ -197,10 +227,20 @@ function planFinish(observed: InstallObserved, desired: InstallImageInputs): Ins
   if (observed.rescueCryptLines > 0 || (observed.root?.cryptLines ?? 0) > 0) steps.push({ kind: "scrubSecrets", root: rootLocation(desired) });
   const problems = bootProblemsOf(observed, desired);
   if (problems.length > 0) throw new RefusalError("boot", `the installed system would not boot, so it was not rebooted: ${problems.join("; ")}`);
-  if (desired.reboot === false) return steps;
-  if (desired.resync?.waitBeforeReboot && observed.arrays.some((a) => a.sync.action !== "idle")) steps.push({ kind: "waitForResync", speedLimitMax });
-  steps.push({ kind: "reboot" });
+  const syncing = observed.arrays.some((a) => a.sync.action !== "idle");
+  // Without the reboot, the next resource reboots (DropbearInitramfs): not in the middle of the initial sync.
+  if (desired.reboot === false) return syncing ? [...steps, { kind: "waitForResync", speedLimitMax }] : steps;
+  if (desired.resync?.waitBeforeReboot && syncing) steps.push({ kind: "waitForResync", speedLimitMax });
+  steps.push({ kind: "reboot", rescue: desired.rescue, system: usesCrypt(desired.partitions) ? null : systemProfile(observed, desired) });
   return steps;
+}
+
+/** The installed system's profile, pinned to the host keys in its root (a crypt system offers no SSH before its passphrase). */
+function systemProfile(observed: InstallObserved, desired: InstallImageInputs): ConnectionProfile {
+  const fingerprints = (observed.root?.hostKeys ?? []).map((line) => sha256Fingerprint(parsePublicKey(line)));
+  if (fingerprints.length === 0) throw new RefusalError("boot", "the installed root has no SSH host key to pin, so it was not rebooted: its sshd could not be verified");
+  const endpoint = systemEndpoint(desired);
+  return { environment: "system", host: endpoint.host, port: endpoint.port, user: "root", hostKeyFingerprints: fingerprints };
 }
 
 /** The boot check on observed facts. */
@@ -280,10 +320,11 @@ export function driftOf(observed: InstallObserved, desired: Pick<InstallImageInp
 
 
 /** Delete with allowWipe: only from rescue, only the configured drives, matched by their pins. */
-export function planDelete(observed: InstallObserved, olds: Pick<InstallImageOutputs, "drives" | "allowWipe">): InstallImageStep[] {
+export function planDelete(observed: InstallImageObserved, olds: Pick<InstallImageOutputs, "drives" | "allowWipe">): InstallImageStep[] {
   if (olds.allowWipe !== true) throw new RefusalError("allowWipe", "allowWipe is false");
   if (observed.environment !== "rescue") {
-    throw new RefusalError("rescue", `wiping needs the rescue system, but the host runs its installed system (${observed.hostname}); run destroy again (it boots rescue through Robot when the host is not in it)`);
+    const where = isUnseen(observed) ? "the host cannot be logged into" : `the host runs its installed system (${observed.hostname})`;
+    throw new RefusalError("rescue", `wiping needs the rescue system, but ${where}; run destroy again (it boots rescue through Robot when the host is not in it)`);
   }
   const pins = pinMismatches(olds.drives, observed.drives);
   if (pins.length > 0) throw new RefusalError("drives", `refusing to wipe: ${pins.join("; ")}. Nothing was written`);
@@ -295,18 +336,79 @@ export function planDelete(observed: InstallObserved, olds: Pick<InstallImageOut
   ];
 }
 
+// ---------------------------------------------------------------------------------------------
+// diff: the plan against the recorded facts
+
 /**
- * diff: a layout/image change is a replacement, old one first (both want the same drives); a
- * hostname change, drift the last read saw, a changed setting or connection profile is an update.
- * A profile change updates no host: the update only stores the newest profile, which delete and
- * refresh must use (they get the stored outputs, not the program's inputs).
+ * The recorded outputs in the shape a probe returns: the marker of the recorded install, the host
+ * name as found, the arrays as last seen (members, failed members, what is missing), the drives by
+ * their pins. `plan` on these says what an update would do: nothing, a hostname, a repair of drift
+ * the last read recorded (when reassemble allows it), or a replacement.
  */
-export function compareOutputs(stored: InstallImageOutputs, news: InstallImageInputs): pulumi.dynamic.DiffResult {
-  const olds = migrateOutputs(stored);
-  if (olds !== stored && replacedInputs(olds, news).length === 0) return { changes: true }; // store the new shape, no host work
-  const replaces = replacedInputs(olds, news);
-  if (replaces.length > 0) return { changes: true, replaces, deleteBeforeReplace: true };
-  const settings = ["hostname", "rescue", "system", "allowWipe", "reboot", "resync", "reassemble", "cryptPbkdf"] as const;
-  const changed = providerVersionChanged(olds, news) || settings.some((key) => containsUnknown(news[key]) || !sameValue(olds[key], news[key]));
-  return { changes: changed || (olds.drift ?? []).length > 0 };
+export function recordedFacts(recorded: InstallImageOutputs): InstallObserved {
+  const raidDisks = recorded.drives.length;
+  // Outputs of a partial create may lack the facts of an install that never finished.
+  const layout = recorded.layout ?? { arrays: [], partitions: [], volumeGroups: [], volumes: [], os: null };
+  const arrays = layout.arrays.map((a): MdArrayFacts => ({
+    device: a.device,
+    level: a.level,
+    uuid: normalizeMdUuid(a.uuid),
+    raidDisks,
+    members: [...a.members.map((device, slot) => ({ device, role: "active" as const, slot })), ...a.faultyMembers.map((device) => ({ device, role: "faulty" as const, slot: null }))],
+    state: a.state,
+    missingMembers: a.degraded ? Math.max(0, raidDisks - a.members.length) : 0,
+    sync: { action: a.sync.action, percent: a.sync.percent, speedKiBs: null },
+  }));
+  const inactive = (recorded.drift ?? []).filter((d) => d.kind === "inactive" && d.array !== undefined).map((d) => d.array as string);
+  return {
+    environment: recorded.environment === "rescue" ? "rescue" : "system",
+    hostname: recorded.observedHostname ?? shortHostname(recorded.hostname),
+    firmware: "bios",
+    drives: recorded.drives.map((d) => ({ path: d.path, exists: true, sizeBytes: null, serial: d.serial ?? null, wwn: d.wwn ?? null, mbrGrub: true, signatures: [], stacked: [] })),
+    arrays,
+    inactiveArrays: [...new Set(inactive)],
+    superblocks: (recorded.arrayUuids ?? []).map((uuid) => ({ device: null, uuid: normalizeMdUuid(uuid) })),
+    volumeGroups: layout.volumeGroups,
+    volumes: layout.volumes,
+    knownUuids: [],
+    espLoader: null,
+    root: {
+      device: "",
+      // Unread host name: the one recorded as requested (a changed request is still a change).
+      hostname: recorded.observedHostname ?? shortHostname(recorded.hostname),
+      osRelease: {},
+      hostKeys: [],
+      marker: { installId: recorded.installId, configSha256: configSha256(recorded), installedAt: recorded.installedAt },
+      mdadmConf: null,
+      fstab: null,
+      crypttab: null,
+      cryptLines: 0,
+    },
+    luks: (recorded.luks ?? []).map((c) => ({ ...c, open: true })),
+    installer: { running: false, exitCode: null, startedFor: null },
+    rescueCryptLines: 0,
+    imageFound: true,
+    imagesAvailable: [],
+    speedLimitMax: null,
+  };
+}
+
+/** Drift no step repairs: with reassemble "never", everything but the host name. */
+export function unrepairedDrift(drift: readonly DriftItem[], desired: Pick<InstallImageInputs, "reassemble">): DriftItem[] {
+  return (desired.reassemble ?? "never") === "never" ? drift.filter((d) => d.kind !== "hostname") : [];
+}
+
+/** The sentence naming drift no step repairs, or null. */
+export function unrepairedDriftMessage(drift: readonly DriftItem[], desired: Pick<InstallImageInputs, "reassemble">): string | null {
+  const left = unrepairedDrift(drift, desired);
+  if (left.length === 0) return null;
+  return `drift that reassemble: "never" leaves as it is (no change is planned for it): ${left.map((d) => d.message).join("; ")}. ` +
+    `Set reassemble: "scan" to run mdadm --stop and --assemble --scan and re-add missing members (or "force" to add --force), or repair it by hand`;
+}
+
+/** The kernel's `explain`: names drift this converge leaves alone (on the install, not on drives an install is about to overwrite). */
+export function explainPlan(situation: PlanSituation<InstallImageInputs, InstallImageOutputs, InstallImageObserved>): string | null {
+  const { observed, desired, recorded } = situation;
+  if (desired === null || isUnseen(observed) || observed.root?.marker?.configSha256 !== configSha256(desired)) return null;
+  return unrepairedDriftMessage(driftOf(observed, desired, recorded?.arrayUuids ?? []), desired);
 }

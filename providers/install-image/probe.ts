@@ -2,10 +2,12 @@
 import { blkidUuids, descendants, parseArrayLines, parseLsblk, parseMdArray, MdArrayFacts } from "../storage/md";
 import { readResourceScript } from "../kernel/script";
 import { ShellCommand, sh } from "../plumbing/shell";
-import { probe as runProbe } from "../plumbing/ssh";
+import { observeEndpoint, probe as runProbe } from "../plumbing/ssh";
+import { classifyHost } from "../kernel/host-access";
 import type { PartitionSpec, VolumeSpec } from "../rules/layout";
 import { cryptDevices, espDevice, imagePath, rootLocation } from "./autosetup";
-import { AUTOSETUP, DEBUG_FILE, DriveFacts, DriveSpec, IMAGES_DIR, INSTALLIMAGE, InstallContext, InstallImageInputs, InstallImageOutputs, InstallObserved, InstallRecord, InstalledRootFacts, MARKER_FILE, WORK_DIR } from "./types";
+import { systemEndpoint } from "./outputs";
+import { AUTOSETUP, DEBUG_FILE, DriveFacts, DriveSpec, IMAGES_DIR, INSTALLIMAGE, InstallContext, InstallImageInputs, InstallImageObserved, InstallImageOutputs, InstallObserved, InstallRecord, InstalledRootFacts, MARKER_FILE, UnseenHost, WORK_DIR } from "./types";
 
 // ---------------------------------------------------------------------------------------------
 // probe (one read-only round trip)
@@ -173,6 +175,18 @@ export function parseInstallProbe(json: unknown): InstallObserved {
   };
 }
 
-export async function probe(ctx: InstallContext, subject: InstallImageInputs | InstallImageOutputs): Promise<InstallObserved> {
-  return runProbe(ctx.session, probeCommand(subject), parseInstallProbe, { stdin: PROBE_SCRIPT, timeoutMs: 5 * 60_000 });
+/**
+ * probe.sh over SSH; without SSH (after this run's reboot into a crypt system's initramfs, or a read
+ * of a host that does not answer), one look at the SSH port: dropbear there is the initramfs.
+ */
+export async function probe(ctx: InstallContext, subject: InstallImageInputs | InstallImageOutputs): Promise<InstallImageObserved> {
+  if (ctx.session.ssh === null) return lookWithoutLogin(ctx.session.awaiting ?? "unreachable", subject);
+  return runProbe(ctx.session.ssh, probeCommand(subject), parseInstallProbe, { stdin: PROBE_SCRIPT, timeoutMs: 5 * 60_000 });
+}
+
+async function lookWithoutLogin(awaiting: UnseenHost["environment"], subject: InstallImageInputs | InstallImageOutputs): Promise<UnseenHost> {
+  const endpoint = systemEndpoint(subject);
+  const pinned = "hostKeyFingerprints" in subject ? subject.hostKeyFingerprints : [];
+  const state = classifyHost(await observeEndpoint(endpoint.host, endpoint.port), [subject.rescue, { environment: "system", hostKeyFingerprints: pinned }]);
+  return { environment: state.kind === "initramfs" ? "initramfs" : awaiting };
 }

@@ -1,15 +1,35 @@
 // InstallImage's steps: the only effects, each guarded on the host so a re-run converges.
-import { PROVIDER_VERSION } from "../kernel";
+import { PROVIDER_VERSION, requirePrivateKey } from "../kernel";
 import { ensureKey, retireKey } from "../storage/cryptsetup";
 import { normalizeWwn } from "../rules/device";
+import { publicKeyOf } from "../plumbing/keys";
 import { Secret } from "../plumbing/secret";
 import { ShellCommand, joinShell, sh } from "../plumbing/shell";
+import type { SshSession } from "../plumbing/ssh";
 import { RootLocation } from "./autosetup";
 import { shortHostname } from "./plan";
+import { noSession, sshSession, waitForRescueGone, waitForSystem } from "./reach";
 import { AUTOSETUP, DriveSpec, DEBUG_FILE, HOST_KEY_DROP_IN, INSTALL_TIMEOUT_MS, INSTALLIMAGE, InstallContext, InstallImageFailed, InstallImageStep, MARKER_FILE, WORK_DIR } from "./types";
 
 // ---------------------------------------------------------------------------------------------
 // steps (the only effects; each guarded so a re-run converges)
+
+/** The SSH session every step acts through; none exists while the host waits in its initramfs. */
+function shellOf(ctx: InstallContext): SshSession {
+  if (ctx.session.ssh === null) throw new Error(`no SSH to the host: it is ${ctx.session.awaiting === "initramfs" ? "waiting in its initramfs for the LUKS passphrase" : "not answering"}`);
+  return ctx.session.ssh;
+}
+
+/** The run's secret by name (InstallContext), or null. */
+function key(ctx: InstallContext, name: "passphrase" | "oneTimePassphrase" | "hostKeyPrivate"): Secret | null {
+  return ctx.keys[name] ?? null;
+}
+
+/** How often installimage's output is polled (stack config `installImagePollMs`, a test hook). */
+function pollMs(ctx: InstallContext): number {
+  const configured = Number(ctx.settings.installImagePollMs);
+  return Number.isFinite(configured) && configured > 0 ? configured : 5000;
+}
 
 /** Shell that sets `$r` to the root's block device (opening nothing: a crypt root must already be open). */
 function resolveRoot(root: RootLocation): ShellCommand {
@@ -29,18 +49,19 @@ if ! mountpoint -q "$M"; then mount "$r" "$M"; trap 'umount "$M"' EXIT; fi`;
 
 async function stopInstaller(ctx: InstallContext): Promise<void> {
   // installimage runs in its own session (setsid), so its pid is its process group.
-  await ctx.session.exec(sh`W=${WORK_DIR}; p=$(cat "$W/pid" 2>/dev/null); [ -n "$p" ] || exit 0
+  await shellOf(ctx).exec(sh`W=${WORK_DIR}; p=$(cat "$W/pid" 2>/dev/null); [ -n "$p" ] || exit 0
 kill -TERM -- "-$p" 2>/dev/null || kill -TERM "$p" 2>/dev/null
 i=0; while kill -0 "$p" 2>/dev/null && [ $i -lt 30 ]; do sleep 1; i=$((i+1)); done
 kill -KILL -- "-$p" 2>/dev/null; rm -f "$W/pid" "$W/rc"; true`);
 }
 
 async function writeAutosetup(ctx: InstallContext, step: Extract<InstallImageStep, { kind: "writeAutosetup" }>): Promise<void> {
-  if (step.crypt && !ctx.oneTimePassphrase) throw new Error("the layout encrypts, but no one-time passphrase was made for installimage");
+  const oneTime = key(ctx, "oneTimePassphrase");
+  if (step.crypt && !oneTime) throw new Error("the layout encrypts, but no one-time passphrase was made for installimage");
   // The one-time passphrase goes in on stdin: it is never part of a command line.
-  const text = step.crypt && ctx.oneTimePassphrase ? `${step.text}CRYPTPASSWORD ${ctx.oneTimePassphrase.reveal()}\n` : step.text;
+  const text = step.crypt && oneTime ? `${step.text}CRYPTPASSWORD ${oneTime.reveal()}\n` : step.text;
   // Removed first: `cat >` into an existing file would keep that file's (maybe wider) mode.
-  await ctx.session.exec(sh`rm -f ${AUTOSETUP} && umask 077 && cat > ${AUTOSETUP}`, { stdin: new Secret(text) });
+  await shellOf(ctx).exec(sh`rm -f ${AUTOSETUP} && umask 077 && cat > ${AUTOSETUP}`, { stdin: new Secret(text) });
 }
 
 /** Shell that stops (exit 3) unless each drive exists and carries its pinned serial/WWN: re-checked right before acting. */
@@ -69,7 +90,7 @@ async function runInstallimage(ctx: InstallContext, step: Extract<InstallImageSt
   const inner = sh`TERM=xterm ${INSTALLIMAGE} -a -c ${AUTOSETUP} > ${`${W}/log`} 2>&1; echo $? > ${`${W}/rc`}`;
   // Detached in its own session: a dropped connection or a killed provider cannot stop it half-way
   // through a partition table; the next run finds it by its pid and stops it before starting over.
-  await ctx.session.exec(sh`W=${W}; mkdir -p "$W" && chmod 700 "$W" && rm -f "$W/rc" "$W/log" "$W/pid"
+  await shellOf(ctx).exec(sh`W=${W}; mkdir -p "$W" && chmod 700 "$W" && rm -f "$W/rc" "$W/log" "$W/pid"
 ${preInstallGuard(step)} || exit 3
 { printf '%s\\n' ${step.configSha256}; for d in ${step.drives.map((d) => d.path)}; do printf '%s\\t%s\\t%s\\n' "$d" "$(lsblk -dn -o SERIAL "$d" | tr -d ' ')" "$(lsblk -dn -o WWN "$d" | tr -d ' ')"; done; } > "$W/started-for"
 setsid sh -c ${inner.text} </dev/null >/dev/null 2>&1 &
@@ -85,7 +106,7 @@ async function followInstaller(ctx: InstallContext): Promise<void> {
   for (;;) {
     // Exit code and liveness first, output second: when the exit code is there, the output read
     // after it is complete.
-    const result = await ctx.session.exec(sh`W=${WORK_DIR}
+    const result = await shellOf(ctx).exec(sh`W=${WORK_DIR}
 rc=$(cat "$W/rc" 2>/dev/null); p=$(cat "$W/pid" 2>/dev/null); alive=dead; [ -n "$p" ] && kill -0 "$p" 2>/dev/null && alive=run
 printf '%s\\036%s\\036' "$rc" "$alive"
 tail -c +${offset + 1} "$W/log" 2>/dev/null | head -c 65536`);
@@ -101,7 +122,7 @@ tail -c +${offset + 1} "$W/log" 2>/dev/null | head -c 65536`);
     if (rc !== "") {
       if (partial.trim() !== "") ctx.log.info(`installimage: ${partial}`);
       if (rc === "0") return;
-      const debug = await ctx.session.exec(sh`grep -a '^ERROR:' ${DEBUG_FILE} | tail -n 20`, { okExitCodes: [0, 1] });
+      const debug = await shellOf(ctx).exec(sh`grep -a '^ERROR:' ${DEBUG_FILE} | tail -n 20`, { okExitCodes: [0, 1] });
       const errors = debug.stdout.split("\n").filter((l) => l.trim() !== "");
       throw new InstallImageFailed(
         `installimage exited ${rc}: ${errors.length > 0 ? errors.join(" | ") : `no ERROR: line in ${DEBUG_FILE}; read it on the host`}. Nothing is marked installed; fix the inputs and run up again`,
@@ -110,36 +131,40 @@ tail -c +${offset + 1} "$W/log" 2>/dev/null | head -c 65536`);
     }
     if (alive !== "run") throw new InstallImageFailed(`installimage stopped without an exit code (killed?); run up again to start over`, []);
     if (Date.now() - started > INSTALL_TIMEOUT_MS) throw new InstallImageFailed(`installimage still running after ${INSTALL_TIMEOUT_MS / 60_000} min; look at ${WORK_DIR}/log on the host`, []);
-    await new Promise((resolve) => setTimeout(resolve, ctx.pollMs));
+    await new Promise((resolve) => setTimeout(resolve, pollMs(ctx)));
   }
 }
 
 async function installHostKey(ctx: InstallContext, step: Extract<InstallImageStep, { kind: "installHostKey" }>): Promise<void> {
+  const hostKey = key(ctx, "hostKeyPrivate");
+  if (!hostKey) throw new Error("no host key was generated for the installed system");
   // Private key on stdin only; the other key types go, so sshd presents exactly the pinned key.
-  await ctx.session.exec(
+  await shellOf(ctx).exec(
     sh`${mountRoot(step.root)}
 umask 077
 rm -f "$M"/etc/ssh/ssh_host_*
 cat > "$M/etc/ssh/ssh_host_ed25519_key"
-printf '%s\\n' ${ctx.hostKey.public.trim()} > "$M/etc/ssh/ssh_host_ed25519_key.pub"
+printf '%s\\n' ${publicKeyOf(hostKey, step.comment)} > "$M/etc/ssh/ssh_host_ed25519_key.pub"
 chmod 600 "$M/etc/ssh/ssh_host_ed25519_key"; chmod 644 "$M/etc/ssh/ssh_host_ed25519_key.pub"
 mkdir -p "$M/etc/ssh/sshd_config.d"
 printf 'HostKey /etc/ssh/ssh_host_ed25519_key\\n' > "$M/"${HOST_KEY_DROP_IN}; chmod 644 "$M/"${HOST_KEY_DROP_IN}`,
-    { stdin: ctx.hostKey.private },
+    { stdin: hostKey },
   );
 }
 
 async function replacePassphrase(ctx: InstallContext, step: Extract<InstallImageStep, { kind: "replacePassphrase" }>): Promise<void> {
-  if (!ctx.oneTimePassphrase || !ctx.passphrase) throw new Error("replacing installimage's passphrase needs both the one-time and the real passphrase");
+  const oneTime = key(ctx, "oneTimePassphrase");
+  const passphrase = key(ctx, "passphrase");
+  if (!oneTime || !passphrase) throw new Error("replacing installimage's passphrase needs both the one-time and the real passphrase");
   for (const device of step.devices) {
     // ensureKey proves the real passphrase opens a slot; retireKey kills the one-time slot only then.
-    await ensureKey(ctx.session, device, ctx.oneTimePassphrase, ctx.passphrase, ctx.pbkdf);
-    await retireKey(ctx.session, device, ctx.oneTimePassphrase, ctx.passphrase);
+    await ensureKey(shellOf(ctx), device, oneTime, passphrase, step.pbkdf);
+    await retireKey(shellOf(ctx), device, oneTime, passphrase);
   }
 }
 
 async function scrubSecrets(ctx: InstallContext, step: Extract<InstallImageStep, { kind: "scrubSecrets" }>): Promise<void> {
-  const known = [ctx.oneTimePassphrase, ctx.passphrase].filter((s): s is Secret => s !== null);
+  const known = [key(ctx, "oneTimePassphrase"), key(ctx, "passphrase")].filter((s): s is Secret => s !== null);
   const files = sh`${AUTOSETUP} ${DEBUG_FILE} "$M/installimage.conf" "$M/installimage.debug" ${`${WORK_DIR}/log`}`;
   // Then prove it: neither passphrase is left in any of them (patterns on stdin, names printed, never lines).
   const verify =
@@ -147,7 +172,7 @@ async function scrubSecrets(ctx: InstallContext, step: Extract<InstallImageStep,
       ? sh`true`
       : sh`set --; for f in ${files}; do if [ -f "$f" ]; then set -- "$@" "$f"; fi; done
 if [ $# -gt 0 ] && grep -a -l -F -f - "$@"; then echo "a passphrase is still in the files above" >&2; exit 3; fi`;
-  await ctx.session.exec(
+  await shellOf(ctx).exec(
     sh`${mountRoot(step.root)}
 for f in ${files}; do if [ -f "$f" ]; then sed -i '/CRYPTPASSWORD/d' "$f"; fi; done
 ${verify}`,
@@ -156,8 +181,11 @@ ${verify}`,
 }
 
 async function writeMarker(ctx: InstallContext, step: Extract<InstallImageStep, { kind: "writeMarker" }>): Promise<void> {
-  const marker = JSON.stringify({ installId: ctx.installId, configSha256: step.configSha256, installedAt: new Date().toISOString(), providerVersion: PROVIDER_VERSION });
-  await ctx.session.exec(
+  // A new id per install: the marker names the install, not the server.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const crypto = require("crypto") as typeof import("crypto");
+  const marker = JSON.stringify({ installId: crypto.randomUUID(), configSha256: step.configSha256, installedAt: new Date().toISOString(), providerVersion: PROVIDER_VERSION });
+  await shellOf(ctx).exec(
     sh`${mountRoot(step.root)}
 mkdir -p "$M/etc/hetzner-fde"
 cat > "$M/"${MARKER_FILE}.tmp && mv "$M/"${MARKER_FILE}.tmp "$M/"${MARKER_FILE} && sync`,
@@ -170,7 +198,7 @@ async function setHostname(ctx: InstallContext, step: Extract<InstallImageStep, 
   const names = step.hostname === short ? short : `${step.hostname} ${short}`;
   const where = step.root ? mountRoot(step.root) : sh`set -e; M=''`;
   const live = step.root ? sh`true` : sh`hostname ${short}`;
-  await ctx.session.exec(sh`${where}
+  await shellOf(ctx).exec(sh`${where}
 n=${names}
 printf '%s\\n' ${short} > "$M/etc/hostname"
 if grep -q '^127[.]0[.]1[.]1[[:space:]]' "$M/etc/hosts"; then sed -i "s/^127[.]0[.]1[.]1[[:space:]].*/127.0.1.1 $n/" "$M/etc/hosts"; else echo "127.0.1.1 $n" >> "$M/etc/hosts"; fi
@@ -179,14 +207,14 @@ ${live}`);
 
 async function reassemble(ctx: InstallContext, step: Extract<InstallImageStep, { kind: "reassemble" }>): Promise<void> {
   // Exit 1/2 ("nothing to assemble") is judged by the next probe, not here.
-  await ctx.session.exec(sh`for a in ${step.arrays}; do mdadm --stop "$a" || true; done
+  await shellOf(ctx).exec(sh`for a in ${step.arrays}; do mdadm --stop "$a" || true; done
 mdadm --assemble --scan ${step.force ? "--force" : []}`, { okExitCodes: [0, 1, 2] });
 }
 
 async function readdMember(ctx: InstallContext, step: Extract<InstallImageStep, { kind: "readdMember" }>): Promise<void> {
   // Only the pinned disk, and only a partition that is blank or already carries THIS array's
   // superblock, unless allowWipe: the resync overwrites whatever the partition held.
-  await ctx.session.exec(sh`${pinGuard([step.pin])} || exit 3
+  await shellOf(ctx).exec(sh`${pinGuard([step.pin])} || exit 3
 a=${step.array}; m=${step.member}
 [ -b "$m" ] || { echo "$m does not exist" >&2; exit 3; }
 su=$(mdadm --examine --export "$m" 2>/dev/null | sed -n 's/^MD_UUID=//p' | tr -d ':-' | tr A-F a-f)
@@ -201,22 +229,22 @@ mdadm "$a" --re-add "$m" 2>/dev/null || mdadm "$a" --add "$m"`);
 
 async function waitForResync(ctx: InstallContext, step: Extract<InstallImageStep, { kind: "waitForResync" }>): Promise<void> {
   const file = "/proc/sys/dev/raid/speed_limit_max";
-  const old = (await ctx.session.exec(sh`cat ${file}`)).stdout.trim();
-  await ctx.session.exec(sh`echo ${step.speedLimitMax} > ${file}`);
+  const old = (await shellOf(ctx).exec(sh`cat ${file}`)).stdout.trim();
+  await shellOf(ctx).exec(sh`echo ${step.speedLimitMax} > ${file}`);
   try {
     for (;;) {
       // /proc/mdstat as well: an array whose resync waits behind another's (resync=DELAYED) may read idle in sysfs.
-      const state = await ctx.session.exec(sh`for a in /sys/block/md*/md; do n=$(basename "$(dirname "$a")"); printf '%s %s %s %s\\n' "$n" "$(cat "$a/sync_action")" "$(cat "$a/sync_completed")" "$(cat "$a/sync_speed")"; done
+      const state = await shellOf(ctx).exec(sh`for a in /sys/block/md*/md; do n=$(basename "$(dirname "$a")"); printf '%s %s %s %s\\n' "$n" "$(cat "$a/sync_action")" "$(cat "$a/sync_completed")" "$(cat "$a/sync_speed")"; done
 grep -c -E 'resync|recovery' /proc/mdstat || true`);
       const lines = state.stdout.trim().split("\n");
       const pending = Number(lines.pop() ?? "0");
       const busy = lines.filter((l) => /\S+ (resync|recover|check|repair)\b/.test(l));
       if (busy.length === 0 && !(pending > 0)) return;
       ctx.log.info(`resync (speed_limit_max ${step.speedLimitMax}): ${busy.map((l) => describeSyncLine(l)).join("; ")}`);
-      await new Promise((resolve) => setTimeout(resolve, ctx.pollMs * 3));
+      await new Promise((resolve) => setTimeout(resolve, pollMs(ctx) * 3));
     }
   } finally {
-    if (/^\d+$/.test(old)) await ctx.session.exec(sh`echo ${old} > ${file}`);
+    if (/^\d+$/.test(old)) await shellOf(ctx).exec(sh`echo ${old} > ${file}`);
   }
 }
 
@@ -230,7 +258,7 @@ export function describeSyncLine(line: string): string {
 async function tuneResync(ctx: InstallContext, step: Extract<InstallImageStep, { kind: "tuneResync" }>): Promise<void> {
   // A watcher on the host restores the old limit when the sync ends, so create need not wait hours.
   const restore = sh`while grep -q -E 'resync|recovery' /proc/mdstat; do sleep 10; done; echo "$OLD" > /proc/sys/dev/raid/speed_limit_max`;
-  const result = await ctx.session.exec(sh`f=/proc/sys/dev/raid/speed_limit_max; old=$(cat "$f")
+  const result = await shellOf(ctx).exec(sh`f=/proc/sys/dev/raid/speed_limit_max; old=$(cat "$f")
 grep -q -E 'resync|recovery' /proc/mdstat || exit 0
 echo ${step.speedLimitMax} > "$f"
 OLD="$old" setsid sh -c ${restore.text} </dev/null >/dev/null 2>&1 &
@@ -239,13 +267,27 @@ echo "$old"; grep -E 'resync|recovery' /proc/mdstat`);
   ctx.log.info(`initial resync: speed_limit_max ${old} → ${step.speedLimitMax} until it ends (then restored); ${progress.map((l) => l.trim()).join("; ")}`);
 }
 
-async function reboot(ctx: InstallContext): Promise<void> {
-  await ctx.session.exec(sh`sync; setsid sh -c 'sleep 2; reboot' </dev/null >/dev/null 2>&1 &`);
+/**
+ * Reboots, and follows the host: to the installed system's sshd (pinned to the key in its root), or,
+ * when it boots into an initramfs that waits for the LUKS passphrase, until the rescue is gone (no SSH
+ * until the passphrase is typed; DropbearInitramfs brings the remote unlock). The next probe looks there.
+ */
+async function reboot(ctx: InstallContext, step: Extract<InstallImageStep, { kind: "reboot" }>): Promise<void> {
+  await shellOf(ctx).exec(sh`sync; setsid sh -c 'sleep 2; reboot' </dev/null >/dev/null 2>&1 &`);
+  const report = (line: string): void => ctx.log.info(line);
+  if (step.system === null) {
+    await waitForRescueGone(step.rescue, report);
+    ctx.log.info("rebooted; the installed system now waits in its initramfs for the LUKS passphrase");
+    ctx.continueOn?.(noSession("initramfs"), { environment: "initramfs", host: `${step.rescue.host}:${step.rescue.port}` });
+    return;
+  }
+  const ssh = await waitForSystem(step.system, step.rescue.hostKeyFingerprints, requirePrivateKey(ctx.config, "InstallImage"), report);
+  ctx.continueOn?.(sshSession(ssh), { environment: "system", host: `${step.system.host}:${step.system.port}` });
 }
 
 async function stopStorage(ctx: InstallContext, step: Extract<InstallImageStep, { kind: "stopStorage" }>): Promise<void> {
   // Deepest first (lsblk lists parents first, so reversed), a few rounds for stacks md → LUKS → LVM.
-  await ctx.session.exec(sh`ds=${step.drives.map((d) => d.path)}
+  await shellOf(ctx).exec(sh`ds=${step.drives.map((d) => d.path)}
 for round in 1 2 3 4 5; do
   lsblk -n -r -o PATH,TYPE,MOUNTPOINT $ds 2>/dev/null | tac | while read -r p ty mp; do
     case "$mp" in "") ;; "[SWAP]") swapoff "$p" 2>/dev/null ;; *) umount "$p" 2>/dev/null ;; esac
@@ -258,7 +300,7 @@ left=$(lsblk -n -r -o PATH,TYPE $ds 2>/dev/null | awk '$2 != "disk" && $2 != "pa
 
 async function wipeDrives(ctx: InstallContext, step: Extract<InstallImageStep, { kind: "wipeDrives" }>): Promise<void> {
   // Pins are checked again right before the first write (same guard as the install).
-  await ctx.session.exec(sh`${pinGuard(step.drives)} || exit 3
+  await shellOf(ctx).exec(sh`${pinGuard(step.drives)} || exit 3
 for d in ${step.drives.map((d) => d.path)}; do
   for p in $(lsblk -n -r -o PATH,TYPE "$d" | awk '$2 == "part" {print $1}'); do mdadm --zero-superblock "$p" >/dev/null 2>&1; wipefs -a -q "$p"; done
   wipefs -a -q "$d"

@@ -1,13 +1,11 @@
 // InstallImage's constants, types and errors.
 import * as pulumi from "@pulumi/pulumi";
-import type { ConnectionProfile, StepContext } from "../kernel";
+import type { ConnectionProfile, HostContext } from "../kernel";
 import type { ArrayLine, BlockNode, MdArrayFacts } from "../storage/md";
 import type { PartitionSpec, VolumeSpec } from "../rules/layout";
 import type { PbkdfSettings } from "../rules/luks";
 import type { RaidLevel } from "../rules/size";
-import type { Secret } from "../plumbing/secret";
 import type { SshSession } from "../plumbing/ssh";
-import type { Logger } from "../plumbing/log";
 import { keepErrorMessage } from "../plumbing/errors";
 import type { RootLocation } from "./autosetup";
 
@@ -239,8 +237,8 @@ export type InstallImageStep =
   | { readonly kind: "stopInstaller" }
   | { readonly kind: "writeAutosetup"; readonly text: string; readonly crypt: boolean }
   | { readonly kind: "runInstallimage"; readonly drives: DriveSpec[]; readonly configSha256: string; readonly allowWipe: boolean }
-  | { readonly kind: "installHostKey"; readonly root: RootLocation }
-  | { readonly kind: "replacePassphrase"; readonly devices: string[] }
+  | { readonly kind: "installHostKey"; readonly root: RootLocation; readonly comment: string }
+  | { readonly kind: "replacePassphrase"; readonly devices: string[]; readonly pbkdf: PbkdfSettings }
   | { readonly kind: "scrubSecrets"; readonly root: RootLocation }
   | { readonly kind: "writeMarker"; readonly root: RootLocation; readonly configSha256: string }
   | { readonly kind: "setHostname"; readonly hostname: string; readonly root: RootLocation | null }
@@ -248,23 +246,39 @@ export type InstallImageStep =
   | { readonly kind: "readdMember"; readonly array: string; readonly member: string; readonly uuid: string; readonly pin: DriveSpec; readonly allowWipe: boolean }
   | { readonly kind: "waitForResync"; readonly speedLimitMax: number }
   | { readonly kind: "tuneResync"; readonly speedLimitMax: number }
-  | { readonly kind: "reboot" }
+  /** `system`: the installed system's profile, pinned to the key in its root; null when it boots into an
+   *  initramfs that waits for the LUKS passphrase (no SSH until it is typed). `rescue`: the rescue's keys
+   *  mean "not rebooted yet". */
+  | { readonly kind: "reboot"; readonly rescue: ConnectionProfile; readonly system: ConnectionProfile | null }
   | { readonly kind: "stopStorage"; readonly drives: DriveSpec[] }
   | { readonly kind: "wipeDrives"; readonly drives: DriveSpec[] };
 
-export interface InstallContext extends StepContext {
-  readonly session: SshSession;
-  /** The installed system's host key pair for this run (only the public half ever leaves the provider). */
-  readonly hostKey: { readonly private: Secret; readonly public: string };
-  /** installimage's CRYPTPASSWORD for this run, null without crypt. */
-  readonly oneTimePassphrase: Secret | null;
-  readonly passphrase: Secret | null;
-  readonly pbkdf: PbkdfSettings;
-  readonly installId: string;
-  /** The one log channel (`[InstallImage host]`, secrets redacted): installimage's output, resync progress. */
-  readonly log: Logger;
-  readonly pollMs: number;
+/**
+ * How InstallImage holds its host (the kernel's session): SSH, or none while the host cannot be
+ * logged into. `awaiting` says where it is then: in the initramfs this run rebooted it into (waiting
+ * for the LUKS passphrase), or unreachable (read of a host that is off, or locked).
+ */
+export interface InstallSession {
+  readonly ssh: SshSession | null;
+  readonly awaiting: "initramfs" | "unreachable" | null;
+  /** SSH commands run (the kernel logs a read's cost with it). */
+  readonly commandsRun: number;
+  close(): Promise<void>;
 }
+
+/**
+ * What steps and the probe get. The run's secrets are in `keys`: `passphrase` (the real one),
+ * `oneTimePassphrase` (installimage's CRYPTPASSWORD, with crypt) and `hostKeyPrivate` (the installed
+ * system's host key, generated for this run; only its public half ever leaves the provider).
+ */
+export type InstallContext = HostContext<InstallSession>;
+
+/** The host as seen without a login: nothing of the install can be read (the kernel's Observed is this or InstallObserved). */
+export interface UnseenHost {
+  readonly environment: "initramfs" | "unreachable";
+}
+
+export type InstallImageObserved = InstallObserved | UnseenHost;
 
 /** installimage exited non-zero; carries the ERROR: lines of /root/debug.txt. */
 export class InstallImageFailed extends Error {

@@ -153,6 +153,17 @@ export interface ResourceDefinition<Inputs extends KernelInputs, Outputs extends
   explain?(situation: PlanSituation<Inputs, Outputs, Observed>): string | null;
   /** Warnings `check` logs for valid inputs (an explicit, risky choice the operator should see in every preview). */
   checkWarnings?(news: Inputs): string[];
+  /** Warnings `diff` logs about the recorded state that no step of the plan changes, so every preview
+   *  names it (InstallImage: drift that `reassemble: never` leaves alone, and that is therefore no change). */
+  diffWarnings?(recorded: Outputs, news: Inputs): string[];
+  /**
+   * For a step after which the next probe may not see the host again (InstallImage reboots into an
+   * initramfs that waits for its passphrase, with no SSH): after each round's steps, the record the
+   * rest of the run carries, from that round's observation and the steps that ran. `outputs` gets it
+   * as `recorded` (`plan` keeps the previous outputs), so the last facts seen survive, and so does
+   * what a step did that no probe can see (how many reboots). Default: `recorded` as given. Pure.
+   */
+  carry?(inputs: Inputs, observed: Observed, reached: Reached, carried: Outputs | null, applied: readonly Step[]): Outputs | null;
   /** The inputs recorded in outputs (what `read` returns as inputs). */
   inputsOf(outputs: Outputs): Inputs;
   id(outputs: Outputs): string;
@@ -250,7 +261,12 @@ export class KernelProvider<Inputs extends KernelInputs, Outputs extends Inputs,
   }
 
   /** The plan against the recorded facts, and nothing else (no host contact). */
-  async diff(_id: string, stored: Outputs, news: Inputs): Promise<pulumi.dynamic.DiffResult> {
+  async diff(id: string, stored: Outputs, news: Inputs): Promise<pulumi.dynamic.DiffResult> {
+    const warnings = this.def.diffWarnings?.(this.migrated(stored), news) ?? [];
+    if (warnings.length > 0) {
+      const log = createLogger({ context: `${this.def.type} ${id}`, secrets: this.knownSecrets() });
+      for (const warning of warnings) log.warn(warning);
+    }
     return diffAgainstRecorded(this.def, stored, news);
   }
 
@@ -363,6 +379,7 @@ export async function convergeDefinition<Inputs extends KernelInputs, Outputs ex
 ): Promise<Outputs> {
   return withReachedHost(def, from, inputs, recorded, "converge", async (ctx, reached) => {
     let last: PlanStep[] = [];
+    let carried = recorded;
     for (let round = 1; round <= def.maxRounds; round++) {
       const observed = await runStep(ctx, "probe", () => def.probe(ctx, inputs));
       const todo = def.plan(observed, inputs, recorded);
@@ -370,13 +387,16 @@ export async function convergeDefinition<Inputs extends KernelInputs, Outputs ex
         const why = def.explain?.({ observed, plan: todo, desired: inputs, recorded });
         if (why) ctx.log.info(why);
       }
-      if (todo.length === 0) return def.outputs(inputs, observed, reached, recorded);
+      if (todo.length === 0) return def.outputs(inputs, observed, reached, carried);
       const replaces = replaceFields(todo);
       if (replaces.length > 0) {
         throw new Error(`${def.type}: ${replaces.join(", ")} cannot change in place; the engine replaces the resource for that, so this update should not have run. Run up again`);
       }
       last = todo;
+      // Where the host was before the steps: a step may move it (continueOn) to where the next probe looks.
+      const before: Reached = { ...reached };
       await runPlan(ctx, todo as Step[], def.steps);
+      if (def.carry) carried = def.carry(inputs, observed, before, carried, todo as Step[]);
     }
     throw new Error(notConvergedMessage(def.type, ctx.host, def.maxRounds, last));
   });

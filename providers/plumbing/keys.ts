@@ -2,6 +2,7 @@
 // the Robot client (MD5 fingerprints name keys in /key and /boot/{n}/rescue) and the lab.
 import { createHash } from "crypto";
 import { utils as ssh2Utils } from "ssh2";
+import type { Secret } from "./secret";
 
 export interface OpenSshPublicKey {
   /** Key type as written in the key line, e.g. `ssh-ed25519`. */
@@ -78,6 +79,13 @@ function isWellFormedPublicKey(line: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** The `<type> <base64> <comment>` line of an OpenSSH private key's public half (a key generated for a run, kept only as a Secret). */
+export function publicKeyOf(privateKey: Secret, comment: string): string {
+  const parsed = ssh2Utils.parseKey(privateKey.reveal());
+  if (parsed instanceof Error || Array.isArray(parsed)) throw new Error(`not one OpenSSH private key: ${parsed instanceof Error ? parsed.message : "several keys"}`);
+  return `${parsed.type} ${parsed.getPublicSSH().toString("base64")} ${comment}`;
 }
 
 /** `SHA256:<base64 without padding>`, as `ssh-keygen -lf` prints it. */

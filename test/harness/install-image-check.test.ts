@@ -1,7 +1,8 @@
 // InstallImage through the real dynamic-provider host, with no VM: the provider serializes without
 // secrets, check refuses every bad input of issue 5 by field with no SSH connection made (a trap
 // listens on the rescue port), diff over gRPC marks a layout change as a delete-first replacement,
-// and delete without allowWipe retains without connecting.
+// and delete without allowWipe retains without connecting; then (the trap now answering TCP with no SSH)
+// a read of a host that does not answer keeps the record, and drift no step repairs is no change.
 import * as net from "net";
 import { ProviderHarness } from "./harness";
 import { checkSerializedProvider } from "./leaks";
@@ -86,6 +87,38 @@ it("diff marks a layout change as a replacement with deleteBeforeReplace, a host
 it("delete without allowWipe retains (the kernel's policy): it connects to nothing and says what was kept", async () => {
   const outs = { ...h.inputs(), installId: "i", drives: raid1Lvm().drives, allowWipe: false, layout: { arrays: [], partitions: [], volumeGroups: [], volumes: [], os: null } };
   await h.delete("i", outs);
-  expect(h.logs).toMatch(/InstallImage lab-1.example.com\].*delete leaves drives \/dev\/nvme0n1.* untouched: allowWipe is false, so it is retained .*set allowWipe: true, run up, then destroy/);
+  // The kernel's one retain warning, on the kernel's channel (named by the resource id), naming the host.
+  expect(h.logs).toMatch(/\[InstallImage i\] delete leaves drives \/dev\/nvme0n1.* on lab-1\.example\.com untouched: allowWipe is false, so it is retained .*set allowWipe: true, run up, then destroy/);
   expect(connections).toBe(0);
+});
+
+// Decisions (#9): a read of a host that does not answer (off, or locked in its initramfs) records it
+// unreachable and keeps the recorded facts (not "gone"); drift that reassemble: never leaves alone is
+// no change, and the diff warns, naming it. Through the provider host; the trap takes TCP, then drops it.
+it("read of a host that does not answer keeps the record as unreachable; drift no step repairs is no change, with a warning", async () => {
+  const md1 = { device: "/dev/md1", level: 1, members: ["/dev/nvme0n1p2"], uuid: "aaaabbbb:ccccdddd:eeeeffff:00001111", state: "clean", degraded: true, faultyMembers: [], sync: { action: "idle", percent: null } };
+  const drift = [{ kind: "degraded", array: "/dev/md1", message: "array /dev/md1 is degraded: 1 of 2 members active, a member is missing" }];
+  const { cryptPassphrase: _secret, ...inputs } = h.inputs();
+  const outs = {
+    ...inputs,
+    installId: "i",
+    installedAt: "t",
+    environment: "system",
+    host: "h",
+    hostKeyFingerprints: [FP],
+    knownHosts: [],
+    observedHostname: "lab-1",
+    layout: { arrays: [md1], partitions: [], volumeGroups: [{ name: "vg0", sizeBytes: 1, freeBytes: 0 }], volumes: [], os: null },
+    arrayUuids: [md1.uuid],
+    luks: [{ device: "/dev/md1", uuid: "99999999-8888-7777-6666-555555555555" }],
+    drift,
+    boots: 1,
+  };
+  const read = await h.read("i", outs, inputs);
+  expect(read.id).toBe("i");
+  expect(read.props).toEqual({ ...outs, environment: "unreachable", host: `127.0.0.1:${(trap.address() as net.AddressInfo).port}` });
+  expect(read.inputs).not.toHaveProperty("cryptPassphrase");
+  expect(await h.diff("i", outs, h.inputs())).toMatchObject({ changes: "none" });
+  expect(h.logs).toMatch(/\[InstallImage i\] drift that reassemble: "never" leaves as it is \(no change is planned for it\): array \/dev\/md1 is degraded/);
+  expect(await h.diff("i", { ...outs, reassemble: "scan" }, h.inputs({ reassemble: "scan" }))).toMatchObject({ changes: "some", replaces: [] });
 });

@@ -4,7 +4,8 @@
 // runs do, so each installimage run (5–8 min under TCG) is shared:
 //   1. a create killed during installimage, then a create that starts over and installs (reboot,
 //      pinned key), read, a second identical up;
-//   2. drift on the running system (failed member, removed member, stopped array) and reassembly;
+//   2. drift on the running system (failed member, removed member, stopped array): no change while
+//      reassemble is never (a warning names it), reassembly with scan;
 //   3. a hostname update; leak greps;
 //   4. delete with allowWipe, on the installed system: it boots rescue through Robot itself (killed
 //      after the reset, the re-run adopts that boot) and wipes the drives;
@@ -216,7 +217,10 @@ describe("lab: InstallImage", () => {
     await onSystem(sh`mdadm /dev/md0 --fail /dev/nvme1n1p1`);
     await h!.refresh();
     expect(drift()).toEqual([expect.objectContaining({ kind: "degraded", message: expect.stringMatching(/\/dev\/md0 is degraded: 1 of 2 members active, failed: \/dev\/nvme1n1p1/) })]);
-    expect((await h!.preview(h!.urn, h!.inputs())).diff?.changes).toBe("some");
+    // Drift no step repairs (reassemble: never) is no change; the preview warns, naming it, and read keeps recording it.
+    expect((await h!.preview(h!.urn, h!.inputs())).diff?.changes).toBe("none");
+    expect(h!.logs).toMatch(/reassemble: "never" leaves as it is \(no change is planned for it\): array \/dev\/md0 is degraded/);
+    expect((await h!.preview(h!.urn, h!.inputs({ reassemble: "scan" }))).diff?.changes).toBe("some");
 
     await onSystem(sh`mdadm /dev/md0 --remove /dev/nvme1n1p1`);
     await h!.refresh();

@@ -2,6 +2,9 @@
 import type { InstallImageInputs, RawInstallProbe } from "../../providers/install-image";
 import { LAB_RAID1_LVM } from "../support/lab-layouts";
 
+/** The host key in the installed root the fixture probe reads (its SHA256 fingerprint is ROOT_FP). */
+export const ROOT_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl root@lab-1";
+export const ROOT_FP = "SHA256:+DiY3wvvV6TuJJhbpZisF/zLDA0zPMSvHdkr4UvCOqU";
 export const FP = "SHA256:" + "A".repeat(43);
 export const PASSPHRASE = "Correct-Horse-Battery-9-staple";
 
@@ -120,7 +123,7 @@ export function rawProbe(o: ProbeOptions = {}): RawInstallProbe {
           device: b("/dev/vg0/root"),
           hostname: b(`${o.hostname ?? "lab-1"}\n`),
           osRelease: b('PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nNAME="Debian GNU/Linux"\nVERSION_ID="12"\n'),
-          hostKeys: b("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl root@lab-1\n"),
+          hostKeys: b(`${ROOT_HOST_KEY}\n`),
           marker: marker === null ? "" : b(marker),
           mdadmConf: b(mdadmConf),
           hasMdadmConf: true,

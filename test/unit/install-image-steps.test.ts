@@ -3,6 +3,8 @@
 import { createLogger } from "../../providers/plumbing/log";
 import { execFileSync } from "child_process";
 import { InstallContext, InstallImageStep, steps } from "../../providers/install-image";
+import { generateEd25519KeyPair } from "../../providers/plumbing/keys";
+import type { SshSession } from "../../providers/plumbing/ssh";
 import { Secret } from "../../providers/plumbing/secret";
 import { ShellCommand } from "../../providers/plumbing/shell";
 import { PASSPHRASE, raid1Lvm } from "./install-image-fixtures";
@@ -28,16 +30,21 @@ function fakeContext(sent: Sent[]): InstallContext {
     resource: "InstallImage",
     host: "test",
     secrets: [],
-    session: session as unknown as InstallContext["session"],
-    hostKey: { private: new Secret("-----BEGIN OPENSSH PRIVATE KEY-----\nHOSTKEYSECRET\n-----END OPENSSH PRIVATE KEY-----\n"), public: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl root@lab-1" },
-    oneTimePassphrase: new Secret("OneTimeSecretXyz123"),
-    passphrase: new Secret(PASSPHRASE),
-    pbkdf: { type: "argon2id", memoryKiB: 32768, iterations: 4 },
-    installId: "id-1",
+    session: { ssh: session as unknown as SshSession, awaiting: null, commandsRun: 0, close: async () => undefined },
+    keys: { hostKeyPrivate: new Secret(HOST_KEY.private), oneTimePassphrase: new Secret("OneTimeSecretXyz123"), passphrase: new Secret(PASSPHRASE) },
+    config: { privateKey: null, robot: null },
+    purpose: "converge",
+    settings: { installImagePollMs: "1" },
     log: createLogger({ sink: () => undefined }),
-    pollMs: 1,
   };
 }
+
+// The installed system's host key, generated as the provider does it; its private body must never be in a command.
+const HOST_KEY = generateEd25519KeyPair("root@lab-1");
+const HOST_KEY_BODY = HOST_KEY.private.split("\n")[1];
+const PBKDF = { type: "argon2id", memoryKiB: 32768, iterations: 4 } as const;
+// A port nothing listens on: the reboot step's wait for the rescue to go down ends at once.
+const RESCUE = { environment: "rescue", host: "127.0.0.1", port: 1, user: "root", hostKeyFingerprints: ["SHA256:" + "R".repeat(43)] } as const;
 
 const lv = { kind: "lv", device: "/dev/vg0/root" } as const;
 const cryptPart = { kind: "part", device: "/dev/md1", crypt: true } as const;
@@ -48,9 +55,9 @@ const STEPS: InstallImageStep[] = [
   { kind: "writeAutosetup", text: "DRIVE1 /dev/nvme0n1\n", crypt: true },
   { kind: "runInstallimage", drives, configSha256: "abc", allowWipe: false },
   { kind: "runInstallimage", drives: [{ path: "/dev/sda", wwn: "0x5000c500a1b2c3d4" }], configSha256: "abc", allowWipe: true },
-  { kind: "installHostKey", root: lv },
-  { kind: "installHostKey", root: cryptPart },
-  { kind: "replacePassphrase", devices: ["/dev/md1"] },
+  { kind: "installHostKey", root: lv, comment: "root@lab-1" },
+  { kind: "installHostKey", root: cryptPart, comment: "root@lab-1" },
+  { kind: "replacePassphrase", devices: ["/dev/md1"], pbkdf: PBKDF },
   { kind: "scrubSecrets", root: lv },
   { kind: "writeMarker", root: lv, configSha256: "abc" },
   { kind: "setHostname", hostname: "lab-2.example.com", root: null },
@@ -59,7 +66,7 @@ const STEPS: InstallImageStep[] = [
   { kind: "readdMember", array: "/dev/md1", member: "/dev/nvme1n1p2", uuid: "aaaabbbbccccddddeeeeffff00001111", pin: { path: "/dev/nvme1n1", serial: "LAB100001N1" }, allowWipe: false },
   { kind: "waitForResync", speedLimitMax: 2000000 },
   { kind: "tuneResync", speedLimitMax: 2000000 },
-  { kind: "reboot" },
+  { kind: "reboot", rescue: RESCUE, system: null },
   { kind: "stopStorage", drives },
   { kind: "wipeDrives", drives },
 ];
@@ -78,7 +85,7 @@ describe.each(STEPS.map((step) => [step.kind, step] as const))("step %s", (_kind
 
   it("never puts a secret into command text", () => {
     for (const { text } of sent) {
-      expect(text).not.toContain("HOSTKEYSECRET");
+      expect(text).not.toContain(HOST_KEY_BODY);
       expect(text).not.toContain("OneTimeSecretXyz123");
       expect(text).not.toContain(PASSPHRASE);
     }
@@ -89,8 +96,9 @@ it("the secrets reach the host on stdin: the host key, and CRYPTPASSWORD appende
   const sent: Sent[] = [];
   const ctx = fakeContext(sent);
   await steps.writeAutosetup(ctx, { kind: "writeAutosetup", text: "DRIVE1 /dev/nvme0n1\n", crypt: true });
-  await steps.installHostKey(ctx, { kind: "installHostKey", root: lv });
+  await steps.installHostKey(ctx, { kind: "installHostKey", root: lv, comment: "root@lab-1" });
   expect(sent[0].stdin).toBe("DRIVE1 /dev/nvme0n1\nCRYPTPASSWORD OneTimeSecretXyz123\n");
-  expect(sent[1].stdin).toContain("HOSTKEYSECRET");
-  expect(sent[1].text).toContain("ssh-ed25519 AAAAC3");
+  expect(sent[1].stdin).toContain(HOST_KEY_BODY);
+  // The public half is derived from the run's private key: the pair installed is one key.
+  expect(sent[1].text).toContain(HOST_KEY.public);
 });

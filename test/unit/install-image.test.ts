@@ -1,10 +1,16 @@
 // InstallImage's pure parts: check (every bad input named by its field, before any connection),
-// the /autosetup renderer, diff (replacement vs update), and the plan from observed facts.
+// the /autosetup renderer, diff (the kernel's: the plan against the recorded facts), and the plan
+// from observed facts.
 import {
   InstallImageInputs,
   InstallImageOutputs,
+  carryOver,
   compareOutputs,
+  definition,
+  explainPlan,
   migrateOutputs,
+  outputsOf,
+  recordedFacts,
   configSha256,
   parseInstallProbe,
   partitionDevice,
@@ -20,7 +26,8 @@ import {
 import type { EndpointObservation } from "../../providers/plumbing/ssh";
 import { UNKNOWN } from "../../providers/kernel/resource";
 import { classifyHost } from "../../providers/kernel";
-import { FP, PASSPHRASE, crypted, raid1Lvm, rawProbe, startedForRecord } from "./install-image-fixtures";
+import { FP, PASSPHRASE, ROOT_FP, ROOT_HOST_KEY, crypted, raid1Lvm, rawProbe, startedForRecord } from "./install-image-fixtures";
+import { parsePublicKey, sha256Fingerprint } from "../../providers/plumbing/keys";
 
 type Mutate = (i: Record<string, unknown>) => void;
 const part = (i: Record<string, unknown>) => i.partitions as Record<string, unknown>[];
@@ -157,7 +164,7 @@ function outputs(inputs: InstallImageInputs, extra: Partial<InstallImageOutputs>
   };
 }
 
-describe("diff (compareOutputs) and check (validateReplacement)", () => {
+describe("diff (compareOutputs: the plan against the recorded facts) and check (validateReplacement)", () => {
   const REPLACING: [string, (i: InstallImageInputs) => InstallImageInputs, string][] = [
     ["drives", (i) => ({ ...i, drives: [i.drives[0], { path: "/dev/nvme2n1" }] }), "drives"],
     ["a drive's serial pin", (i) => ({ ...i, drives: [i.drives[0], { path: "/dev/nvme1n1", serial: "OTHER" }] }), "drives"],
@@ -191,14 +198,39 @@ describe("diff (compareOutputs) and check (validateReplacement)", () => {
     expect(compareOutputs(outputs(before), { ...before, image: `${before.image}.tar.gz` })).toEqual({ changes: false });
   });
 
-  it("no change proposes nothing; hostname, settings, a new rescue profile and drift are updates", () => {
+  it("no change proposes nothing; hostname, settings and a new rescue profile are updates", () => {
     const before = raid1Lvm();
     expect(compareOutputs(outputs(before), before)).toEqual({ changes: false });
     expect(compareOutputs(outputs(before), { ...before, hostname: "lab-2" })).toEqual({ changes: true });
     expect(compareOutputs(outputs(before), { ...before, reassemble: "scan" })).toEqual({ changes: true });
     expect(compareOutputs(outputs(before), { ...before, rescue: { ...before.rescue, hostKeyFingerprints: ["SHA256:" + "B".repeat(43)] } })).toEqual({ changes: true });
-    expect(compareOutputs(outputs(before, { drift: [{ kind: "degraded", array: "/dev/md1", message: "x" }] }), before)).toEqual({ changes: true });
     expect(compareOutputs(outputs(before), { ...before, providerVersion: "2" })).toEqual({ changes: true });
+  });
+
+  // Decision (#9): drift no step repairs is no change; diff warns, naming it, and read keeps recording it.
+  it("recorded drift is a change exactly when a step repairs it (reassemble scan), and is warned about when none does (never)", () => {
+    const before = raid1Lvm();
+    const md1 = { device: "/dev/md1", level: 1, members: ["/dev/nvme0n1p2"], uuid: "aaaabbbb:ccccdddd:eeeeffff:00001111", state: "clean", degraded: true, faultyMembers: [], sync: { action: "idle", percent: null } };
+    const drift = [{ kind: "degraded" as const, array: "/dev/md1", message: "array /dev/md1 is degraded: 1 of 2 members active, a member is missing" }];
+    const degraded = outputs(before, { layout: { arrays: [md1], partitions: [], volumeGroups: [], volumes: [], os: null }, arrayUuids: [md1.uuid], drift });
+    expect(compareOutputs(degraded, before)).toEqual({ changes: false });
+    expect(definition.diffWarnings?.(degraded, before)).toEqual([expect.stringMatching(/reassemble: "never" leaves as it is .*\/dev\/md1 is degraded: 1 of 2 members active, a member is missing.*Set reassemble: "scan"/)]);
+    const scan = { ...before, reassemble: "scan" as const };
+    expect(compareOutputs({ ...degraded, reassemble: "scan" }, scan)).toEqual({ changes: true });
+    expect(definition.diffWarnings?.({ ...degraded, reassemble: "scan" }, scan)).toEqual([]);
+    // A stopped array (recorded UUID, not running) the same way: no change with never, reassembled with scan.
+    const stopped = outputs(before, { arrayUuids: [md1.uuid], drift: [{ kind: "notAssembled", array: "/dev/md/1", message: "array /dev/md/1 fell apart" }] });
+    expect(compareOutputs(stopped, before)).toEqual({ changes: false });
+    expect(compareOutputs({ ...stopped, reassemble: "scan" }, scan)).toEqual({ changes: true });
+    expect(definition.diffWarnings?.(outputs(before), before)).toEqual([]);
+  });
+
+  it("the recorded facts plan nothing for the recorded request, and a hostname change for a renamed host", () => {
+    const before = raid1Lvm();
+    const recorded = outputs(before);
+    expect(plan(recordedFacts(recorded), before, recorded)).toEqual([]);
+    expect(plan(recordedFacts(recorded), { ...before, hostname: "lab-2" }, recorded)).toEqual([{ kind: "setHostname", hostname: "lab-2", root: null }]);
+    expect(plan(recordedFacts(recorded), { ...before, image: "Debian-trixie-latest-amd64-base" }, recorded)).toEqual([{ kind: "replace", fields: ["image"] }]);
   });
 
   it("a passphrase change alone proposes nothing (it is LuksVolume's to rotate)", () => {
@@ -267,6 +299,25 @@ describe("plan", () => {
     expect(kinds(plan(parseInstallProbe(rawProbe({ marker: marker(), syncAction: "resync" })), { ...desired, resync: { waitBeforeReboot: true } }))).toEqual(["waitForResync", "reboot"]);
   });
 
+  it("the reboot goes to the installed system pinned to the key in its root, or, with crypt, to an initramfs without SSH", () => {
+    const [reboot] = plan(parseInstallProbe(rawProbe({ marker: marker() })), desired);
+    expect(reboot).toEqual({ kind: "reboot", rescue: desired.rescue, system: { environment: "system", host: "127.0.0.1", port: 2201, user: "root", hostKeyFingerprints: [ROOT_FP] } });
+    expect(sha256Fingerprint(parsePublicKey(ROOT_HOST_KEY))).toBe(ROOT_FP);
+    const crypt = crypted();
+    const found = parseInstallProbe(rawProbe({ marker: marker(configSha256(crypt)) }));
+    const luksUuid = "99999999-8888-7777-6666-555555555555";
+    const withCrypttab = { ...found, root: { ...found.root!, crypttab: `luks-${luksUuid} UUID=${luksUuid} none luks\n` }, knownUuids: [...found.knownUuids, luksUuid] };
+    const cryptReboot = plan(withCrypttab, crypt).find((step) => step.kind === "reboot");
+    expect(cryptReboot).toEqual({ kind: "reboot", rescue: crypt.rescue, system: null });
+  });
+
+  // Decision (#9): with reboot: false the next resource reboots (DropbearInitramfs), so the initial sync is waited for here.
+  it("with reboot: false, the initial resync is waited for (at the raised limit) before create reports done", () => {
+    const syncing = parseInstallProbe(rawProbe({ marker: marker(), syncAction: "resync" }));
+    expect(plan(syncing, { ...desired, reboot: false })).toEqual([{ kind: "waitForResync", speedLimitMax: 2_000_000 }]);
+    expect(plan(syncing, { ...desired, reboot: false, resync: { speedLimitMax: 500_000 } })).toEqual([{ kind: "waitForResync", speedLimitMax: 500_000 }]);
+  });
+
   it("leftover CRYPTPASSWORD lines are scrubbed before the reboot", () => {
     expect(kinds(plan(parseInstallProbe(rawProbe({ marker: marker(), rescueCryptLines: 1 })), desired))).toEqual(["scrubSecrets", "reboot"]);
   });
@@ -294,9 +345,14 @@ describe("plan", () => {
     expect(plan(rescue, { ...desired, hostname: "lab-2" }, outputs(desired))).toEqual([{ kind: "setHostname", hostname: "lab-2", root: { kind: "lv", device: "/dev/vg0/root" } }]);
   });
 
-  it("update: a stopped array is refused without reassemble, reassembled with scan, forced with force", () => {
+  // Decision (#9): drift no step repairs is no step (it was a refusal); explain names it on the converge.
+  it("update: a stopped array is left as it is (and named) without reassemble, reassembled with scan, forced with force", () => {
     const observed = parseInstallProbe(rawProbe({ rescue: false, marker: marker(), md0Stopped: true }));
-    expect(() => plan(observed, desired, outputs(desired))).toThrow(/array \/dev\/md\/0 \(UUID 3a1b2c3d:4e5f6a7b:8c9d0e1f:12345678\) fell apart.*Set reassemble: "scan"/);
+    expect(plan(observed, desired, outputs(desired))).toEqual([]);
+    expect(explainPlan({ observed, plan: [], desired, recorded: outputs(desired) })).toMatch(/array \/dev\/md\/0 \(UUID 3a1b2c3d:4e5f6a7b:8c9d0e1f:12345678\) fell apart.*Set reassemble: "scan"/);
+    // Arrays on drives an install is about to overwrite are not the install's drift.
+    const beforeInstall = parseInstallProbe(rawProbe({ marker: null, md0Stopped: true }));
+    expect(explainPlan({ observed: beforeInstall, plan: [], desired, recorded: null })).toBeNull();
     expect(plan(observed, { ...desired, reassemble: "scan" }, outputs(desired))).toEqual([{ kind: "reassemble", arrays: [], force: false }]);
     expect(plan(observed, { ...desired, reassemble: "force" }, outputs(desired))).toEqual([{ kind: "reassemble", arrays: [], force: true }]);
   });
@@ -323,6 +379,41 @@ describe("plan", () => {
     expect(() => planDelete(rescue, { drives: desired.drives, allowWipe: false })).toThrow(/allowWipe is false/);
     expect(() => planDelete(parseInstallProbe(rawProbe({ rescue: false, marker: marker() })), { drives: desired.drives, allowWipe: true })).toThrow(/runs its installed system \(lab-1\); run destroy again/);
     expect(() => planDelete(rescue, { drives: [{ path: "/dev/nvme0n1", serial: "OTHER" }], allowWipe: true })).toThrow(/has serial "LAB100001N0", expected "OTHER"/);
+  });
+});
+
+describe("a host that cannot be logged into (a crypt system waiting for its passphrase, or off)", () => {
+  const desired = raid1Lvm();
+  const sha = configSha256(desired);
+  const marker = JSON.stringify({ installId: "id-1", configSha256: sha, installedAt: "2026-11-22T08:00:00Z" });
+  const reached = { environment: "rescue" as const, host: "127.0.0.1:2201" };
+
+  it("after this create's own reboot it plans nothing; on update, work the record calls for is refused by name", () => {
+    expect(plan({ environment: "initramfs" }, desired, null)).toEqual([]);
+    expect(plan({ environment: "initramfs" }, desired, outputs(desired))).toEqual([]);
+    expect(() => plan({ environment: "unreachable" }, { ...desired, hostname: "lab-2" }, outputs(desired))).toThrow(/setHostname needs the host, which does not answer SSH/);
+  });
+
+  // Decisions (#9): the outputs are the rescue's observation just before the reboot, carried to the end of the
+  // run; the boot is counted by the round that rebooted; a later look without a login keeps the record.
+  it("the round that rebooted carries what rescue saw and counts the boot; an unseen host keeps the record", () => {
+    const before = parseInstallProbe(rawProbe({ marker }));
+    const applied = plan(before, desired).filter((step) => step.kind !== "replace") as Parameters<typeof carryOver>[4];
+    expect(carryOver(desired, before, reached, null, [])).toBeNull();
+    const carried = carryOver(desired, before, reached, null, applied);
+    expect(carried).toMatchObject({ environment: "rescue", installId: "id-1", boots: 1, hostKeyFingerprints: [ROOT_FP], observedHostname: "lab-1" });
+    const locked = outputsOf(desired, { environment: "initramfs" }, { environment: "initramfs", host: "127.0.0.1:2201" }, carried);
+    expect(locked).toEqual({ ...carried, environment: "initramfs-locked", host: "127.0.0.1:2201" });
+    expect(outputsOf(desired, { environment: "unreachable" }, reached, locked).environment).toBe("unreachable");
+    expect(outputsOf(desired, { environment: "unreachable" }, reached, locked).layout).toEqual(carried?.layout);
+    expect(() => outputsOf(desired, { environment: "initramfs" }, reached, null)).toThrow(/no record of the install to keep/);
+  });
+
+  it("read keeps an unseen install (not gone); a marker of another install, or wiped drives in rescue, is gone", () => {
+    const recorded = outputs(desired);
+    expect(definition.exists({ environment: "unreachable" }, recorded)).toBe(true);
+    expect(definition.exists(parseInstallProbe(rawProbe({ rescue: false, marker })), recorded)).toBe(true);
+    expect(definition.exists(parseInstallProbe(rawProbe({ rescue: false, marker: marker.replace("id-1", "id-2") })), recorded)).toBe(false);
   });
 });
 

@@ -150,6 +150,45 @@ describe("KernelProvider hooks: reach, outputs(…, recorded), restate, requestK
     expect(calls).toEqual([]);
   });
 
+  it("carry hands each round's facts and the steps that ran to the outputs as the record (plan keeps the previous outputs)", async () => {
+    const host = { value: 0, armed: false };
+    const planned: (Outputs | null)[] = [];
+    const reachedBefore: string[] = [];
+    const def = build(host, false);
+    const carrying: ResourceDefinition<Inputs, Outputs, Host, Step, Host> = {
+      ...def,
+      plan: (observed, desired, recorded) => {
+        planned.push(recorded);
+        return def.plan(observed, desired, recorded);
+      },
+      carry: (inputs, observed, reached, carried, applied) => {
+        reachedBefore.push(reached.host);
+        return { ...inputs, have: observed.value, note: `${carried?.note ?? "none"} + ${applied.map((s) => s.kind).join(",")}` };
+      },
+    };
+    const { outs } = await (await configured(carrying)).create({ providerVersion: "1", want: 2 });
+    // Rounds: 0 → raise (carried: have 0), 1 → raise (have 1), 2 → converged; outputs get the last carried record.
+    expect(outs).toEqual({ providerVersion: "1", want: 2, have: 2, note: "after 1" });
+    expect(planned).toEqual([null, null, null]);
+    expect(reachedBefore).toEqual(["memory", "memory"]);
+  });
+
+  it("diff logs diffWarnings about the recorded state, and they change nothing", async () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const pulumiRuntime = require("@pulumi/pulumi") as typeof pulumi;
+    const warned = jest.spyOn(pulumiRuntime.log, "warn").mockImplementation(() => Promise.resolve());
+    try {
+      const def: ResourceDefinition<Inputs, Outputs, Host, Step, Host> = { ...build({ value: 3, armed: false }, false), diffWarnings: (recorded) => (recorded.have < recorded.want ? [`have ${recorded.have} of ${recorded.want}`] : []) };
+      const provider = await configured(def);
+      expect(await provider.diff("counter", { providerVersion: "1", want: 3, have: 3, note: "fresh" }, { providerVersion: "1", want: 3 })).toEqual({ changes: false });
+      expect(warned).not.toHaveBeenCalled();
+      await provider.diff("counter", { providerVersion: "1", want: 3, have: 1, note: "fresh" }, { providerVersion: "1", want: 3 });
+      expect(warned.mock.calls.map((c) => c[0])).toEqual(["[Counter counter] have 1 of 3"]);
+    } finally {
+      warned.mockRestore();
+    }
+  });
+
   it("check refuses bad input without reaching anything, and warns only about valid input", async () => {
     const provider = await configured(build({ value: 0, armed: false }, false));
     expect((await provider.check({} as Inputs, { providerVersion: "1", want: -1 })).failures).toEqual([{ property: "want", reason: "expected >= 0" }]);
