@@ -80,14 +80,25 @@ export function qemuArgv(launch: VmLaunch): string[] {
   ];
 }
 
+/**
+ * `tb-size=64` (MiB of translated code; QEMU's default is 1 GiB): QEMU 7.2 keeps, per guest page, the
+ * list of blocks translated from it, and every store into such a page walks that list until no block
+ * is left. When an initramfs hands over to the real root, the pages its programs ran from are freed
+ * and reused, and with a cache that never fills their stale blocks stay forever: after a dropbear
+ * unlock the system crawled (page clearing at seconds per page, soft lockups, emergency mode) in 5 of
+ * 6 runs. A small cache fills and is flushed within seconds, and the flush drops every stale block
+ * (profile and runs in bench/RESULTS.md, "The post-unlock stall").
+ */
+export const LAB_TCG_OPTIONS = "tb-size=64";
+
 export function accelArgs(accel: Accel): string[] {
   switch (accel) {
     case "kvm":
       return ["-accel", "kvm", "-cpu", "host"];
     case "tcg-multi":
-      return ["-accel", "tcg,thread=multi", "-cpu", "max"];
+      return ["-accel", `tcg,thread=multi,${LAB_TCG_OPTIONS}`, "-cpu", "max"];
     case "tcg":
-      return ["-accel", "tcg", "-cpu", "max"];
+      return ["-accel", `tcg,${LAB_TCG_OPTIONS}`, "-cpu", "max"];
   }
 }
 

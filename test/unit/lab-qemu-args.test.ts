@@ -102,8 +102,8 @@ describe("diskArgs", () => {
 
 describe("accelArgs", () => {
   it.each([
-    ["tcg", ["-accel", "tcg", "-cpu", "max"]],
-    ["tcg-multi", ["-accel", "tcg,thread=multi", "-cpu", "max"]],
+    ["tcg", ["-accel", "tcg,tb-size=64", "-cpu", "max"]],
+    ["tcg-multi", ["-accel", "tcg,thread=multi,tb-size=64", "-cpu", "max"]],
     ["kvm", ["-accel", "kvm", "-cpu", "host"]],
   ] as const)("%s", (accel, expected) => {
     expect(accelArgs(accel)).toEqual(expected);
