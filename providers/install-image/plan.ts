@@ -321,7 +321,10 @@ export function driftOf(observed: InstallObserved, desired: Pick<InstallImageInp
 
 /** Delete with allowWipe: only from rescue, only the configured drives, matched by their pins. */
 export function planDelete(observed: InstallImageObserved, olds: Pick<InstallImageOutputs, "drives" | "allowWipe">): InstallImageStep[] {
-  if (olds.allowWipe !== true) throw new RefusalError("allowWipe", "allowWipe is false");
+  if (olds.allowWipe !== true) {
+    // The kernel retains instead of calling this without allowWipe; the check stays for any other caller.
+    throw new RefusalError("allowWipe", "wiping the drives needs allowWipe: true, found false; nothing was written. Set allowWipe: true and run up, then destroy");
+  }
   if (observed.environment !== "rescue") {
     const where = isUnseen(observed) ? "the host cannot be logged into" : `the host runs its installed system (${observed.hostname})`;
     throw new RefusalError("rescue", `wiping needs the rescue system, but ${where}; run destroy again (it boots rescue through Robot when the host is not in it)`);

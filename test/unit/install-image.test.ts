@@ -376,7 +376,7 @@ describe("plan", () => {
   it("delete: only from rescue, with allowWipe, on pinned drives", () => {
     const rescue = parseInstallProbe(rawProbe({ marker: marker() }));
     expect(kinds(planDelete(rescue, { drives: desired.drives, allowWipe: true }))).toEqual(["stopStorage", "wipeDrives"]);
-    expect(() => planDelete(rescue, { drives: desired.drives, allowWipe: false })).toThrow(/allowWipe is false/);
+    expect(() => planDelete(rescue, { drives: desired.drives, allowWipe: false })).toThrow(/needs allowWipe: true, found false; nothing was written\. Set allowWipe: true and run up, then destroy/);
     expect(() => planDelete(parseInstallProbe(rawProbe({ rescue: false, marker: marker() })), { drives: desired.drives, allowWipe: true })).toThrow(/runs its installed system \(lab-1\); run destroy again/);
     expect(() => planDelete(rescue, { drives: [{ path: "/dev/nvme0n1", serial: "OTHER" }], allowWipe: true })).toThrow(/has serial "LAB100001N0", expected "OTHER"/);
   });
