@@ -206,7 +206,10 @@ describe("lab: DropbearInitramfs", () => {
   });
 
   itFull("6 + kill during the unlock: a host rebooted by hand sits locked; refresh says so; the provider killed during the unlock; the re-run unlocks or finds it unlocked", async () => {
+    const boots = lab.supervisor.bootHistory(server).length;
     await onProfile(system, sh`sync; setsid sh -c 'sleep 1; reboot' </dev/null >/dev/null 2>&1 &`);
+    // The boot before this one showed the same prompt: wait for the new boot before reading the console.
+    await waitFor(() => lab.supervisor.bootHistory(server).length > boots, { what: "the reboot by hand", timeoutMs: 5 * 60_000, intervalMs: 500 });
     await timed("reboot by hand → console prompt", () => lab.supervisor.waitForConsole(server, /Please unlock disk luks-/, 15 * 60_000));
     await timed("refresh of a locked host", async () => {
       // dropbear may still be starting in the background when the prompt shows: retry the read briefly.
