@@ -85,9 +85,9 @@ export function qemuArgv(launch: VmLaunch): string[] {
  * list of blocks translated from it, and every store into such a page walks that list until no block
  * is left. When an initramfs hands over to the real root, the pages its programs ran from are freed
  * and reused, and with a cache that never fills their stale blocks stay forever: after a dropbear
- * unlock the system crawled (page clearing at seconds per page, soft lockups, emergency mode) in 5 of
- * 6 runs. A small cache fills and is flushed within seconds, and the flush drops every stale block
- * (profile and runs in bench/RESULTS.md, "The post-unlock stall").
+ * unlock the system crawled (page clearing at seconds per page, soft lockups, emergency mode) in 8 of
+ * 9 runs, and got through in every run since. A small cache fills during the boot and is flushed
+ * whole, which drops every stale block (profile and runs in bench/RESULTS.md, "The post-unlock stall").
  */
 export const LAB_TCG_OPTIONS = "tb-size=64";
 

@@ -28,6 +28,7 @@ import { Secret } from "../../providers/plumbing/secret";
 import { sh, ShellCommand } from "../../providers/plumbing/shell";
 import { connect, SshSession } from "../../providers/plumbing/ssh";
 import { LabFixture, labStackConfig, phaseTimer } from "../support/lab";
+import { backingFile } from "../../lab/checkpoints/store";
 import { CRYPT_RAID1_IN_RESCUE, LAB_LUKS_PASSPHRASE, preparedHost } from "../support/prepared-host";
 import { waitFor } from "../support/wait";
 
@@ -316,18 +317,18 @@ describe("lab: DropbearInitramfs", () => {
     try {
       expect(imagesHolding([...raw, ...chain], [PASSPHRASE, ...operatorKeyLines(operator.private)])).toEqual([]);
     } finally {
-      for (const f of raw) fs.rmSync(f, { force: true });
+      for (const f of raw) fs.rmSync(path.dirname(f), { recursive: true, force: true });
     }
     h = undefined;
   });
 });
 
-/** The server's disk images and every backing file beneath them (qemu-img -U: the VM holds its lock). */
+/** The server's disk images and every backing file beneath them (the checkpoint store's header reader). */
 function diskImageChain(serverDir: string): string[] {
   return fs.readdirSync(serverDir).filter((f) => /^disk\d+\.qcow2$/.test(f)).flatMap((f) => {
-    const r = spawnSync("qemu-img", ["info", "-U", "--output=json", "--backing-chain", path.join(serverDir, f)], { encoding: "utf8" });
-    if (r.status !== 0) throw new Error(`qemu-img info ${f}: ${r.stderr}`);
-    return (JSON.parse(r.stdout) as { filename: string }[]).map((i) => i.filename);
+    const chain: string[] = [];
+    for (let image: string | undefined = path.join(serverDir, f); image; image = backingFile(image)) chain.push(image);
+    return chain;
   });
 }
 
