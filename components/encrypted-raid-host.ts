@@ -140,6 +140,7 @@ export class EncryptedRaidHost extends pulumi.ComponentResource {
         system: systemEndpoint(host),
         drives: driveSpecs(host),
         raid: host.raid ? { level: host.raid.level } : false,
+        reassemble: host.raid?.reassemble ?? "never",
         partitions: host.partitions,
         volumes: host.volumes,
         image: host.image,

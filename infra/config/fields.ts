@@ -4,6 +4,7 @@
 // without importing the whole-stack schema (which imports them: no cycle).
 
 import { z } from "zod";
+import { REASSEMBLE_MODES } from "../../providers/install-image/types";
 import { parsePublicKey } from "../../providers/plumbing/keys";
 import {
   checkCipher,
@@ -118,7 +119,17 @@ export const TargetSchema = z
 /** Where to dial instead of the server's own address, e.g. the lab's loopback port forwards. */
 export const EndpointsSchema = z.object({ address: text(checkEndpointAddress), sshPort: port, dropbearPort: port }).strict();
 
-export const RaidSchema = z.object({ level: z.literal([...RAID_LEVELS]) }).strict();
+export const RaidSchema = z
+  .object({
+    level: z.literal([...RAID_LEVELS]),
+    /**
+     * What `up` does about an array that fell apart or runs degraded (InstallImage's `reassemble`).
+     * The stack's default is "scan": a pinned drive that comes back gets its members re-added, so a
+     * host that booted degraded heals on the next `up`; "never" only reports it.
+     */
+    reassemble: z.enum(REASSEMBLE_MODES).default("scan"),
+  })
+  .strict();
 
 export const PartitionSchema = z
   .object({

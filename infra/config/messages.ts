@@ -136,6 +136,7 @@ const FIELD_HELP: Record<string, FieldHelp> = {
   ...driveHelp("hosts.*.drives.*"),
   "hosts.*.raid": { what: "{ level }, like { level: 1 }", todo: "give the RAID level, or remove raid for a single disk" },
   "hosts.*.raid.level": { what: "a RAID level: 0, 1, 5, 6 or 10", todo: "choose one the number of drives allows (1 for two disks)" },
+  "hosts.*.raid.reassemble": { what: 'one of "scan" (the default: re-add members of pinned drives that are back), "force" or "never" (report only)', todo: "remove it for the default, or choose one of the three" },
   "hosts.*.partitions": { what: "a list of partitions", entry: "partition", todo: "list at least { mount: /boot, fs: ext4, size: 1G } and { mount: lvm, vg: vg0, size: all, crypt: true }" },
   "hosts.*.partitions.*": { what: "a partition as { mount, fs, size } or { mount: lvm, vg, size, crypt }", todo: "write the partition as an object" },
   "hosts.*.partitions.*.mount": { what: `"lvm", "swap" or a mount point as a string, like /boot`, todo: "say where the partition is mounted" },

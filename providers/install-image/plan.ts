@@ -179,6 +179,10 @@ function planFixes(observed: InstallObserved, desired: InstallImageInputs, recor
       for (const drive of desired.drives) {
         const member = partitionDevice(drive.path, index + 1);
         if (active.includes(member)) continue;
+        // A drive that is out (pulled, dead, not yet replaced) has nothing to re-add: the array runs
+        // degraded, read and diff say so, and the member comes back with the drive. A drive that is
+        // present with another serial still refuses below: that is a swap the config must name.
+        if (!observed.drives.some((d) => d.path === drive.path && d.exists)) continue;
         refuseReadd(observed, drive, member, desired.allowWipe === true);
         steps.push({ kind: "readdMember", array: array.device, member, uuid: array.uuid, pin: pinOf(drive), allowWipe: desired.allowWipe === true });
       }
@@ -277,7 +281,22 @@ export function shortHostname(hostname: string): string {
  * running), inactive or degraded arrays (a failed or removed member), a changed host name.
  * `recordedUuids` are the arrays the last create/read saw; they tell a stopped array from none.
  */
-export function driftOf(observed: InstallObserved, desired: Pick<InstallImageInputs, "raid" | "partitions" | "hostname">, recordedUuids: readonly string[]): DriftItem[] {
+/** A configured drive as an operator finds it in the chassis: path, and serial or WWN when pinned. */
+function describeDrive(drive: DriveSpec): string {
+  const pin = drive.serial !== undefined ? ` serial ${drive.serial}` : drive.wwn !== undefined ? ` wwn ${drive.wwn}` : "";
+  return `${drive.path}${pin}`;
+}
+
+/**
+ * The configured drive is not on the host. A pinned drive is looked for by its pin at every
+ * configured path: with one drive out, the kernel renumbers the others (nvme1n1 becomes nvme0n1).
+ */
+function isAbsent(drive: DriveSpec, observed: InstallObserved): boolean {
+  if (drive.serial === undefined && drive.wwn === undefined) return !observed.drives.some((d) => d.path === drive.path && d.exists);
+  return !observed.drives.some((d) => d.exists && pinMismatches([{ ...drive, path: d.path }], [d]).length === 0);
+}
+
+export function driftOf(observed: InstallObserved, desired: Pick<InstallImageInputs, "raid" | "partitions" | "hostname" | "drives">, recordedUuids: readonly string[]): DriftItem[] {
   const drift: DriftItem[] = [];
   if (desired.raid) {
     const running = observed.arrays.map((a) => a.uuid);
@@ -300,10 +319,14 @@ export function driftOf(observed: InstallObserved, desired: Pick<InstallImageInp
       if (array.sync.action === "recover" && array.members.filter((m) => m.role === "active").length === array.raidDisks) continue;
       const active = array.members.filter((m) => m.role === "active").length;
       const faulty = array.members.filter((m) => m.role === "faulty").map((m) => m.device);
+      const awaiting = desired.drives.filter((d) => isAbsent(d, observed)).map(describeDrive);
       drift.push({
         kind: "degraded",
         array: array.device,
-        message: `array ${array.device} is degraded: ${active} of ${array.raidDisks} members active${faulty.length > 0 ? `, failed: ${faulty.join(", ")}` : ", a member is missing"}`,
+        message:
+          `array ${array.device} is degraded: ${active} of ${array.raidDisks} members active${faulty.length > 0 ? `, failed: ${faulty.join(", ")}` : ", a member is missing"}` +
+          (awaiting.length > 0 ? `; not on the host: ${awaiting.join(", ")}` : ""),
+        ...(awaiting.length > 0 ? { awaiting } : {}),
       });
     }
     const expected = desired.partitions.length;
@@ -396,15 +419,22 @@ export function recordedFacts(recorded: InstallImageOutputs): InstallObserved {
   };
 }
 
-/** Drift no step repairs: with reassemble "never", everything but the host name. */
+/**
+ * Drift no step repairs: with reassemble "never", everything but the host name; otherwise arrays
+ * that wait for a drive that is not on the host.
+ */
 export function unrepairedDrift(drift: readonly DriftItem[], desired: Pick<InstallImageInputs, "reassemble">): DriftItem[] {
-  return (desired.reassemble ?? "never") === "never" ? drift.filter((d) => d.kind !== "hostname") : [];
+  return (desired.reassemble ?? "never") === "never" ? drift.filter((d) => d.kind !== "hostname") : drift.filter((d) => (d.awaiting ?? []).length > 0);
 }
 
 /** The sentence naming drift no step repairs, or null. */
 export function unrepairedDriftMessage(drift: readonly DriftItem[], desired: Pick<InstallImageInputs, "reassemble">): string | null {
   const left = unrepairedDrift(drift, desired);
   if (left.length === 0) return null;
+  if ((desired.reassemble ?? "never") !== "never") {
+    return `running degraded until a drive is back (no change is planned for it): ${left.map((d) => d.message).join("; ")}. ` +
+      "Put the drive back (or replace it and give the new one's serial in drives), then run up: it re-adds the member and the resync starts";
+  }
   return `drift that reassemble: "never" leaves as it is (no change is planned for it): ${left.map((d) => d.message).join("; ")}. ` +
     `Set reassemble: "scan" to run mdadm --stop and --assemble --scan and re-add missing members (or "force" to add --force), or repair it by hand`;
 }

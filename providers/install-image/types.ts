@@ -145,6 +145,8 @@ export interface DriftItem {
   readonly kind: "notAssembled" | "degraded" | "inactive" | "hostname";
   readonly array?: string;
   readonly message: string;
+  /** Degraded only: configured drives absent from the host; their members are re-added once they are back. */
+  readonly awaiting?: string[];
 }
 
 export interface InstallImageOutputs extends Omit<InstallImageInputs, "cryptPassphrase"> {

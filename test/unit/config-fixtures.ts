@@ -89,6 +89,7 @@ export const MALFORMED: Case[] = [
   ["RAID 10 on two drives", (c) => (web(c).raid.level = 10), "hosts[0].raid.level", /RAID 10 needs at least 4 drives, found 2/],
   ["too few drives for RAID 6", (c) => { web(c).raid.level = 6; web(c).drives.push({ path: "/dev/nvme2n1" }); }, "hosts[0].raid.level", /RAID 6 needs at least 4 drives, found 3/],
   ["unknown RAID level", (c) => (web(c).raid.level = 3), "hosts[0].raid.level", /expected one of 0, 1, 5, 6, 10, found 3/],
+  ["unknown reassemble mode", (c) => ((web(c).raid as Record<string, unknown>).reassemble = "always"), "hosts[0].raid.reassemble", /expected one of "never", "scan", "force", found "always"; remove it for the default/],
   ["two drives without raid", (c) => ca(c).drives.push({ path: "/dev/sdc" }), "hosts[1].drives", /expected 1 drive without raid, found 2.*raid: \{ level: 1 \}/],
   ["duplicate drive path", (c) => (web(c).drives[1].path = "/dev/nvme0n1"), "hosts[0].drives[1].path", /"\/dev\/nvme0n1" is already used by drives\[0\]/],
   ["duplicate drive serial", (c) => (web(c).drives[1].serial = "S69ENX0T412345"), "hosts[0].drives[1].serial", /already used by drives\[0\]/],

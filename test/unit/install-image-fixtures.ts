@@ -59,6 +59,11 @@ export interface ProbeOptions {
   /** fstype of nvme1n1p2 (default linux_raid_member). */
   member2Fstype?: string | null;
   syncAction?: string;
+  /**
+   * A drive taken out of the chassis (0 or 1): the other one is the only disk, so the kernel calls
+   * it nvme0n1; /dev/nvme1n1 is gone, and both arrays run on one member.
+   */
+  pulled?: 0 | 1;
   rescueCryptLines?: number;
   rootCryptLines?: number;
   mdadmConf?: string;
@@ -82,8 +87,9 @@ export function rawProbe(o: ProbeOptions = {}): RawInstallProbe {
     lsblk: { blockdevices: [{ name, path: `/dev/${name}`, type: "disk", size: 6442450944, serial, wwn: "eui.0000000000000001", fstype: null, mountpoint: null, children: blank ? [] : [part(name, 1, 1073741824), part(name, 2, 5367660544)] }] },
   });
   const serials = o.serials ?? ["LAB100001N0", "LAB100001N1"];
-  const drives = [disk("nvme0n1", serials[0]), disk("nvme1n1", serials[1])];
-  if (o.member2Fstype !== undefined) drives[1].lsblk.blockdevices[0].children.forEach((p) => p.name === "nvme1n1p2" && (p.fstype = o.member2Fstype as string));
+  const drives: { path: string; exists: boolean; grub?: number; wipefs?: string; lsblk?: ReturnType<typeof disk>["lsblk"] }[] =
+    o.pulled === undefined ? [disk("nvme0n1", serials[0]), disk("nvme1n1", serials[1])] : [disk("nvme0n1", serials[1 - o.pulled]), { path: b("/dev/nvme1n1"), exists: false }];
+  if (o.member2Fstype !== undefined) drives[1].lsblk?.blockdevices[0].children.forEach((p) => p.name === "nvme1n1p2" && (p.fstype = o.member2Fstype as string));
   if (o.grub) drives.forEach((d, i) => (d.grub = o.grub![i]));
   const md = (n: number, uuid: string, members: [string, string][], degraded = "0") => ({
     device: `/dev/md${n}`,
@@ -98,8 +104,8 @@ export function rawProbe(o: ProbeOptions = {}): RawInstallProbe {
   const arrays = blank
     ? []
     : [
-        ...(o.md0Stopped ? [] : [md(0, MD0_UUID, [["nvme0n1p1", "0"], ["nvme1n1p1", "1"]])]),
-        md(1, MD1_UUID, o.md1Members ?? [["nvme0n1p2", "0"], ["nvme1n1p2", "1"]], o.md1Degraded),
+        ...(o.md0Stopped ? [] : [o.pulled === undefined ? md(0, MD0_UUID, [["nvme0n1p1", "0"], ["nvme1n1p1", "1"]]) : md(0, MD0_UUID, [["nvme0n1p1", String(1 - o.pulled)]], "1")]),
+        o.pulled === undefined ? md(1, MD1_UUID, o.md1Members ?? [["nvme0n1p2", "0"], ["nvme1n1p2", "1"]], o.md1Degraded) : md(1, MD1_UUID, [["nvme0n1p2", String(1 - o.pulled)]], "1"),
       ];
   const examine = blank ? "" : `ARRAY /dev/md/0  metadata=1.2 UUID=${MD0_UUID} name=rescue:0\nARRAY /dev/md/1  metadata=1.2 UUID=${MD1_UUID} name=rescue:1\n`;
   const fstab = "UUID=11111111-2222-3333-4444-555555555555 / ext4 defaults 0 1\nUUID=66666666-7777-8888-9999-000000000000 /boot ext4 defaults 0 2\n";

@@ -7,6 +7,7 @@ import {
   carryOver,
   compareOutputs,
   definition,
+  driftOf,
   explainPlan,
   migrateOutputs,
   outputsOf,
@@ -19,6 +20,7 @@ import {
   planWipeAccess,
   renderAutosetup,
   rescueGoneOnCreate,
+  unrepairedDriftMessage,
   validate,
   validateReplacement,
   wipeProfiles,
@@ -361,6 +363,28 @@ describe("plan", () => {
     const observed = parseInstallProbe(rawProbe({ rescue: false, marker: marker(), md1Members: [["nvme0n1p2", "0"], ["nvme1n1p2", "faulty"]], md1Degraded: "1" }));
     expect(plan(observed, desired, outputs(desired))).toEqual([]);
     expect(plan(observed, { ...desired, reassemble: "scan" }, outputs(desired))).toEqual([{ kind: "readdMember", array: "/dev/md1", member: "/dev/nvme1n1p2", uuid: "aaaabbbbccccddddeeeeffff00001111", pin: { path: "/dev/nvme1n1", serial: "LAB100001N1" }, allowWipe: false }]);
+  });
+
+  it.each([0, 1] as const)("a host booted with drive %i pulled: degraded, no step, a warning that names the absent drive; with it back, the member is re-added", (pulled) => {
+    const away = desired.drives[pulled];
+    const observed = parseInstallProbe(rawProbe({ rescue: false, marker: marker(), pulled }));
+    const drift = driftOf(observed, desired, []);
+    // The other drive answers as nvme0n1 now: the absent one is found by its serial, not its path.
+    expect(drift.map((d) => [d.kind, d.array, d.awaiting])).toEqual([
+      ["degraded", "/dev/md0", [`${away.path} serial ${away.serial}`]],
+      ["degraded", "/dev/md1", [`${away.path} serial ${away.serial}`]],
+    ]);
+    expect(drift[1].message).toBe(`array /dev/md1 is degraded: 1 of 2 members active, a member is missing; not on the host: ${away.path} serial ${away.serial}`);
+    for (const reassemble of ["scan", "force"] as const) {
+      expect(plan(observed, { ...desired, reassemble, allowWipe: true }, outputs(desired))).toEqual([]);
+      expect(unrepairedDriftMessage(drift, { reassemble })).toMatch(new RegExp(`^running degraded until a drive is back \\(no change is planned for it\\): .*not on the host: ${away.path} serial ${away.serial}.*Put the drive back .*then run up`));
+    }
+    expect(unrepairedDriftMessage(drift, { reassemble: "never" })).toMatch(/reassemble: "never" leaves as it is/);
+    // Back in the chassis, at its path, with its serial: the ordinary re-add.
+    const back = parseInstallProbe(rawProbe({ rescue: false, marker: marker(), md1Members: [["nvme0n1p2", "0"]], md1Degraded: "1" }));
+    expect(driftOf(back, desired, [])[0].awaiting).toBeUndefined();
+    expect(unrepairedDriftMessage(driftOf(back, desired, []), { reassemble: "scan" })).toBeNull();
+    expect(kinds(plan(back, { ...desired, reassemble: "scan", allowWipe: true }, outputs(desired)))).toEqual(["readdMember"]);
   });
 
   it("update: an array already rebuilding is left alone (its new member is not active yet)", () => {
