@@ -3,17 +3,9 @@ import * as os from "os";
 import * as path from "path";
 import type { LabServerConfig } from "../../lab/config";
 import { applyDriveChange, changePulledDrives, describeDrives, DriveChange, parseDiskIndex, PULLED_DRIVES_FILE, readPulledDrives } from "../../lab/supervisor/drives";
+import { LAB_SERVER } from "./lab-fixtures";
 
-const server: LabServerConfig = {
-  number: 100001,
-  name: "lab-1",
-  sshPort: 2201,
-  dropbearPort: 2221,
-  memoryMiB: 2048,
-  cpus: 1,
-  disks: { count: 2, sizeGiB: 20, type: "nvme" },
-  firmware: "bios",
-};
+const server = LAB_SERVER;
 const three = { ...server, disks: { ...server.disks, count: 3 } };
 const single = { ...server, disks: { ...server.disks, count: 1 } };
 const pull = (index: number): DriveChange => ({ kind: "pull", index });

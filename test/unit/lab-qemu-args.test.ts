@@ -1,16 +1,8 @@
 import type { LabServerConfig } from "../../lab/config";
 import { accelArgs, diskArgs, optValue, qemuArgv, RESCUE_FW_CFG_NAME, VmLaunch } from "../../lab/supervisor/qemu-args";
+import { LAB_SERVER } from "./lab-fixtures";
 
-const server: LabServerConfig = {
-  number: 100001,
-  name: "lab-1",
-  sshPort: 2201,
-  dropbearPort: 2221,
-  memoryMiB: 2048,
-  cpus: 1,
-  disks: { count: 2, sizeGiB: 20, type: "nvme" },
-  firmware: "bios",
-};
+const server = LAB_SERVER;
 const paths = { disks: ["/s/d0.qcow2", "/s/d1.qcow2"], consoleLog: "/s/console-1-disk.log", qmpSocket: "/s/qmp.sock", pidFile: "/s/qemu.pid" };
 const rescue = { kind: "rescue" as const, kernel: "/c/vmlinuz", initrd: "/c/initrd", cmdline: "console=ttyS0", rescueJson: "/s/rescue.json.fifo", imagesDir: "/c/images", installDir: "/repo/lab/installimage" };
 
