@@ -8,7 +8,7 @@ import { findServer, LabConfig, labStateDir, loadLabConfig } from "./config";
 import { daemonFiles, DaemonStatus, isProcessAlive, readDaemonStatus } from "./daemon";
 import { findMissingTools, LAB_TOOLS, missingToolsMessage, UEFI_TOOLS } from "./prereqs";
 import { consoleFileName, consoleTailOf, detectBootFailure, nextBootNo } from "./supervisor/decisions";
-import { changePulledDrives, describeDrives, parseDiskIndex, PULLED_DRIVES_TAKE_EFFECT, readPulledDrives } from "./supervisor/drives";
+import { changePulledDrives, describeDrives, parseDiskIndex, readPulledDrives, takesEffectAt } from "./supervisor/drives";
 import { diskSerial } from "./supervisor/qemu-args";
 import { killStaleQemu } from "./supervisor/supervisor";
 
@@ -154,13 +154,17 @@ function drive(config: LabConfig, stateDir: string, rest: readonly string[]): nu
       if (words.length !== 2) throw new Error(`drive ${action} needs <server> <index>\n${USAGE}`);
       const server = findServer(config, words[0]);
       const index = parseDiskIndex(server, words[1]);
-      const pulled = changePulledDrives(serverDir(stateDir, server.number), server, { kind: action, index });
-      const running = runningDaemon(stateDir) !== undefined;
-      console.log(`${action === "pull" ? "Pulled" : "Inserted"} disk ${index} (${diskSerial(server, index)}) of server ${server.number} (${server.name}); pulled now: ${pulled.length > 0 ? pulled.join(", ") : "none"}.`);
-      console.log(`As on a real chassis ${PULLED_DRIVES_TAKE_EFFECT}.`);
+      const dir = serverDir(stateDir, server.number);
+      const before = readPulledDrives(dir, server);
+      const pulled = changePulledDrives(dir, server, { kind: action, index });
+      const what = `disk ${index} (${diskSerial(server, index)}) of server ${server.number} (${server.name})`;
+      const unchanged = before.join() === pulled.join();
+      console.log(`${unchanged ? `Nothing to do: ${what} is already ${action === "pull" ? "pulled" : "in"}` : `${action === "pull" ? "Pulled" : "Inserted"} ${what}`}; pulled now: ${pulled.length > 0 ? `disk ${pulled.join(", ")}` : "none"}.`);
+      if (unchanged) return 0;
+      console.log(`It takes effect ${takesEffectAt(server.number)}.`);
       console.log(
-        running
-          ? `The lab is up: reset the server with curl -u ${config.robot.user}:<password> -d type=hw http://127.0.0.1:${config.robot.port}/reset/${server.number} (password: npm run lab -- status), or reboot it from inside.`
+        runningDaemon(stateDir) !== undefined
+          ? `The lab is up: curl -u ${config.robot.user}:<password> -d type=hw http://127.0.0.1:${config.robot.port}/reset/${server.number} resets it (password: npm run lab -- status).`
           : `The lab is down: npm run lab -- up powers the servers on with this set.`,
       );
       return 0;
@@ -173,7 +177,7 @@ function drive(config: LabConfig, stateDir: string, rest: readonly string[]): nu
         console.log(`${server.number} ${server.name}:`);
         const pulled = readPulledDrives(serverDir(stateDir, server.number), server);
         for (const line of describeDrives(server, pulled)) console.log(`  ${line}`);
-        const note = runningBootNote(pulled, status?.servers.find((s) => s.number === server.number)?.boot?.pulledDrives);
+        const note = runningBootNote(pulled, status?.servers.find((s) => s.number === server.number)?.boot?.pulledDrives, server.number);
         if (note) console.log(`  ${note}`);
       }
       return 0;
@@ -188,9 +192,9 @@ function drive(config: LabConfig, stateDir: string, rest: readonly string[]): nu
  * Set when the running boot was launched with another pulled set than the one on file: the change
  * waits for the next power-on or reset. A status file from before pulled drives existed has none.
  */
-export function runningBootNote(pulled: readonly number[], runningBoot: readonly number[] | undefined): string | undefined {
+export function runningBootNote(pulled: readonly number[], runningBoot: readonly number[] | undefined, serverNumber: number): string | undefined {
   if (runningBoot === undefined || runningBoot.join() === pulled.join()) return undefined;
-  return `the running boot has ${runningBoot.length > 0 ? `disk ${runningBoot.join(", ")} pulled` : "every disk in"}; ${PULLED_DRIVES_TAKE_EFFECT}`;
+  return `the running boot has ${runningBoot.length > 0 ? `disk ${runningBoot.join(", ")} pulled` : "every disk in"}; the pulled set above takes effect ${takesEffectAt(serverNumber)}`;
 }
 
 async function up(configPath: string, stateDir: string): Promise<number> {
@@ -293,7 +297,7 @@ export function formatStatus(config: LabConfig, stateDir: string, status: Daemon
     lines.push(`  ${server.number} ${server.name.padEnd(8)} ${power.padEnd(8)} ${boot.padEnd(20)} ssh 127.0.0.1:${server.sshPort}  dropbear 127.0.0.1:${server.dropbearPort}  ${server.disks.count}×${server.disks.sizeGiB} GiB ${server.disks.type}, ${server.memoryMiB} MiB, ${server.firmware}`);
     const pulled = pulledDrives[server.number] ?? [];
     if (pulled.length > 0) lines.push(`    pulled: ${pulled.map((i) => `disk ${i} (${diskSerial(server, i)})`).join(", ")}`);
-    const note = runningBootNote(pulled, live?.power === "running" ? live.boot?.pulledDrives : undefined);
+    const note = runningBootNote(pulled, live?.power === "running" ? live.boot?.pulledDrives : undefined, server.number);
     if (note) lines.push(`    ${note}`);
   }
   if (up) lines.push(`Console: npm run lab -- console <server> -f    Log: ${daemonFiles(stateDir).log}`);

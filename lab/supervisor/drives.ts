@@ -14,9 +14,10 @@ export const PULLED_DRIVES_FILE = "pulled-drives.json";
 
 export type DriveChange = { readonly kind: "pull" | "insert"; readonly index: number };
 
-/** How to make a change take effect, for every message that reports one. */
-export const PULLED_DRIVES_TAKE_EFFECT =
-  "it takes effect at the server's next power-on or reset: a Robot reset (POST /reset/<server> type=hw on the lab's Robot emulator) or a reboot inside the guest";
+/** When a change takes effect and how to get there ("… takes effect <this>"), for every message that reports one. */
+export function takesEffectAt(serverNumber: number): string {
+  return `at the server's next power-on or reset: a Robot reset (POST /reset/${serverNumber} type=hw on the lab's Robot emulator) or a reboot inside the guest`;
+}
 
 /**
  * The pulled set after `change`, sorted. Pure, so the rules are table-tested: the index must name
@@ -82,7 +83,10 @@ export function readPulledDrives(serverDir: string, server: LabServerConfig): nu
 
 /** Applies `change` to the file; returns the new pulled set. */
 export function changePulledDrives(serverDir: string, server: LabServerConfig, change: DriveChange): number[] {
-  const next = applyDriveChange(server, readPulledDrives(serverDir, server), change);
+  const current = readPulledDrives(serverDir, server);
+  const next = applyDriveChange(server, current, change);
+  // Unchanged: no write, so inserting a drive that was never pulled leaves no file behind.
+  if (next.join() === current.join()) return next;
   const file = path.join(serverDir, PULLED_DRIVES_FILE);
   fs.mkdirSync(serverDir, { recursive: true, mode: 0o700 });
   // Atomic replace: the supervisor may read it at any moment (a guest reboot starts QEMU unasked).

@@ -49,17 +49,17 @@ describe("lab CLI", () => {
 
   it("status shows pulled drives with serials, and a running boot that still has another set", () => {
     const text = formatStatus(config, "/state", upStatus([running(0, 3, "rescue"), running(1, 2, "disk", [1])]), true, { 100001: [0], 100002: [1] });
-    expect(text).toMatch(/100001 lab-1 .*\n {4}pulled: disk 0 \(LAB100001N0\)\n {4}the running boot has every disk in; it takes effect at the server's next power-on or reset/);
+    expect(text).toMatch(/100001 lab-1 .*\n {4}pulled: disk 0 \(LAB100001N0\)\n {4}the running boot has every disk in; the pulled set above takes effect at the server's next power-on or reset: a Robot reset \(POST \/reset\/100001 type=hw/);
     expect(text).toMatch(/100002 lab-2 .*\n {4}pulled: disk 1 \(LAB100002N1\)\n(?! {4}the running boot)/);
   });
 
   it.each<[number[], number[] | undefined, RegExp | undefined]>([
     [[0], [0], undefined],
     [[0], undefined, undefined],
-    [[], [0], /^the running boot has disk 0 pulled; it takes effect at the server's next power-on or reset: a Robot reset/],
+    [[], [0], /^the running boot has disk 0 pulled; the pulled set above takes effect at the server's next power-on or reset: a Robot reset \(POST \/reset\/100001 /],
     [[1], [], /^the running boot has every disk in;/],
   ])("runningBootNote(%p, %p)", (pulled, running, expected) => {
-    const note = runningBootNote(pulled, running);
+    const note = runningBootNote(pulled, running, 100001);
     if (expected) expect(note).toMatch(expected);
     else expect(note).toBeUndefined();
   });

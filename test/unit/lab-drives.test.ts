@@ -66,6 +66,11 @@ describe("the pulled-drives file", () => {
     expect(fs.readdirSync(serverDir)).toEqual([PULLED_DRIVES_FILE]);
   });
 
+  it("writes nothing for a change that changes nothing", () => {
+    expect(changePulledDrives(path.join(dir, "servers", "100001"), server, insert(1))).toEqual([]);
+    expect(fs.existsSync(path.join(dir, "servers"))).toBe(false);
+  });
+
   it("keeps the file unchanged when a change is refused", () => {
     changePulledDrives(dir, server, pull(0));
     expect(() => changePulledDrives(dir, server, pull(1))).toThrow(/last drive in/);
