@@ -1,4 +1,4 @@
-// `npm run lab -- up|down|status|console <server> [-f]|destroy [--config <file>]`
+// `npm run lab -- up|down|status|console <server> [-f]|destroy|checkpoint …|drive … [--config <file>]`
 // The CLI only starts/stops the background daemon (lab/daemon.ts) and reads the files it writes.
 
 import { spawn } from "child_process";
@@ -8,6 +8,8 @@ import { findServer, LabConfig, labStateDir, loadLabConfig } from "./config";
 import { daemonFiles, DaemonStatus, isProcessAlive, readDaemonStatus } from "./daemon";
 import { findMissingTools, LAB_TOOLS, missingToolsMessage, UEFI_TOOLS } from "./prereqs";
 import { consoleFileName, consoleTailOf, detectBootFailure, nextBootNo } from "./supervisor/decisions";
+import { changePulledDrives, describeDrives, parseDiskIndex, readPulledDrives, takesEffectAt } from "./supervisor/drives";
+import { diskSerial } from "./supervisor/qemu-args";
 import { killStaleQemu } from "./supervisor/supervisor";
 
 const USAGE = `usage: npm run lab -- <command> [--config <lab.config.json>]
@@ -22,7 +24,14 @@ const USAGE = `usage: npm run lab -- <command> [--config <lab.config.json>]
                       (lab down) make the server what was saved; \`up\` then boots what it ran
   checkpoint list     checkpoints in the cache, with size, last use and whether a lab state uses them
   checkpoint prune [--max-gib N] [--all]
-                      delete least recently used checkpoints until the cache fits (default HFDE_CHECKPOINT_MAX_GIB or 16)`;
+                      delete least recently used checkpoints until the cache fits (default HFDE_CHECKPOINT_MAX_GIB or 16)
+  drive pull <server> <index>
+                      take disk <index> out of the server (lab up or down); from its next power-on or reset
+                      (a Robot reset, or a reboot in the guest) it boots without it, the other disks keep their serials
+  drive insert <server> <index>
+                      put disk <index> back, from the server's next power-on or reset
+  drive list [<server>]
+                      which disks are in and which are pulled, with their serials`;
 
 const DAEMON_READY_TIMEOUT_MS = 120_000;
 
@@ -68,6 +77,8 @@ async function main(argv: readonly string[]): Promise<number> {
       return 0;
     case "checkpoint":
       return checkpoint(loadLabConfig(configPath), stateDir, args.rest);
+    case "drive":
+      return drive(loadLabConfig(configPath), stateDir, args.rest);
     default:
       console.error(args.command ? `unknown command "${args.command}"\n${USAGE}` : USAGE);
       return 2;
@@ -132,6 +143,58 @@ async function checkpoint(config: LabConfig, stateDir: string, rest: readonly st
       console.error(`checkpoint needs save, restore, list or prune\n${USAGE}`);
       return 2;
   }
+}
+
+/** Writes the file the supervisor reads at each QEMU launch, so it works with the lab up or down. */
+function drive(config: LabConfig, stateDir: string, rest: readonly string[]): number {
+  const [action, ...words] = rest;
+  switch (action) {
+    case "pull":
+    case "insert": {
+      if (words.length !== 2) throw new Error(`drive ${action} needs <server> <index>\n${USAGE}`);
+      const server = findServer(config, words[0]);
+      const index = parseDiskIndex(server, words[1]);
+      const dir = serverDir(stateDir, server.number);
+      const before = readPulledDrives(dir, server);
+      const pulled = changePulledDrives(dir, server, { kind: action, index });
+      const what = `disk ${index} (${diskSerial(server, index)}) of server ${server.number} (${server.name})`;
+      const unchanged = before.join() === pulled.join();
+      console.log(`${unchanged ? `Nothing to do: ${what} is already ${action === "pull" ? "pulled" : "in"}` : `${action === "pull" ? "Pulled" : "Inserted"} ${what}`}; pulled now: ${pulled.length > 0 ? `disk ${pulled.join(", ")}` : "none"}.`);
+      if (unchanged) return 0;
+      console.log(`It takes effect ${takesEffectAt(server.number)}.`);
+      console.log(
+        runningDaemon(stateDir) !== undefined
+          ? `The lab is up: curl -u ${config.robot.user}:<password> -d type=hw http://127.0.0.1:${config.robot.port}/reset/${server.number} resets it (password: npm run lab -- status).`
+          : `The lab is down: npm run lab -- up powers the servers on with this set.`,
+      );
+      return 0;
+    }
+    case "list": {
+      if (words.length > 1) throw new Error(`drive list takes at most one <server>\n${USAGE}`);
+      const servers = words[0] ? [findServer(config, words[0])] : config.servers;
+      const status = runningDaemon(stateDir) ? readDaemonStatus(stateDir) : undefined;
+      for (const server of servers) {
+        console.log(`${server.number} ${server.name}:`);
+        const pulled = readPulledDrives(serverDir(stateDir, server.number), server);
+        for (const line of describeDrives(server, pulled)) console.log(`  ${line}`);
+        const note = runningBootNote(pulled, status?.servers.find((s) => s.number === server.number)?.boot?.pulledDrives, server.number);
+        if (note) console.log(`  ${note}`);
+      }
+      return 0;
+    }
+    default:
+      console.error(`drive needs pull, insert or list\n${USAGE}`);
+      return 2;
+  }
+}
+
+/**
+ * Set when the running boot was launched with another pulled set than the one on file: the change
+ * waits for the next power-on or reset. A status file from before pulled drives existed has none.
+ */
+export function runningBootNote(pulled: readonly number[], runningBoot: readonly number[] | undefined, serverNumber: number): string | undefined {
+  if (runningBoot === undefined || runningBoot.join() === pulled.join()) return undefined;
+  return `the running boot has ${runningBoot.length > 0 ? `disk ${runningBoot.join(", ")} pulled` : "every disk in"}; the pulled set above takes effect ${takesEffectAt(serverNumber)}`;
 }
 
 async function up(configPath: string, stateDir: string): Promise<number> {
@@ -219,7 +282,8 @@ function runningDaemon(stateDir: string): { pid: number } | undefined {
   return Number.isInteger(pid) && pid > 0 && isProcessAlive(pid) ? { pid } : undefined;
 }
 
-export function formatStatus(config: LabConfig, stateDir: string, status: DaemonStatus | undefined, up: boolean): string {
+/** `pulledDrives`: each server's pulled set on file (lab/supervisor/drives.ts), by server number. */
+export function formatStatus(config: LabConfig, stateDir: string, status: DaemonStatus | undefined, up: boolean, pulledDrives: Readonly<Record<number, readonly number[]>> = {}): string {
   const lines: string[] = [];
   lines.push(up ? `Lab is up (daemon pid ${status?.pid}, state ${stateDir})` : `Lab is down (state ${stateDir}); start it with: npm run lab -- up`);
   const robotUrl = status?.robotUrl ?? `http://127.0.0.1:${config.robot.port}`;
@@ -231,6 +295,10 @@ export function formatStatus(config: LabConfig, stateDir: string, status: Daemon
     const power = live?.power ?? "off";
     const boot = live?.boot ? `boot ${live.boot.bootNo} ${live.boot.mode}${live.boot.failure ? ` (FAILED: ${live.boot.failure.reason})` : ""}` : "-";
     lines.push(`  ${server.number} ${server.name.padEnd(8)} ${power.padEnd(8)} ${boot.padEnd(20)} ssh 127.0.0.1:${server.sshPort}  dropbear 127.0.0.1:${server.dropbearPort}  ${server.disks.count}×${server.disks.sizeGiB} GiB ${server.disks.type}, ${server.memoryMiB} MiB, ${server.firmware}`);
+    const pulled = pulledDrives[server.number] ?? [];
+    if (pulled.length > 0) lines.push(`    pulled: ${pulled.map((i) => `disk ${i} (${diskSerial(server, i)})`).join(", ")}`);
+    const note = runningBootNote(pulled, live?.power === "running" ? live.boot?.pulledDrives : undefined, server.number);
+    if (note) lines.push(`    ${note}`);
   }
   if (up) lines.push(`Console: npm run lab -- console <server> -f    Log: ${daemonFiles(stateDir).log}`);
   return lines.join("\n");
@@ -239,7 +307,8 @@ export function formatStatus(config: LabConfig, stateDir: string, status: Daemon
 function printStatus(config: LabConfig, stateDir: string): void {
   const running = runningDaemon(stateDir);
   const status = readDaemonStatus(stateDir);
-  console.log(formatStatus(config, stateDir, status && withConsoleVerdicts(stateDir, status), running !== undefined));
+  const pulledDrives = Object.fromEntries(config.servers.map((server) => [server.number, readPulledDrives(serverDir(stateDir, server.number), server)]));
+  console.log(formatStatus(config, stateDir, status && withConsoleVerdicts(stateDir, status), running !== undefined, pulledDrives));
 }
 
 /**

@@ -46,6 +46,8 @@ export interface VmLaunch {
   readonly paths: VmPaths;
   readonly boot: DiskBootLaunch | RescueBootLaunch;
   readonly accel: Accel;
+  /** Indexes of the disks physically out of the chassis for this boot (lab/supervisor/drives.ts). Default none. */
+  readonly pulledDrives?: readonly number[];
 }
 
 export function qemuArgv(launch: VmLaunch): string[] {
@@ -75,7 +77,7 @@ export function qemuArgv(launch: VmLaunch): string[] {
     ...firmwareArgs(server, paths),
     ...networkArgs(server),
     // -kernel claims bootindex 0 for its option ROM, so a rescue boot numbers the disks from 1.
-    ...diskArgs(server, paths.disks, boot.kind === "rescue" ? 1 : 0),
+    ...diskArgs(server, paths.disks, boot.kind === "rescue" ? 1 : 0, launch.pulledDrives),
     ...(boot.kind === "rescue" ? rescueArgs(boot) : []),
   ];
 }
@@ -123,22 +125,34 @@ function networkArgs(server: LabServerConfig): string[] {
   return ["-netdev", `user,id=n0,${forwards.join(",")}`, "-device", "virtio-net-pci,netdev=n0,romfile="];
 }
 
-export function diskArgs(server: LabServerConfig, disks: readonly string[], firstBootIndex = 0): string[] {
+/**
+ * Drive and device args for every disk still in the chassis. A pulled disk is left out entirely; the
+ * others keep their own serial (and, on SATA, their own port), so a drive stays identifiable by
+ * serial while the guest's /dev/nvmeXn1 names renumber, as on real hardware. The remaining disks
+ * keep their order and take the boot indexes from `firstBootIndex` on, so firmware tries the first
+ * drive still in first, as a real BIOS does when the first slot is empty.
+ */
+export function diskArgs(server: LabServerConfig, disks: readonly string[], firstBootIndex = 0, pulled: readonly number[] = []): string[] {
   if (disks.length !== server.disks.count) {
     throw new Error(`server ${server.number} has disks.count ${server.disks.count} but ${disks.length} disk files were given`);
   }
-  return disks.flatMap((file, i) => {
-    const id = `${server.disks.type}${i}`;
+  const bad = pulled.filter((i) => !Number.isInteger(i) || i < 0 || i >= disks.length);
+  if (bad.length > 0) throw new Error(`server ${server.number} has disks 0 to ${disks.length - 1}, but disk ${bad.join(", ")} is marked pulled`);
+  const present = disks.map((file, index) => ({ file, index })).filter((d) => !pulled.includes(d.index));
+  if (present.length === 0) throw new Error(`server ${server.number} has every disk pulled; insert one (npm run lab -- drive insert ${server.number} 0)`);
+  return present.flatMap(({ file, index }, position) => {
+    const id = `${server.disks.type}${index}`;
     // cache=unsafe: a guest flush must not become an fsync on the shared host disk. Under load those
     // fsyncs stalled emulated NVMe I/O past the guest's timeout, and md dropped a member mid-install.
     // Resets go through QMP quit, which still writes QEMU's caches to the image file, so a reset
     // loses only what the guest itself had not written, as a power cut would.
     const drive = ["-drive", `file=${optValue(file)},if=none,id=${id},format=qcow2,discard=unmap,cache=unsafe`];
     // bootindex makes firmware try the disks in order and nothing else (no floppy, no PXE).
+    const bootIndex = firstBootIndex + position;
     const device =
       server.disks.type === "nvme"
-        ? `nvme,drive=${id},serial=${nvmeSerial(server.number, i)},bootindex=${firstBootIndex + i}`
-        : `ide-hd,drive=${id},bus=ide.${i},serial=LAB${server.number}S${i},bootindex=${firstBootIndex + i}`;
+        ? `nvme,drive=${id},serial=${diskSerial(server, index)},bootindex=${bootIndex}`
+        : `ide-hd,drive=${id},bus=ide.${index},serial=${diskSerial(server, index)},bootindex=${bootIndex}`;
     return [...drive, "-device", device];
   });
 }
@@ -187,6 +201,11 @@ export const LAB_NVME_KERNEL_ARGS = ["nvme.io_queue_depth=2", "nvme_core.io_time
 /** The serial number a lab server's i-th NVMe disk reports (what tests pin drives by). */
 export function nvmeSerial(serverNumber: number, index: number): string {
   return `LAB${serverNumber}N${index}`;
+}
+
+/** The serial number a lab server's i-th disk reports, NVMe or SATA. */
+export function diskSerial(server: LabServerConfig, index: number): string {
+  return server.disks.type === "nvme" ? nvmeSerial(server.number, index) : `LAB${server.number}S${index}`;
 }
 
 /** QEMU splits option values at commas; a literal comma is written twice. */

@@ -11,6 +11,7 @@ import * as path from "path";
 import { promisify } from "util";
 import type { LabServerConfig } from "../config";
 import type { BootArbiter, BootTarget, PowerController, PowerState, RescueBootSpec } from "../robot/power";
+import { changePulledDrives, readPulledDrives } from "./drives";
 import { AfterExit, consoleFileName, consoleTailOf, decideAfterExit, decidePowerAction, detectBootFailure, ExitIntent, nextBootNo, PowerAction, VmExit } from "./decisions";
 import { QmpClient } from "./qmp";
 import { Accel, qemuArgv, RescueBootLaunch, rescueCmdline, VmLaunch, VmPaths } from "./qemu-args";
@@ -22,6 +23,8 @@ export type BootMode = BootTarget["kind"];
 export interface BootRecord {
   readonly bootNo: number;
   readonly mode: BootMode;
+  /** Disks that were pulled for this boot (lab/supervisor/drives.ts), ascending; [] when all were in. */
+  readonly pulledDrives: readonly number[];
   readonly consoleLog: string;
   readonly startedAt: string;
   endedAt?: string;
@@ -119,6 +122,24 @@ export class LabSupervisor extends EventEmitter implements PowerController {
   /** Ctrl-Alt-Del on the server's keyboard, as on a KVM console: the guest decides what happens (usually a reboot). */
   async ctrlAltDelete(serverNumber: number): Promise<void> {
     await this.vm(serverNumber).sendKeys(["ctrl", "alt", "delete"]);
+  }
+
+  /** Takes disk `index` out of the chassis from the server's next power-on, reset or reboot on; returns the pulled set. */
+  pullDrive(serverNumber: number, index: number): number[] {
+    const vm = this.vm(serverNumber);
+    return changePulledDrives(vm.dir, vm.server, { kind: "pull", index });
+  }
+
+  /** Puts disk `index` back from the server's next power-on, reset or reboot on; returns the pulled set. */
+  insertDrive(serverNumber: number, index: number): number[] {
+    const vm = this.vm(serverNumber);
+    return changePulledDrives(vm.dir, vm.server, { kind: "insert", index });
+  }
+
+  /** The disks pulled as of now (what the next boot runs without; the current boot's are in its BootRecord). */
+  pulledDrives(serverNumber: number): number[] {
+    const vm = this.vm(serverNumber);
+    return readPulledDrives(vm.dir, vm.server);
   }
 
   async state(serverNumber: number): Promise<PowerState> {
@@ -220,7 +241,7 @@ class ServerVm {
   private rebootToken = 0;
   private consoleWatch?: NodeJS.Timeout;
   private queue: Promise<unknown> = Promise.resolve();
-  private readonly dir: string;
+  readonly dir: string;
 
   constructor(
     readonly server: LabServerConfig,
@@ -304,9 +325,12 @@ class ServerVm {
   private async spawnQemu(target: BootTarget): Promise<void> {
     fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     const bootNo = nextBootNo(fs.readdirSync(this.dir));
-    const record: BootRecord = { bootNo, mode: target.kind, consoleLog: path.join(this.dir, consoleFileName(bootNo, target.kind)), startedAt: new Date().toISOString() };
+    // Read at every launch: the CLI changes the file from another process, and a pull acts like one
+    // done on a powered-off chassis, seen by the next boot and never by a running one.
+    const pulledDrives = readPulledDrives(this.dir, this.server);
+    const record: BootRecord = { bootNo, mode: target.kind, pulledDrives, consoleLog: path.join(this.dir, consoleFileName(bootNo, target.kind)), startedAt: new Date().toISOString() };
     const fifo = target.kind === "rescue" ? path.join(this.dir, "rescue.json.fifo") : undefined;
-    const launch: VmLaunch = { server: this.server, paths: this.vmPaths(record.consoleLog), boot: target.kind === "rescue" ? this.rescueLaunch(fifo as string) : { kind: "disk" }, accel: this.opts.accel ?? "tcg" };
+    const launch: VmLaunch = { server: this.server, paths: this.vmPaths(record.consoleLog), boot: target.kind === "rescue" ? this.rescueLaunch(fifo as string) : { kind: "disk" }, accel: this.opts.accel ?? "tcg", pulledDrives };
     const argv = qemuArgv(launch);
     // Only now: a boot that cannot even be described must not leave a console file that claims a boot number.
     fs.writeFileSync(record.consoleLog, "");
@@ -346,7 +370,7 @@ class ServerVm {
       }
     }
     this.watchConsole(record);
-    this.supervisor.logLine(`[${this.server.name}] boot ${bootNo} (${target.kind}) started, console ${record.consoleLog}`);
+    this.supervisor.logLine(`[${this.server.name}] boot ${bootNo} (${target.kind}) started${pulledDrives.length > 0 ? ` with disk ${pulledDrives.join(", ")} pulled` : ""}, console ${record.consoleLog}`);
     this.supervisor.emit("boot", this.server.number, record);
   }
 

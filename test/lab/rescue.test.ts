@@ -1,8 +1,11 @@
 // Robot-to-rescue, end to end: Robot API over HTTP (the project's client) → emulator → QEMU
 // supervisor → rescue system → SSH with the host key pinned to what Robot reported. Then the
-// rescue's one-shot nature: a guest reboot boots the (blank) disks.
+// rescue's one-shot nature: a guest reboot boots the (blank) disks. Then the degraded-boot drill's
+// lab side (issue 14 §7): a drive pulled out of the chassis is gone from the next boot, and the
+// one left keeps its serial while its device name renumbers.
 // One booted lab is shared by the steps of this file: each step depends on the previous boot,
 // which is what a real operator sees too.
+import { nvmeSerial } from "../../lab/supervisor/qemu-args";
 import { sh } from "../../providers/plumbing/shell";
 import { RescueLogin, LabFixture, startLabFixture } from "../support/lab";
 import { waitFor } from "../support/wait";
@@ -69,6 +72,30 @@ describe("lab: Robot to rescue", () => {
     expect(history[2].failure?.reason).toMatch(/no bootable device/);
     expect(lab.supervisor.consoleTail(server, 5)).toMatch(/No bootable device/);
     expect(await lab.supervisor.state(server)).toBe("running");
+  });
+
+  it("boots without a pulled drive, the other keeping its serial, and with it again once it is inserted and the server reset", async () => {
+    const started = Date.now();
+    const nvmeSerials = (current: RescueLogin) =>
+      lab.withRescue(
+        server,
+        async (session) => (await session.exec(sh`lsblk -dno NAME,SERIAL`)).stdout.split("\n").map((line) => line.trim().split(/\s+/)).filter(([name]) => name?.startsWith("nvme")),
+        current,
+      );
+    expect(lab.pullDrive(server, 0)).toEqual([0]);
+    // Pulled in a running server: the running boot still has it, as a chassis would until power-off.
+    expect(lab.supervisor.currentBoot(server)?.pulledDrives).toEqual([]);
+    const degraded = await lab.bootIntoRescue(server);
+    expect(lab.supervisor.currentBoot(server)?.pulledDrives).toEqual([0]);
+    // The guest names the one drive left nvme0n1: names renumber, the serial says which drive it is.
+    expect(await nvmeSerials(degraded)).toEqual([["nvme0n1", nvmeSerial(server, 1)]]);
+
+    expect(lab.insertDrive(server, 0)).toEqual([]);
+    const whole = await lab.bootIntoRescue(server);
+    expect(lab.supervisor.currentBoot(server)?.pulledDrives).toEqual([]);
+    // Which controller probes first is the guest kernel's business; the drill only needs both back.
+    expect((await nvmeSerials(whole)).map(([, serial]) => serial).sort()).toEqual([nvmeSerial(server, 0), nvmeSerial(server, 1)]);
+    process.stdout.write(`pulled-drive drill (two rescue boots): ${Date.now() - started} ms (boot to SSH ${degraded.bootToSshMs} + ${whole.bootToSshMs} ms)\n`);
   });
 
   it("power on a running server presses the power button: the rescue shuts down and the server stays off", async () => {

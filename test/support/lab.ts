@@ -69,6 +69,10 @@ export interface LabFixture extends RunningLab {
   rescueTarget(login: RescueLogin): SshTarget;
   /** Boots into rescue (unless `login` of the current boot is given) and runs `fn` with a session. */
   withRescue<T>(serverNumber: number, fn: (session: SshSession, login: RescueLogin) => Promise<T>, login?: RescueLogin): Promise<T>;
+  /** Pulls disk `index` out of the server from its next boot on (the file `npm run lab -- drive pull` writes); returns the pulled set. */
+  pullDrive(serverNumber: number, index: number): number[];
+  /** Inserts disk `index` back from the server's next boot on; returns the pulled set. */
+  insertDrive(serverNumber: number, index: number): number[];
 }
 
 /** Rescue boots take ~45 s under TCG on the lab host; leave room for a loaded CI machine. */
@@ -181,6 +185,8 @@ export async function startLabFixture(opts: LabFixtureOptions = {}): Promise<Lab
         await Promise.resolve(session.close()).catch(() => undefined);
       }
     },
+    pullDrive: (serverNumber, index) => lab.supervisor.pullDrive(serverNumber, index),
+    insertDrive: (serverNumber, index) => lab.supervisor.insertDrive(serverNumber, index),
     close: async () => {
       if (closed) return;
       closed = true;

@@ -1,16 +1,8 @@
 import type { LabServerConfig } from "../../lab/config";
 import { accelArgs, diskArgs, optValue, qemuArgv, RESCUE_FW_CFG_NAME, VmLaunch } from "../../lab/supervisor/qemu-args";
+import { LAB_SERVER } from "./lab-fixtures";
 
-const server: LabServerConfig = {
-  number: 100001,
-  name: "lab-1",
-  sshPort: 2201,
-  dropbearPort: 2221,
-  memoryMiB: 2048,
-  cpus: 1,
-  disks: { count: 2, sizeGiB: 20, type: "nvme" },
-  firmware: "bios",
-};
+const server = LAB_SERVER;
 const paths = { disks: ["/s/d0.qcow2", "/s/d1.qcow2"], consoleLog: "/s/console-1-disk.log", qmpSocket: "/s/qmp.sock", pidFile: "/s/qemu.pid" };
 const rescue = { kind: "rescue" as const, kernel: "/c/vmlinuz", initrd: "/c/initrd", cmdline: "console=ttyS0", rescueJson: "/s/rescue.json.fifo", imagesDir: "/c/images", installDir: "/repo/lab/installimage" };
 
@@ -97,6 +89,34 @@ describe("diskArgs", () => {
 
   it("refuses a disk list that does not match disks.count", () => {
     expect(() => diskArgs(server, ["/d0"])).toThrow(/disks.count 2 but 1 disk files/);
+  });
+
+  const three = { ...server, disks: { count: 3, sizeGiB: 20, type: "nvme" as const } };
+  it.each([
+    ["nothing pulled", three, [], 0, ["nvme,drive=nvme0,serial=LAB100001N0,bootindex=0", "nvme,drive=nvme1,serial=LAB100001N1,bootindex=1", "nvme,drive=nvme2,serial=LAB100001N2,bootindex=2"]],
+    ["disk 0 pulled", three, [0], 0, ["nvme,drive=nvme1,serial=LAB100001N1,bootindex=0", "nvme,drive=nvme2,serial=LAB100001N2,bootindex=1"]],
+    ["disk 1 pulled", three, [1], 0, ["nvme,drive=nvme0,serial=LAB100001N0,bootindex=0", "nvme,drive=nvme2,serial=LAB100001N2,bootindex=1"]],
+    ["disks 0 and 2 pulled", three, [2, 0], 0, ["nvme,drive=nvme1,serial=LAB100001N1,bootindex=0"]],
+    ["disk 0 pulled, rescue boot", three, [0], 1, ["nvme,drive=nvme1,serial=LAB100001N1,bootindex=1", "nvme,drive=nvme2,serial=LAB100001N2,bootindex=2"]],
+    ["sata disk 0 pulled: disk 1 stays on its port", { ...server, disks: { count: 2, sizeGiB: 20, type: "sata" as const } }, [0], 0, ["ide-hd,drive=sata1,bus=ide.1,serial=LAB100001S1,bootindex=0"]],
+  ] as Array<[string, LabServerConfig, number[], number, string[]]>)("%s: the others keep their serial and order", (_what, srv, pulled, first, devices) => {
+    const argv = diskArgs(srv, Array.from({ length: srv.disks.count }, (_, i) => `/d${i}`), first, pulled);
+    expect(values(argv, "-device")).toEqual(devices);
+    // The drive options of a pulled disk go too: its file is not opened at all.
+    expect(values(argv, "-drive").map((d) => d.split(",")[0])).toEqual(devices.map((d) => `file=/d${/drive=\w+?(\d+)/.exec(d)?.[1]}`));
+  });
+
+  it.each([
+    [[0, 1], /every disk pulled; insert one \(npm run lab -- drive insert 100001 0\)/],
+    [[2], /disks 0 to 1, but disk 2 is marked pulled/],
+    [[-1], /disk -1 is marked pulled/],
+  ])("refuses pulled %p", (pulled, message) => {
+    expect(() => diskArgs(server, ["/d0", "/d1"], 0, pulled)).toThrow(message);
+  });
+
+  it("qemuArgv passes the launch's pulled drives to the disks", () => {
+    const argv = qemuArgv({ server, paths, boot: rescue, accel: "tcg", pulledDrives: [0] });
+    expect(values(argv, "-device").filter((d) => d.startsWith("nvme"))).toEqual(["nvme,drive=nvme1,serial=LAB100001N1,bootindex=1"]);
   });
 });
 
