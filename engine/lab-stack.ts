@@ -48,9 +48,10 @@ export function prepareLabStack(dir: string, hosts: readonly string[] = ["lab-1"
   return { projectDir, labConfig, hosts };
 }
 
-/** `npm run lab -- <command> --config <labConfig>`, output inherited or captured. */
-export function labCommand(stack: LabStack, command: "up" | "down" | "destroy" | "status", env: NodeJS.ProcessEnv = process.env, inherit = true): { status: number | null; out: string } {
-  const r = spawnSync(process.execPath, [path.join(REPO_ROOT, "dist", "lab", "cli.js"), command, "--config", stack.labConfig], {
+/** `npm run lab -- <command> [args…] --config <labConfig>`, output inherited or captured. */
+export function labCommand(stack: LabStack, command: "up" | "down" | "destroy" | "status" | readonly string[], env: NodeJS.ProcessEnv = process.env, inherit = true): { status: number | null; out: string } {
+  const words = typeof command === "string" ? [command] : command;
+  const r = spawnSync(process.execPath, [path.join(REPO_ROOT, "dist", "lab", "cli.js"), ...words, "--config", stack.labConfig], {
     cwd: REPO_ROOT,
     env,
     stdio: inherit ? "inherit" : "pipe",

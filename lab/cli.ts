@@ -31,7 +31,11 @@ const USAGE = `usage: npm run lab -- <command> [--config <lab.config.json>]
   drive insert <server> <index>
                       put disk <index> back, from the server's next power-on or reset
   drive list [<server>]
-                      which disks are in and which are pulled, with their serials`;
+                      which disks are in and which are pulled, with their serials
+  drill [--drive <index>] [--dir <dir>]
+                      the degraded-boot drill on the host \`npm run demo\` built (lab-1): each RAID1 drive in turn
+                      (or only <index>) pulled, reset, unlocked by \`up\`, reported degraded; put back, re-added
+                      by \`up\`, resynced. <dir>: another lab stack directory (the e2e test's)`;
 
 const DAEMON_READY_TIMEOUT_MS = 120_000;
 
@@ -79,6 +83,8 @@ async function main(argv: readonly string[]): Promise<number> {
       return checkpoint(loadLabConfig(configPath), stateDir, args.rest);
     case "drive":
       return drive(loadLabConfig(configPath), stateDir, args.rest);
+    case "drill":
+      return drill(args.rest);
     default:
       console.error(args.command ? `unknown command "${args.command}"\n${USAGE}` : USAGE);
       return 2;
@@ -143,6 +149,20 @@ async function checkpoint(config: LabConfig, stateDir: string, rest: readonly st
       console.error(`checkpoint needs save, restore, list or prune\n${USAGE}`);
       return 2;
   }
+}
+
+/** The drill drives the stack (engine/), which the lab itself never needs: loaded only for this command. */
+async function drill(rest: readonly string[]): Promise<number> {
+  const value = (flag: string): string | undefined => {
+    const at = rest.indexOf(flag);
+    return at >= 0 ? rest[at + 1] : undefined;
+  };
+  const unknown = rest.filter((w, i) => !["--drive", "--dir"].includes(w) && !["--drive", "--dir"].includes(rest[i - 1]));
+  if (unknown.length > 0) throw new Error(`drill takes [--drive <index>] [--dir <dir>], found ${unknown.join(" ")}\n${USAGE}`);
+  const driveFlag = value("--drive");
+  if (driveFlag !== undefined && !/^\d+$/.test(driveFlag)) throw new Error(`--drive expects a disk index like 0, found ${JSON.stringify(driveFlag)}`);
+  const { runDrill } = await import("../engine/drill");
+  return runDrill({ drives: driveFlag === undefined ? undefined : [Number(driveFlag)], dir: value("--dir") });
 }
 
 /** Writes the file the supervisor reads at each QEMU launch, so it works with the lab up or down. */

@@ -27,9 +27,9 @@ import { generateEd25519KeyPair } from "../../providers/plumbing/keys";
 import { Secret } from "../../providers/plumbing/secret";
 import { sh, ShellCommand } from "../../providers/plumbing/shell";
 import { connect, SshSession } from "../../providers/plumbing/ssh";
-import { LabFixture, labStackConfig, phaseTimer } from "../support/lab";
+import { LabFixture, labStackConfig, phaseTimer, pinnedNvmeDrives } from "../support/lab";
 import { backingFile } from "../../lab/checkpoints/store";
-import { CRYPT_RAID1_IN_RESCUE, LAB_LUKS_PASSPHRASE, preparedHost } from "../support/prepared-host";
+import { CRYPT_RAID1_IN_RESCUE, InstalledInRescueFacts, LAB_LUKS_PASSPHRASE, PreparedHost, preparedHost } from "../support/prepared-host";
 import { waitFor } from "../support/wait";
 
 jest.setTimeout(90 * 60_000);
@@ -59,6 +59,7 @@ describe("lab: DropbearInitramfs", () => {
   let system: ConnectionProfile;
   let mac: string;
   let h: ProviderHarness | undefined;
+  let prepared: PreparedHost<InstalledInRescueFacts>;
   /** A key that may open a shell in the initramfs (the operator key may only unlock). */
   const shellKey = generateEd25519KeyPair("shell@dropbear-test");
   /** Logs of provider hosts killed mid-run: checked for secrets with the rest. */
@@ -69,6 +70,7 @@ describe("lab: DropbearInitramfs", () => {
     // The installed crypt RAID1 host, still in the rescue that installed it, from its checkpoint
     // (built once by RescueBoot and InstallImage through the harness when missing).
     const host = await timed("installed crypt RAID1 host in rescue (checkpoint)", () => preparedHost(CRYPT_RAID1_IN_RESCUE));
+    prepared = host;
     lab = host.lab;
     server = host.serverNumber;
     process.stdout.write(`checkpoint ${host.checkpoint}: ${host.builtBecause ? `built (${host.builtBecause}) in ${host.timings.buildMs} ms, ` : ""}restored in ${host.timings.restoreMs} ms, rescue answered after ${host.timings.bootMs} ms\n`);
@@ -164,6 +166,97 @@ describe("lab: DropbearInitramfs", () => {
     expect(again.diff).toMatchObject({ changes: "none" });
   });
 
+  /** Reboots the installed system by hand and waits until the new boot shows the cryptroot prompt. */
+  async function rebootByHand(what: string): Promise<void> {
+    const boots = lab.supervisor.bootHistory(server).length;
+    await onProfile(system, sh`sync; setsid sh -c 'sleep 1; reboot' </dev/null >/dev/null 2>&1 &`);
+    // The boot before this one showed the same prompt: wait for the new boot before reading the console.
+    await waitFor(() => lab.supervisor.bootHistory(server).length > boots, { what: `the reboot (${what})`, timeoutMs: 5 * 60_000, intervalMs: 500 });
+    await timed(`${what}: reboot → console prompt`, () => lab.supervisor.waitForConsole(server, /Please unlock disk luks-/, 15 * 60_000));
+  }
+
+  /** DropbearInitramfs's refresh of a host waiting in its initramfs (dropbear may still be starting when the prompt shows). */
+  async function refreshLocked(): Promise<void> {
+    for (let i = 0; ; i++) {
+      try {
+        await h!.refresh();
+        if (outputs().environment === "initramfs" || i >= 10) return;
+      } catch (error) {
+        if (i >= 10) throw error;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 10_000));
+    }
+  }
+
+  /** InstallImage on the checkpoint's install, as its create recorded it, with the stack's reassemble: "scan". */
+  async function adoptInstallImage(): Promise<ProviderHarness> {
+    const { installImageInputs, installImageOutputs } = prepared.facts;
+    const inputs = { ...installImageInputs, cryptPassphrase: PASSPHRASE, reassemble: "scan" };
+    const ii = await ProviderHarness.start({
+      module: "providers/install-image",
+      exportName: "InstallImage",
+      args: inputs,
+      secretPaths: ["cryptPassphrase"],
+      ...labStackConfig(lab, operator.private),
+      callTimeoutMs: 30 * 60_000,
+    });
+    await ii.read(String(installImageOutputs.installId), installImageOutputs, inputs);
+    return ii;
+  }
+
+  it("drill: with a RAID1 drive pulled the host boots, dropbear answers, the unlock works and the system runs degraded, as InstallImage's read says; with the drive back, up re-adds it and the resync completes", async () => {
+    const ii = await adoptInstallImage();
+    const iiOutputs = (): Props => ii.state.resources.get(ii.urn)!.plainOutputs;
+    const arrays = (): { device: string; degraded: boolean }[] => (iiOutputs().layout as { arrays: { device: string; degraded: boolean }[] }).arrays;
+    const pulled = pinnedNvmeDrives(server)[0];
+    try {
+      lab.pullDrive(server, 0);
+      await rebootByHand(`drive ${pulled.serial} pulled`);
+      expect(lab.supervisor.currentBoot(server)?.pulledDrives).toEqual([0]);
+      await timed("degraded: refresh finds the host locked", refreshLocked);
+      expect(outputs().environment).toBe("initramfs");
+      const unlocked = await timed("degraded: up unlocks through dropbear", () => h!.up());
+      expect(unlocked.op).toBe("update");
+      expect(h!.logs).toMatch(/locked host → dropbear [\d.]+ s → unlocked [\d.]+ s → sshd [\d.]+ s; arrays, LUKS, mounts and host name verified/);
+      expect(outputs().environment).toBe("system");
+      // The kernel renumbered the drive left in: its serial answers as nvme0n1.
+      expect(await onProfile(system, sh`lsblk -dno NAME,SERIAL | grep nvme`)).toBe(`nvme0n1 ${pinnedNvmeDrives(server)[1].serial}\n`);
+
+      await timed("degraded: InstallImage refresh", () => ii.refresh());
+      expect(arrays().map((a) => a.degraded)).toEqual([true, true]);
+      expect((iiOutputs().drift as { message: string }[]).map((d) => d.message)).toEqual([
+        expect.stringMatching(new RegExp(`^array /dev/md0 is degraded: 1 of 2 members active, a member is missing; not on the host: /dev/nvme0n1 serial ${pulled.serial}$`)),
+        expect.stringMatching(new RegExp(`^array /dev/md1 is degraded: 1 of 2 members active, a member is missing; not on the host: /dev/nvme0n1 serial ${pulled.serial}$`)),
+      ]);
+      // Nothing to do while the drive is out: the preview says why, and up changes nothing.
+      const preview = await ii.preview(ii.urn, ii.inputs());
+      expect(preview.diff?.changes).not.toBe("some");
+      expect(ii.logs).toMatch(/running degraded until a drive is back/);
+
+      lab.insertDrive(server, 0);
+      await rebootByHand(`drive ${pulled.serial} back`);
+      expect(lab.supervisor.currentBoot(server)?.pulledDrives).toEqual([]);
+      await timed("drive back: refresh finds the host locked", refreshLocked);
+      await timed("drive back: up unlocks", () => h!.up());
+      expect(outputs().environment).toBe("system");
+      // The returning member is stale (the array ran on without it): md keeps it out until it is re-added.
+      await timed("drive back: InstallImage refresh", () => ii.refresh());
+      expect(arrays().some((a) => a.degraded)).toBe(true);
+      const readd = await timed("drive back: up re-adds the members", () => ii.up(ii.inputs()));
+      expect(readd.op).toBe("update");
+      expect(ii.logs).toMatch(/readdMember/);
+      await timed("resync to complete", () => waitOnSystem(sh`grep -qE 'recovery|resync' /proc/mdstat && echo no || echo yes`, "the resync to complete"));
+      await ii.refresh();
+      expect(arrays().map((a) => a.degraded)).toEqual([false, false]);
+      expect(iiOutputs().drift).toEqual([]);
+      expect((await ii.up(ii.inputs())).op).toBe("same");
+    } finally {
+      lab.insertDrive(server, 0);
+      await ii.stop();
+      killedLogs.push(ii.logs);
+    }
+  });
+
   /**
    * A provider host killed mid-up, as a crash would: `whenToKill` returns once the moment has come.
    * Pulumi keeps the old outputs of an interrupted update, so the next run starts a fresh host on
@@ -207,23 +300,8 @@ describe("lab: DropbearInitramfs", () => {
   });
 
   itFull("6 + kill during the unlock: a host rebooted by hand sits locked; refresh says so; the provider killed during the unlock; the re-run unlocks or finds it unlocked", async () => {
-    const boots = lab.supervisor.bootHistory(server).length;
-    await onProfile(system, sh`sync; setsid sh -c 'sleep 1; reboot' </dev/null >/dev/null 2>&1 &`);
-    // The boot before this one showed the same prompt: wait for the new boot before reading the console.
-    await waitFor(() => lab.supervisor.bootHistory(server).length > boots, { what: "the reboot by hand", timeoutMs: 5 * 60_000, intervalMs: 500 });
-    await timed("reboot by hand → console prompt", () => lab.supervisor.waitForConsole(server, /Please unlock disk luks-/, 15 * 60_000));
-    await timed("refresh of a locked host", async () => {
-      // dropbear may still be starting in the background when the prompt shows: retry the read briefly.
-      for (let i = 0; ; i++) {
-        try {
-          await h!.refresh();
-          break;
-        } catch (error) {
-          if (i >= 10) throw error;
-          await new Promise((resolve) => setTimeout(resolve, 10_000));
-        }
-      }
-    });
+    await rebootByHand("by hand");
+    await timed("refresh of a locked host", refreshLocked);
     expect(outputs().environment).toBe("initramfs");
     expect(outputs().drift).toEqual(["the host waits locked in its initramfs; the next `pulumi up` unlocks it"]);
     const logsBefore = h!.logs.length;
@@ -243,13 +321,14 @@ describe("lab: DropbearInitramfs", () => {
   });
 
   itFull("4: gate: an image without the NIC's driver is refused before the reboot, with the reason", async () => {
-    const module = (await onProfile(system, sh`basename $(readlink -f /sys/class/net/eth0/device/driver/module)`)).trim();
-    expect(module).toBe("virtio_net");
+    // The installed system names its NIC its own way (ens2, enp0s2, …): found by the MAC the initramfs uses.
+    const nic = (await onProfile(system, sh`for i in /sys/class/net/*; do [ "$(cat $i/address)" = ${mac} ] && basename $i && basename $(readlink -f $i/device/driver/module); done`)).trim().split("\n");
+    expect(nic[1]).toBe("virtio_net");
     // The driver goes missing from the kernel's tree, as a broken kernel package would leave it.
     await onProfile(system, sh`f=$(modinfo -n virtio_net) && mv $f /root/virtio_net.ko.away && echo $f > /root/virtio_net.path && depmod`);
     const bootsBefore = lab.supervisor.bootHistory(server).length;
     const refused = await timed("update with reboot, refused by the gate", () => h!.up(h!.inputs({ idleTimeoutSeconds: 600, rebootOnUpdate: true })).then(() => null, (error: unknown) => error));
-    expect(String((refused as Error).message)).toMatch(/not rebooted:[\s\S]*NIC driver: the image has no virtio_net module for eth0/);
+    expect(String((refused as Error).message)).toMatch(/not rebooted:[\s\S]*NIC driver: the image has no virtio_net module for \S+/);
     expect(lab.supervisor.bootHistory(server).length).toBe(bootsBefore);
     await onProfile(system, sh`mv /root/virtio_net.ko.away $(cat /root/virtio_net.path) && depmod`);
     const fixed = await timed("update without reboot, gate passes", () => h!.up(h!.inputs({ idleTimeoutSeconds: 600 })));
@@ -258,6 +337,7 @@ describe("lab: DropbearInitramfs", () => {
   });
 
   itFull("2: a dropbear host key swapped behind the stack's back: the unlock refuses with both fingerprints and sends no passphrase", async () => {
+    const boots = lab.supervisor.bootHistory(server).length;
     const swapped = await timed("swap the initramfs host key, rebuild, reboot (by hand)", () =>
       onProfile(
         system,
@@ -267,15 +347,19 @@ describe("lab: DropbearInitramfs", () => {
     );
     const swappedFingerprint = swapped.trim();
     expect(swappedFingerprint).toMatch(/^SHA256:/);
+    // The boot before this one showed the same prompt: wait for the new boot before reading the console.
+    await waitFor(() => lab.supervisor.bootHistory(server).length > boots, { what: "the reboot by hand", timeoutMs: 5 * 60_000, intervalMs: 500 });
     await lab.supervisor.waitForConsole(server, /Please unlock disk luks-/, 15 * 60_000);
     const logsBefore = h!.logs.length;
     let refused: unknown;
-    for (let i = 0; i < 10; i++) {
-      // refresh reaches the host (up would plan against the recorded, unlocked facts and not connect).
+    // refresh reaches the host (up would plan against the recorded, unlocked facts and not connect);
+    // dropbear may still be starting when the prompt shows.
+    const deadline = Date.now() + 10 * 60_000;
+    do {
       refused = await h!.refresh().then(() => null, (error: unknown) => error);
       if (refused && /host key/i.test(String((refused as Error).message))) break;
       await new Promise((resolve) => setTimeout(resolve, 10_000));
-    }
+    } while (Date.now() < deadline);
     expect(String((refused as Error).message)).toContain(swappedFingerprint);
     expect(String((refused as Error).message)).toContain(String(outputs().hostKeyFingerprint));
     expect(h!.logs.slice(logsBefore)).not.toMatch(/sending the passphrase/);

@@ -3,7 +3,8 @@
 // lab's Robot emulator and one QEMU server. The standard Pulumi integration loop:
 //   preview → up → empty up → refresh with no changes → empty preview → an in-place change (an
 //   unlock key added) → a passphrase rotation (the next boot unlocks with the new one, the old one
-//   opens nothing) → destroy (allowWipe: disks wiped) → up again (rebuilt).
+//   opens nothing) → destroy (allowWipe: disks wiped) → up again (rebuilt) → the degraded-boot drill
+//   on both drives (`npm run lab -- drill`).
 // Opt-in (HFDE_LAB_E2E=1): it takes the better part of an hour under software emulation. Run it
 // through the VM lock (helper rules): flock /tmp/hfde-vm.lock … jest test/lab/host-stack.test.js
 import { spawnSync } from "child_process";
@@ -174,6 +175,20 @@ if (!ENABLED) {
       expect(r.status).toBe(0);
       expect(counts(r.out)).toMatchObject({ created: 6 });
       expect(hostOut().dropbear.environment).toBe("system");
+    });
+
+    it("9: degraded-boot drill (npm run lab -- drill): each RAID1 drive pulled in turn; the host boots, dropbear answers, up unlocks, refresh reports the arrays degraded; with the drive back, up re-adds it and the resync completes", async () => {
+      const r = await phases.timed("drill (both drives)", async () =>
+        spawnSync(process.execPath, [path.join(REPO_ROOT, "dist", "lab", "cli.js"), "drill", "--dir", work, "--config", stack.labConfig], { cwd: REPO_ROOT, env: { ...env, ...passphraseEnv }, encoding: "utf8" }),
+      );
+      const out = `${r.stdout}${r.stderr}`;
+      fs.appendFileSync(log, `\n===== drill\n${out}`);
+      expect(r.status).toBe(0);
+      for (const index of [0, 1]) {
+        expect(out).toMatch(new RegExp(`drive ${index} \\(\\S+ serial LAB100001N${index}\\) out: booted, unlocked, arrays: /dev/md0 DEGRADED, /dev/md1 DEGRADED`));
+        expect(out).toMatch(new RegExp(`drive ${index} \\(\\S+ serial LAB100001N${index}\\) back: /dev/md0 clean, /dev/md1 clean`));
+      }
+      expect(hostOut().layout.arrays.every((a) => !a.degraded)).toBe(true);
     });
   });
 }
