@@ -210,6 +210,8 @@ describe("lab: DropbearInitramfs", () => {
     const arrays = (): { device: string; degraded: boolean }[] => (iiOutputs().layout as { arrays: { device: string; degraded: boolean }[] }).arrays;
     const pulled = pinnedNvmeDrives(server)[0];
     try {
+      // The stack's reassemble: "scan" recorded while the host is healthy: nothing to do but record it.
+      expect((await ii.up(ii.inputs())).op).not.toBe("replace");
       lab.pullDrive(server, 0);
       await rebootByHand(`drive ${pulled.serial} pulled`);
       expect(lab.supervisor.currentBoot(server)?.pulledDrives).toEqual([0]);
@@ -239,12 +241,18 @@ describe("lab: DropbearInitramfs", () => {
       await timed("drive back: refresh finds the host locked", refreshLocked);
       await timed("drive back: up unlocks", () => h!.up());
       expect(outputs().environment).toBe("system");
-      // The returning member is stale (the array ran on without it): md keeps it out until it is re-added.
+      // The returning members are stale (the arrays ran on without them): md keeps them out until
+      // they are re-added. (Were md to take one back by itself, its rebuild would be under way, which
+      // is no drift and needs no step.)
       await timed("drive back: InstallImage refresh", () => ii.refresh());
-      expect(arrays().some((a) => a.degraded)).toBe(true);
-      const readd = await timed("drive back: up re-adds the members", () => ii.up(ii.inputs()));
-      expect(readd.op).toBe("update");
-      expect(ii.logs).toMatch(/readdMember/);
+      const missing = (iiOutputs().drift as { message: string }[]).filter((d) => /a member is missing/.test(d.message));
+      process.stdout.write(`drive back: ${missing.length} array(s) with a member missing: ${missing.map((d) => d.message).join("; ")}\n`);
+      if (missing.length > 0) {
+        expect(missing.every((d) => !/not on the host/.test(d.message))).toBe(true);
+        const readd = await timed("drive back: up re-adds the members", () => ii.up(ii.inputs()));
+        expect(readd.op).toBe("update");
+        expect(ii.logs).toMatch(/readdMember/);
+      }
       await timed("resync to complete", () => waitOnSystem(sh`grep -qE 'recovery|resync' /proc/mdstat && echo no || echo yes`, "the resync to complete"));
       await ii.refresh();
       expect(arrays().map((a) => a.degraded)).toEqual([false, false]);
