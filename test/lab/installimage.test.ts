@@ -108,7 +108,7 @@ describe("lab installimage: what it left on an installed crypt RAID1 host (check
     }
   });
 
-  it("fstab, mdadm.conf and crypttab name the filesystems, arrays and LUKS device on the drives; root logs in by key only", async () => {
+  it("arrays in sync; fstab, mdadm.conf and crypttab name the filesystems, arrays and LUKS device on the drives; root logs in by key only", async () => {
     await storageStack(session, "open", new Secret(LAB_LUKS_PASSPHRASE));
     let out: string;
     let scan: string;
@@ -116,7 +116,8 @@ describe("lab installimage: what it left on an installed crypt RAID1 host (check
       scan = (await run(session, sh`mdadm --examine --scan`)).stdout;
       const state = await run(
         session,
-        sh`set -e; mount -o ro /dev/vg0/root /mnt; mount -o ro "$(awk '$2 == "/boot" {print $1}' /mnt/etc/fstab)" /mnt/boot
+        sh`set -e; echo "--md"; for md in $(ls /dev/md?* | grep -E '^/dev/md[0-9]+$'); do mdadm --detail "$md" | grep -E '^ *State :'; done; grep -c -E 'resync|recovery' /proc/mdstat || true
+           mount -o ro /dev/vg0/root /mnt; mount -o ro "$(awk '$2 == "/boot" {print $1}' /mnt/etc/fstab)" /mnt/boot
            echo "--fstab"; cat /mnt/etc/fstab
            echo "--resolved"; for id in $(awk '$1 ~ /^UUID=/ {print $1}' /mnt/etc/fstab); do echo "$id $(blkid -o value -s TYPE "$(findfs "$id")")"; done
            echo "--root $(blkid -o value -s UUID /dev/vg0/root)"
@@ -135,6 +136,9 @@ describe("lab installimage: what it left on an installed crypt RAID1 host (check
       await storageStack(session, "close");
     }
     const section = (name: string): string => out.split(`--${name}\n`)[1].split("\n--")[0];
+    // Both arrays in sync: the install resumed the resync it had frozen, and it ran to the end
+    // before InstallImage let the host go (a frozen array would still be waiting to resync here).
+    expect(section("md").split("\n").map((l) => l.trim())).toEqual(["State : clean", "State : clean", "0"]);
     expect(section("fstab")).toMatch(/^UUID=[0-9a-f-]{36} \/ ext4 defaults 0 1$/m);
     expect(section("fstab")).toMatch(/^UUID=[0-9a-f-]{36} \/boot ext4 defaults 0 2$/m);
     expect(section("fstab")).toMatch(/^UUID=[0-9a-f-]{36} none swap sw 0 0$/m);
