@@ -16,7 +16,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { HostConfig } from "../infra/config";
 import type { ConnectionProfile } from "../providers/kernel/host-access";
 import { DropbearInitramfs, InitramfsNetwork } from "../providers/dropbear-initramfs";
-import { cryptDevices, DriveSpec, InstallImage } from "../providers/install-image";
+import { cryptDevices, DriveSpec, INSTALLIMAGE_LUKS_FORMAT, InstallImage } from "../providers/install-image";
 import { LuksVolume } from "../providers/luks-volume";
 import { RescueBoot } from "../providers/rescue-boot";
 
@@ -192,8 +192,9 @@ export class EncryptedRaidHost extends pulumi.ComponentResource {
         disks: host.drives.map((d) => ({ ...(d.serial !== undefined ? { serial: d.serial } : {}), ...(d.wwn !== undefined ? { wwn: d.wwn } : {}) })),
         mapperName,
         passphrase: args.luksPassphrase,
-        cipher: host.luks.cipher,
-        keySize: host.luks.keySize,
+        // installimage's format, which the config rules hold the luks section to.
+        cipher: INSTALLIMAGE_LUKS_FORMAT.cipher,
+        keySize: INSTALLIMAGE_LUKS_FORMAT.keySize,
         pbkdf: host.luks.pbkdf,
         // installimage's crypttab line has only `luks`; TRIM stays off (it reveals which blocks are free).
         discard: false,

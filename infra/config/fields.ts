@@ -4,7 +4,7 @@
 // without importing the whole-stack schema (which imports them: no cycle).
 
 import { z } from "zod";
-import { REASSEMBLE_MODES } from "../../providers/install-image/types";
+import { INSTALLIMAGE_LUKS_FORMAT, REASSEMBLE_MODES } from "../../providers/install-image/types";
 import { parsePublicKey } from "../../providers/plumbing/keys";
 import {
   checkCipher,
@@ -158,8 +158,9 @@ export const PbkdfSchema = z
 
 export const LuksSchema = z
   .object({
-    cipher: z.string().default("aes-xts-plain64"),
-    keySize: z.number().int().default(512),
+    /** The root's container is installimage's: its format is the default and the only one it makes (rules.ts). */
+    cipher: z.string().default(INSTALLIMAGE_LUKS_FORMAT.cipher),
+    keySize: z.number().int().default(INSTALLIMAGE_LUKS_FORMAT.keySize),
     /** Default: cryptsetup's own (argon2id, benchmarked to 2 s). */
     pbkdf: PbkdfSchema.prefault({ iterTimeMs: 2000 }),
   })

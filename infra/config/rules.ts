@@ -25,6 +25,7 @@ import {
   isIpAddress,
 } from "../../providers/rules";
 import { DriveSchema, DropbearSchema, EndpointsSchema, LuksSchema, MirrorSchema, PartitionSchema, RaidSchema, SshdSchema, TargetSchema, VolumeSchema, isRecord } from "./fields";
+import { INSTALLIMAGE_LUKS_FORMAT } from "../../providers/install-image/types";
 // ---------------------------------------------------------------------------------------------
 // Cross-field rules. They run even when other parts of the config are malformed (zod's `when`),
 // so one typo does not hide the other mistakes; each rule re-reads only the sections it needs and
@@ -56,6 +57,7 @@ export function hostRules(host: Record<string, unknown>): RuleIssue[] {
   if (drives && host.allowWipe === true) issues.push(...checkWipePinsOf(drives, mirror?.drive));
   if (dropbear && target && endpoints === undefined && host.endpoints === undefined) issues.push(...checkDropbearAddress(dropbear, target));
   if (luks && memoryMiB !== undefined) issues.push(...checkLuksMemory(luks, memoryMiB));
+  if (luks && partitions?.some((p) => p.crypt)) issues.push(...checkInstallimageLuksFormat(luks));
   if (drives && raidValid) issues.push(...checkRaidMembers(drives, raid?.level ?? null));
   if (drives && raidValid && partitions && volumes) {
     const raidSpec = raid ? { level: raid.level, members: drives.length } : null;
@@ -72,6 +74,19 @@ export function hostRules(host: Record<string, unknown>): RuleIssue[] {
   }
   if (mirror && partitions && volumes) issues.push(...checkMirrorPlacement(mirror.mountPoint, partitions, volumes));
   if (mirror && drives && raidValid) issues.push(...checkMirrorCapacity(mirror.drive, drives, raid?.level ?? null));
+  return issues;
+}
+
+/**
+ * installimage formats the crypt partitions itself, in one fixed format, and the stack adopts that
+ * container as the root's LuksVolume: other values could only be met by formatting over the root.
+ */
+function checkInstallimageLuksFormat(luks: { cipher: string; keySize: number }): RuleIssue[] {
+  const { cipher, keySize } = INSTALLIMAGE_LUKS_FORMAT;
+  const fix = `installimage formats the root's container with ${cipher} and a ${keySize}-bit key (AES-128 in XTS mode) and cannot be told otherwise; leave luks.cipher and luks.keySize out, or set them to these values (re-encrypting the root to another key size is not supported yet)`;
+  const issues: RuleIssue[] = [];
+  if (luks.cipher !== cipher) issues.push({ path: ["luks", "cipher"], message: `expected ${cipher}, found ${luks.cipher}; ${fix}` });
+  if (luks.keySize !== keySize) issues.push({ path: ["luks", "keySize"], message: `expected ${keySize}, found ${luks.keySize}; ${fix}` });
   return issues;
 }
 

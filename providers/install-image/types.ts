@@ -33,6 +33,13 @@ export const DEFAULT_SPEED_LIMIT_MAX = 2_000_000;
 export const DEFAULT_CRYPT_PBKDF: PbkdfSettings = { type: "argon2id", iterTimeMs: 2000 };
 
 export const REASSEMBLE_MODES = ["never", "scan", "force"] as const;
+
+/**
+ * The LUKS format installimage gives every `crypt` partition: `cryptsetup luksFormat --cipher
+ * aes-xts-plain64 --key-size 256` (AES-128 in XTS mode), with nothing in its config to change it.
+ * A LuksVolume adopting such a container must ask for exactly this, or it is a mismatch.
+ */
+export const INSTALLIMAGE_LUKS_FORMAT = { cipher: "aes-xts-plain64", keySize: 256 } as const;
 export const MIN_ESP_SIZE_MIB = 256;
 /** Under software emulation an install takes 5–8 min; real hardware a few. Generous on purpose. */
 export const INSTALL_TIMEOUT_MS = 90 * 60_000;

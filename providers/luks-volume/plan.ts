@@ -152,6 +152,14 @@ function needsFormat(observed: LuksObserved, desired: LuksDesired, run: RunKind)
     return false;
   }
   if (opens && (ours || desired.adopt) && mismatch.length === 0) return false;
+  // adopt names a container that holds data, typically the installed system's root: it is taken as
+  // it is or not at all. allowWipe (there for the drives' other contents) never formats over it.
+  if (desired.adopt) {
+    if (!opens) {
+      throw new RefusalError(desired.device, `adopt is set but the passphrase does not open the LUKS container on ${device} (UUID ${luks.uuid}); nothing was written, and an adopted container is never formatted over, even with allowWipe. Set passphrase to one that opens it`);
+    }
+    throw new RefusalError(desired.device, `adopt is set but the LUKS container on ${device} (UUID ${luks.uuid}) differs from the inputs: ${mismatch.join("; ")}; nothing was written, and an adopted container is never formatted over, even with allowWipe. Set those inputs to match it`);
+  }
   if (desired.allowWipe) return true;
   if (!opens) {
     throw new RefusalError(desired.device, 

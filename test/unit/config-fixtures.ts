@@ -40,7 +40,7 @@ export function validConfig(): Raw {
           { vg: "vg0", name: "swap", mount: "swap", fs: "swap", size: "16G" },
           { vg: "vg0", name: "root", mount: "/", fs: "ext4", size: "all" },
         ],
-        luks: { cipher: "aes-xts-plain64", keySize: 512, pbkdf: { type: "argon2id", memoryKiB: 1048576, iterations: 4, parallelism: 4 } },
+        luks: { cipher: "aes-xts-plain64", keySize: 256, pbkdf: { type: "argon2id", memoryKiB: 1048576, iterations: 4, parallelism: 4 } },
         dropbear: { port: 2222, authorizedKeys: [ALICE], network: { mode: "dhcp", mac: "90:1b:0e:aa:bb:01" } },
         sshd: { port: 22 },
         allowWipe: false,
@@ -128,6 +128,7 @@ export const MALFORMED: Case[] = [
   ["unknown filesystem", (c) => (web(c).volumes[1].fs = "zfs"), "hosts[0].volumes[1].fs", /expected one of "ext2", "ext3", "ext4", "xfs", "btrfs", "swap", found "zfs"/],
   // LUKS
   ["unknown cipher", (c) => (web(c).luks.cipher = "aes-cbc-essiv:sha256"), "hosts[0].luks.cipher", /found "aes-cbc-essiv:sha256"; CBC\/ECB .* refused/],
+  ["a root key size installimage does not make", (c) => (web(c).luks.keySize = 512), "hosts[0].luks.keySize", /expected 256, found 512; installimage formats the root's container with aes-xts-plain64 and a 256-bit key .* cannot be told otherwise/],
   ["key size the cipher cannot take", (c) => (web(c).luks.keySize = 384), "hosts[0].luks.keySize", /expected 256 or 512 bits for aes-xts-plain64, found 384/],
   ["argon2 parallelism out of range", (c) => (web(c).luks.pbkdf.parallelism = 8), "hosts[0].luks.pbkdf.parallelism", /expected 1\.\.4 threads.*found 8/],
   ["argon2 memory above 4 GiB", (c) => (web(c).luks.pbkdf.memoryKiB = 8388608), "hosts[0].luks.pbkdf.memoryKiB", /32 KiB to 4 GiB.*found 8388608/],

@@ -119,7 +119,7 @@ describe("defaults", () => {
     expect(ca1.sshd.port).toBe(22);
     expect(ca1.dropbear.port).toBe(2222);
     expect(ca1.dropbear.network).toEqual({ mode: "dhcp", mac: "90:1b:0e:aa:bb:02" });
-    expect(ca1.luks).toMatchObject({ cipher: "aes-xts-plain64", keySize: 512, pbkdf: { type: "argon2id", iterTimeMs: 2000 } });
+    expect(ca1.luks).toMatchObject({ cipher: "aes-xts-plain64", keySize: 256, pbkdf: { type: "argon2id", iterTimeMs: 2000 } });
     expect(ca1.mirror).toEqual({ drive: { path: "/dev/sdb" }, schedule: "*/15 * * * *", logRotations: 52, mountPoint: "/mirror" });
     expect(ca1.allowWipe).toBe(false);
     expect(ca1.protect).toBe(true);

@@ -87,6 +87,9 @@ describe("LuksVolume plan: create", () => {
     ["a foreign container without adopt", openLuks(undefined, { luks: { ...openLuks().luks!, subsystem: null } }), {}, /not created by hetzner-fde; set adopt: true/],
     ["adopting a different cipher", openLuks(undefined, { luks: { ...openLuks().luks!, subsystem: null } }), { adopt: true, cipher: "serpent-xts-plain64" }, /cipher is aes-xts-plain64, not serpent/],
     ["adopt on a blank device", blank(), { adopt: true }, /adopt is set but .* holds no LUKS header/],
+    // The installed root adopted with a config that does not match it: refused, never formatted, whatever allowWipe says.
+    ["adopting a different key size, with allowWipe", openLuks(undefined, { luks: { ...openLuks().luks!, subsystem: null } }), { adopt: true, allowWipe: true, keySize: 256 }, /adopt is set but the LUKS container .* differs from the inputs: keySize is 512, not 256; nothing was written, and an adopted container is never formatted over, even with allowWipe/],
+    ["adopting a container the passphrase does not open, with allowWipe", openLuks({ passphrase: null, extras: [], retired: [] }, { luks: { ...openLuks().luks!, subsystem: null } }), { adopt: true, allowWipe: true }, /adopt is set but the passphrase does not open .* never formatted over, even with allowWipe/],
     ["a pinned disk that is not there", blank(), { disks: [{ serial: "OTHER" }] }, /disks\[0\].*not beneath.*LAB100001N1/],
     ["a mapper name taken by another device", blank({ mappings: [{ name: "data", cryptType: "LUKS2", luksUuid: "11111111-2222-3333-4444-555555555555" }] }), {}, /already in use by another device-mapper device/],
     ["a crypttab root without etc", blank({ crypttab: null }), { crypttab: { root: "/mnt", options: ["luks"] } }, /crypttab root \/mnt has no etc\//],
