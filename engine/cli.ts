@@ -19,10 +19,12 @@ export interface RunOptions {
   /** Default: `$HFDE_LAB_DIR/stacks` (the lab's state directory). */
   readonly stateDir?: string;
   readonly showSecrets?: boolean;
+  /** `up --refresh`: read every resource first, as `pulumi up --refresh` does (a host found locked is then unlocked). */
+  readonly refresh?: boolean;
   readonly print?: (line: string) => void;
 }
 
-const USAGE = `usage: npm run stack -- <${VERBS.join("|")}> --stack <name> [--dir <project dir>] [--state-dir <dir>] [--show-secrets]`;
+const USAGE = `usage: npm run stack -- <${VERBS.join("|")}> --stack <name> [--dir <project dir>] [--state-dir <dir>] [--show-secrets] [--refresh (up)]`;
 
 /** Runs one verb; resolves to the exit status. */
 export async function runVerb(opts: RunOptions): Promise<number> {
@@ -41,7 +43,10 @@ export async function runVerb(opts: RunOptions): Promise<number> {
   const release = opts.verb === "preview" ? () => undefined : store.lock();
   try {
     let result: DeploymentResult;
-    if (opts.verb === "preview" || opts.verb === "up") result = await deployment.update(opts.verb === "preview");
+    if (opts.verb === "up" && opts.refresh) {
+      result = await deployment.refresh();
+      if (result.ok) result = await deployment.update(false);
+    } else if (opts.verb === "preview" || opts.verb === "up") result = await deployment.update(opts.verb === "preview");
     else if (opts.verb === "refresh") result = await deployment.refresh();
     else result = await deployment.destroy();
     return result.ok ? 0 : 1;
@@ -57,6 +62,7 @@ export function parseArgs(argv: readonly string[]): RunOptions | string {
   let dir: string | undefined;
   let stateDir: string | undefined;
   let showSecrets = false;
+  let refresh = false;
   for (let i = 0; i < rest.length; i++) {
     const arg = rest[i];
     const value = (): string => {
@@ -69,6 +75,7 @@ export function parseArgs(argv: readonly string[]): RunOptions | string {
       else if (arg === "--dir" || arg === "-C") dir = value();
       else if (arg === "--state-dir") stateDir = value();
       else if (arg === "--show-secrets") showSecrets = true;
+      else if (arg === "--refresh" && verb === "up") refresh = true;
       else if (arg === "--yes" || arg === "-y" || arg === "--non-interactive") continue; // accepted for `pulumi` muscle memory: the engine never asks
       else return `unknown option ${JSON.stringify(arg)}\n${USAGE}`;
     } catch (err) {
@@ -76,7 +83,7 @@ export function parseArgs(argv: readonly string[]): RunOptions | string {
     }
   }
   if (stack === undefined) return `--stack is required: the engine has no selected stack\n${USAGE}`;
-  return { verb: verb as Verb, stack, dir, stateDir, showSecrets };
+  return { verb: verb as Verb, stack, dir, stateDir, showSecrets, refresh };
 }
 
 if (require.main === module) {

@@ -161,6 +161,23 @@ describe("engine refresh", () => {
   });
 });
 
+describe("engine up --refresh", () => {
+  it("reads every resource first: drift a plain up cannot see is found and put back in one run", () => {
+    const f = chainFixture({ marker: true });
+    expect(f.run("up").status).toBe(0);
+    writeFileSync(`${f.journal}.marker`, "edited by hand");
+    // A plain up diffs against the recorded state (preview connects to nothing): it sees no drift.
+    expect(f.run("up").status).toBe(0);
+    expect(readFileSync(`${f.journal}.marker`, "utf8")).toBe("edited by hand");
+    const up = f.run("up --refresh");
+    expect(up.status).toBe(0);
+    expect(up.out).toContain('content: "original" => "edited by hand"');
+    expect(readFileSync(`${f.journal}.marker`, "utf8")).toBe("original");
+    expect(f.run("preview --refresh").out).toMatch(/unknown option "--refresh"/);
+    expect(f.run("destroy").status).toBe(0);
+  });
+});
+
 describe("engine create-before-delete replace", () => {
   it("creates the new one first; a failed create keeps the old one as the resource", () => {
     const f = chainFixture({ fSlot: "s1" });

@@ -45,7 +45,8 @@ export function chainFixture(variant: object = {}): Fixture {
     journal,
     setVariant,
     run: (verb, env = {}) => {
-      const r = spawnSync(process.execPath, [CLI, verb, "--stack", "test", "--dir", dir, "--state-dir", stateDir], {
+      // `verb` may carry its flags: "up --refresh".
+      const r = spawnSync(process.execPath, [CLI, ...verb.split(" "), "--stack", "test", "--dir", dir, "--state-dir", stateDir], {
         env: { ...process.env, HFDE_SECRET_TOKEN: TOKEN, ...env },
         encoding: "utf8",
         timeout: 120_000,
