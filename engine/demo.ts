@@ -36,10 +36,13 @@ async function main(destroy: boolean): Promise<number> {
 
   if (pulumiCliAvailable()) {
     phase(`pulumi ${destroy ? "destroy" : "up"} --stack ${LAB_STACK} (the Pulumi CLI)`);
-    return spawnSync("pulumi", [destroy ? "destroy" : "up", "--stack", LAB_STACK, "--yes"], { stdio: "inherit", cwd: stack.projectDir }).status ?? 1;
+    return spawnSync("pulumi", destroy ? ["destroy", "--stack", LAB_STACK, "--yes"] : ["up", "--refresh", "--stack", LAB_STACK, "--yes"], { stdio: "inherit", cwd: stack.projectDir }).status ?? 1;
   }
   phase(`${destroy ? "destroy" : "up"} of stack ${LAB_STACK} with the local engine (no Pulumi CLI on PATH; npm run stack -- ${destroy ? "destroy" : "up"} --stack ${LAB_STACK} --dir ${stack.projectDir})`);
-  const code = await runVerb({ verb: destroy ? "destroy" : "up", stack: LAB_STACK, dir: stack.projectDir, stateDir, print: say });
+  // A stack that exists may sit on a host rebooted since (the lab was down): read it first, as
+  // `pulumi up --refresh` does, so a host waiting in its initramfs is unlocked instead of planned around.
+  const existing = new StateStore(stateDir, LAB_STACK).load(readProject(stack.projectDir).name).resources.length > 0;
+  const code = await runVerb({ verb: destroy ? "destroy" : "up", refresh: !destroy && existing, stack: LAB_STACK, dir: stack.projectDir, stateDir, print: say });
   if (destroy) {
     phase("lab down");
     labCommand(stack, "down");
