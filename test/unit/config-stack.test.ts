@@ -217,7 +217,7 @@ describe("summarizeHost", () => {
       name: "web1",
       target: "robot server 2345678",
       storage: "RAID 1 over /dev/nvme0n1 + /dev/nvme1n1 (476.9 GiB)",
-      luks: "LUKS2 aes-xts-plain64 512-bit, argon2id (1048576 KiB, 4 iterations, 4 threads)",
+      luks: "LUKS2 aes-xts-plain64 256-bit, argon2id (1048576 KiB, 4 iterations, 4 threads)",
       dropbear: "port 2222, 1 key(s), dhcp",
       mirror: null,
     });
