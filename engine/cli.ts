@@ -38,17 +38,18 @@ export async function runVerb(opts: RunOptions): Promise<number> {
     return 0;
   }
   const config = await readStackConfig(project, opts.stack, secretResolver({ stack: opts.stack }));
-  const deployment = new Deployment({ project, stack: opts.stack, config, store, print, callTimeoutMs: 60 * 60_000 });
+  // One Deployment per run: it shuts its provider hosts down when the run ends.
+  const newDeployment = (): Deployment => new Deployment({ project, stack: opts.stack, config, store, print, callTimeoutMs: 60 * 60_000 });
   print(`Local engine (no Pulumi CLI): project ${project.name}, stack ${opts.stack}, state ${store.file}`);
   const release = opts.verb === "preview" ? () => undefined : store.lock();
   try {
     let result: DeploymentResult;
     if (opts.verb === "up" && opts.refresh) {
-      result = await deployment.refresh();
-      if (result.ok) result = await deployment.update(false);
-    } else if (opts.verb === "preview" || opts.verb === "up") result = await deployment.update(opts.verb === "preview");
-    else if (opts.verb === "refresh") result = await deployment.refresh();
-    else result = await deployment.destroy();
+      result = await newDeployment().refresh();
+      if (result.ok) result = await newDeployment().update(false);
+    } else if (opts.verb === "preview" || opts.verb === "up") result = await newDeployment().update(opts.verb === "preview");
+    else if (opts.verb === "refresh") result = await newDeployment().refresh();
+    else result = await newDeployment().destroy();
     return result.ok ? 0 : 1;
   } finally {
     release();
