@@ -79,12 +79,18 @@ export function outputsFrom(inputs: InstallImageInputs | InstallImageOutputs, ob
       arrayUuids,
       luks: rootContainers(observed, at.previous),
       drift: driftOf(observed, inputs, at.previous ? arrayUuids : []),
+      ...missingDrivePaths(observed),
       boots: at.boots,
     },
     "outputs",
   );
 }
 
+
+function missingDrivePaths(observed: InstallObserved): { missingDrivePaths?: string[] } {
+  const missing = observed.drives.filter((d) => !d.exists).map((d) => d.path);
+  return missing.length > 0 ? { missingDrivePaths: missing } : {};
+}
 
 /**
  * The kernel's outputs. Seen over SSH: the facts found, with what only the record knows (the arrays

@@ -390,7 +390,7 @@ export function recordedFacts(recorded: InstallImageOutputs): InstallObserved {
     environment: recorded.environment === "rescue" ? "rescue" : "system",
     hostname: recorded.observedHostname ?? shortHostname(recorded.hostname),
     firmware: "bios",
-    drives: recorded.drives.map((d) => ({ path: d.path, exists: true, sizeBytes: null, serial: d.serial ?? null, wwn: d.wwn ?? null, mbrGrub: true, signatures: [], stacked: [] })),
+    drives: recorded.drives.map((d) => ({ path: d.path, exists: !(recorded.missingDrivePaths ?? []).includes(d.path), sizeBytes: null, serial: d.serial ?? null, wwn: d.wwn ?? null, mbrGrub: true, signatures: [], stacked: [] })),
     arrays,
     inactiveArrays: [...new Set(inactive)],
     superblocks: (recorded.arrayUuids ?? []).map((uuid) => ({ device: null, uuid: normalizeMdUuid(uuid) })),

@@ -174,6 +174,12 @@ export interface InstallImageOutputs extends Omit<InstallImageInputs, "cryptPass
   /** The LUKS containers made by the install, by device and header UUID (the initramfs opens each as `luks-<uuid>`); absent in state recorded before it existed. */
   readonly luks?: { readonly device: string; readonly uuid: string }[];
   readonly drift: DriftItem[];
+  /**
+   * Configured drive paths that did not exist at the last read (a drive out, and its neighbours
+   * renumbered): diff plans against the record, and must not re-add onto a path that is not there.
+   * Absent while every path exists.
+   */
+  readonly missingDrivePaths?: string[];
   /** Reboots create performed (0 with reboot: false). */
   readonly boots: number;
 }

@@ -380,9 +380,15 @@ describe("plan", () => {
       expect(unrepairedDriftMessage(drift, { reassemble })).toMatch(new RegExp(`^running degraded until a drive is back \\(no change is planned for it\\): .*not on the host: ${away.path} serial ${away.serial}.*Put the drive back .*then run up`));
     }
     expect(unrepairedDriftMessage(drift, { reassemble: "never" })).toMatch(/reassemble: "never" leaves as it is/);
+    // diff plans against the record of that read: the path that was not there stays not there.
+    const recorded = outputsOf({ ...desired, reassemble: "scan" }, observed, { environment: "system", host: "127.0.0.1:2201" }, outputs(desired));
+    expect(recorded.missingDrivePaths).toEqual(["/dev/nvme1n1"]);
+    expect(plan(recordedFacts(recorded), { ...desired, reassemble: "scan", allowWipe: true }, recorded)).toEqual([]);
+    expect(definition.diffWarnings?.(recorded, { ...desired, reassemble: "scan" })).toEqual([expect.stringMatching(/^running degraded until a drive is back/)]);
     // Back in the chassis, at its path, with its serial: the ordinary re-add.
     const back = parseInstallProbe(rawProbe({ rescue: false, marker: marker(), md1Members: [["nvme0n1p2", "0"]], md1Degraded: "1" }));
     expect(driftOf(back, desired, [])[0].awaiting).toBeUndefined();
+    expect(outputsOf(desired, back, { environment: "system", host: "127.0.0.1:2201" }, outputs(desired))).not.toHaveProperty("missingDrivePaths");
     expect(unrepairedDriftMessage(driftOf(back, desired, []), { reassemble: "scan" })).toBeNull();
     expect(kinds(plan(back, { ...desired, reassemble: "scan", allowWipe: true }, outputs(desired)))).toEqual(["readdMember"]);
   });
