@@ -4,6 +4,7 @@ import { spawnSync } from "child_process";
 import { mkdtempSync, readFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
+import { drillTarget } from "../../engine/drill";
 import { prepareLabStack } from "../../engine/lab-stack";
 import { LAB_SECRETS } from "../../lab/secrets";
 import { CLI, plannedCreates, REPO_ROOT } from "./support";
@@ -38,6 +39,17 @@ describe("npm run stack -- preview --stack lab", () => {
     expect(r.status).toBe(0);
     expect(plannedCreates(r.stdout)).toEqual(["Stack hetzner-fde-lab", "EncryptedRaidHost lab-1", "RescueBoot lab-1-rescue", "InstallImage lab-1-install", "DropbearInitramfs lab-1-dropbear", "LuksVolume lab-1-root-luks"].sort());
     expect(() => prepareLabStack(dir, ["lab-9"])).toThrow(/Pulumi.lab.yaml has no host lab-9; its hosts are lab-1, lab-2/);
+  });
+
+  it("the degraded-boot drill finds lab-1's server and pinned drives in the stack, and refuses before touching a host when the stack has none", () => {
+    const dir = mkdtempSync(join(tmpdir(), "hfde-drill-"));
+    const target = drillTarget(dir);
+    expect([target.serverNumber, target.drives.map((d) => d.serial), target.robotUrl]).toEqual([100001, ["LAB100001N0", "LAB100001N1"], "http://127.0.0.1:40080"]);
+    const drill = (...args: string[]) => spawnSync(process.execPath, [join(REPO_ROOT, "dist", "lab", "cli.js"), "drill", ...args], { cwd: REPO_ROOT, env: { ...process.env, HFDE_LAB_DIR: dir }, encoding: "utf8" });
+    const empty = drill("--dir", dir);
+    expect([empty.status, empty.stdout]).toEqual([2, expect.stringMatching(/no lab-1 in the demo's stack \(.*\): run npm run demo first/)]);
+    expect(drill("--drive", "first").stderr).toMatch(/--drive expects a disk index like 0, found "first"/);
+    expect(drill("--now").stderr).toMatch(/drill takes \[--drive <index>\] \[--dir <dir>\], found --now/);
   });
 
   it("fails with the variable to set when a secret has no value", () => {
