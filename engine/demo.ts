@@ -6,6 +6,7 @@
 // with the pinned key. `destroy` wipes the host (allowWipe in the lab) and stops the lab.
 import { spawnSync } from "child_process";
 import * as fs from "fs";
+import * as net from "net";
 import * as path from "path";
 import { labStateDir } from "../lab/config";
 import { labOperatorKeyPath } from "../lab/secrets";
@@ -15,6 +16,7 @@ import { LAB_STACK, labCommand, prepareLabStack } from "./lab-stack";
 import { readProject } from "./stack-config";
 import { StateStore } from "./state";
 import { plainValues } from "./wire";
+import { parse } from "yaml";
 
 const HOST = "lab-1";
 const started = Date.now();
@@ -33,6 +35,12 @@ async function main(destroy: boolean): Promise<number> {
   const stateDir = path.join(dir, "state");
   phase(`lab up (server of ${HOST}; npm run lab -- up --config ${stack.labConfig})`);
   if (labCommand(stack, "up").status !== 0) throw new Error("the lab did not start; see its output above");
+  const existing = new StateStore(stateDir, LAB_STACK).load(readProject(stack.projectDir).name).resources.length > 0;
+  if (existing && !destroy) {
+    // A refresh of a host still booting finds no environment: wait until dropbear or sshd answers.
+    phase(`waiting for ${HOST} to answer on its dropbear or sshd port (it may be booting)`);
+    await waitForSshBanner(labPorts(stack.projectDir), 15 * 60_000);
+  }
 
   if (pulumiCliAvailable()) {
     phase(`pulumi ${destroy ? "destroy" : "up"} --stack ${LAB_STACK} (the Pulumi CLI)`);
@@ -41,7 +49,6 @@ async function main(destroy: boolean): Promise<number> {
   phase(`${destroy ? "destroy" : "up"} of stack ${LAB_STACK} with the local engine (no Pulumi CLI on PATH; npm run stack -- ${destroy ? "destroy" : "up"} --stack ${LAB_STACK} --dir ${stack.projectDir})`);
   // A stack that exists may sit on a host rebooted since (the lab was down): read it first, as
   // `pulumi up --refresh` does, so a host waiting in its initramfs is unlocked instead of planned around.
-  const existing = new StateStore(stateDir, LAB_STACK).load(readProject(stack.projectDir).name).resources.length > 0;
   const code = await runVerb({ verb: destroy ? "destroy" : "up", refresh: !destroy && existing, stack: LAB_STACK, dir: stack.projectDir, stateDir, print: say });
   if (destroy) {
     phase("lab down");
@@ -63,6 +70,38 @@ async function main(destroy: boolean): Promise<number> {
   console.log(`\n  cd ${dir} && ${withKey(host.sshCommand)}\n`);
   console.log(`After a reboot, unlock it with:\n\n  cd ${dir} && ${withKey(host.unlockCommand)}\n`);
   return 0;
+}
+
+/** The loopback ports the lab forwards to lab-1's sshd and dropbear (Pulumi.lab.yaml's endpoints). */
+function labPorts(projectDir: string): number[] {
+  const doc = parse(fs.readFileSync(path.join(projectDir, `Pulumi.${LAB_STACK}.yaml`), "utf8")) as { config: Record<string, unknown> };
+  const host = (doc.config["hetzner-fde:hosts"] as { name: string; endpoints: { sshPort: number; dropbearPort: number } }[]).find((h) => h.name === HOST)!;
+  return [host.endpoints.sshPort, host.endpoints.dropbearPort];
+}
+
+/**
+ * Resolves once one port sends an SSH banner. Only the banner is read: no key is offered or trusted
+ * here; the stack's own connections verify the host keys.
+ */
+async function waitForSshBanner(ports: readonly number[], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const banner = (port: number): Promise<boolean> =>
+    new Promise((resolve) => {
+      const socket = net.connect({ host: "127.0.0.1", port });
+      const done = (ok: boolean): void => {
+        socket.destroy();
+        resolve(ok);
+      };
+      socket.setTimeout(5000, () => done(false));
+      socket.once("data", (data: Buffer) => done(data.toString("latin1").startsWith("SSH-")));
+      socket.once("error", () => done(false));
+      socket.once("close", () => done(false));
+    });
+  while (Date.now() < deadline) {
+    for (const port of ports) if (await banner(port)) return say(`${HOST} answers on port ${port}`);
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+  }
+  throw new Error(`${HOST} did not answer on ports ${ports.join(", ")} within ${timeoutMs / 60_000} min; npm run lab -- console ${HOST} shows why`);
 }
 
 const verb = process.argv[2];
