@@ -187,7 +187,9 @@ export class EncryptedRaidHost extends pulumi.ComponentResource {
     this.rootLuks = new LuksVolume(
       names.rootLuks,
       {
-        connection: pulumi.all([this.systemProfile, this.dropbear.initramfsProfile, this.rescueProfile]),
+        // Not the initramfs: its operator key runs only cryptroot-unlock, which would be fed the probe's
+        // stdin (seen in the lab: "cryptsetup failed, bad password" on a refresh of a locked host).
+        connection: pulumi.all([this.systemProfile, this.rescueProfile]),
         device,
         disks: host.drives.map((d) => ({ ...(d.serial !== undefined ? { serial: d.serial } : {}), ...(d.wwn !== undefined ? { wwn: d.wwn } : {}) })),
         mapperName,
