@@ -12,11 +12,10 @@ import { labStateDir } from "../lab/config";
 import { labOperatorKeyPath } from "../lab/secrets";
 import { runVerb } from "./cli";
 import { showValue } from "./deployment";
-import { LAB_STACK, labCommand, prepareLabStack } from "./lab-stack";
+import { LAB_STACK, labCommand, labHost, prepareLabStack } from "./lab-stack";
 import { readProject } from "./stack-config";
 import { StateStore } from "./state";
 import { plainValues } from "./wire";
-import { parse } from "yaml";
 
 const HOST = "lab-1";
 const started = Date.now();
@@ -39,7 +38,8 @@ async function main(destroy: boolean): Promise<number> {
   if (existing && !destroy) {
     // A refresh of a host still booting finds no environment: wait until dropbear or sshd answers.
     phase(`waiting for ${HOST} to answer on its dropbear or sshd port (it may be booting)`);
-    await waitForSshBanner(labPorts(stack.projectDir), 15 * 60_000);
+    const { endpoints } = labHost(stack, HOST).host;
+    await waitForSshBanner([endpoints.sshPort, endpoints.dropbearPort], 15 * 60_000);
   }
 
   if (pulumiCliAvailable()) {
@@ -70,13 +70,6 @@ async function main(destroy: boolean): Promise<number> {
   console.log(`\n  cd ${dir} && ${withKey(host.sshCommand)}\n`);
   console.log(`After a reboot, unlock it with:\n\n  cd ${dir} && ${withKey(host.unlockCommand)}\n`);
   return 0;
-}
-
-/** The loopback ports the lab forwards to lab-1's sshd and dropbear (Pulumi.lab.yaml's endpoints). */
-function labPorts(projectDir: string): number[] {
-  const doc = parse(fs.readFileSync(path.join(projectDir, `Pulumi.${LAB_STACK}.yaml`), "utf8")) as { config: Record<string, unknown> };
-  const host = (doc.config["hetzner-fde:hosts"] as { name: string; endpoints: { sshPort: number; dropbearPort: number } }[]).find((h) => h.name === HOST)!;
-  return [host.endpoints.sshPort, host.endpoints.dropbearPort];
 }
 
 /**

@@ -5,15 +5,13 @@
 // up degraded and refresh reports the arrays degraded. Then the drive goes back, another reset, and
 // `up` unlocks and re-adds the members (raid.reassemble: scan); the drill waits for the resync.
 // Every line carries the elapsed time. A drill that fails says at which drive and which stage.
-import * as fs from "fs";
 import * as path from "path";
-import { parse } from "yaml";
 import { labStateDir } from "../lab/config";
 import { LAB_SECRETS } from "../lab/secrets";
 import { RobotClient } from "../providers/plumbing/robot/client";
 import { Secret } from "../providers/plumbing/secret";
 import { runVerb } from "./cli";
-import { LAB_STACK, LabStack, labCommand, prepareLabStack } from "./lab-stack";
+import { LAB_STACK, LabStack, labCommand, labHost, prepareLabStack } from "./lab-stack";
 import { readProject } from "./stack-config";
 import { StateStore } from "./state";
 import { plainValues } from "./wire";
@@ -47,18 +45,9 @@ interface DrillTarget {
 }
 
 export function drillTarget(dir: string = path.join(labStateDir(), "demo")): DrillTarget {
-  const stateDir = path.join(dir, "state");
   const stack = prepareLabStack(dir, [HOST]);
-  const doc = parse(fs.readFileSync(path.join(stack.projectDir, `Pulumi.${LAB_STACK}.yaml`), "utf8")) as { config: Record<string, unknown> };
-  const host = (doc.config["hetzner-fde:hosts"] as { name: string; target: { robot: { serverNumber: number } }; drives: { path: string; serial?: string }[] }[]).find((h) => h.name === HOST)!;
-  return {
-    stack,
-    stateDir,
-    serverNumber: host.target.robot.serverNumber,
-    drives: host.drives,
-    robotUrl: String(doc.config["hetzner-fde:robotUrl"]),
-    robotUser: String(doc.config["hetzner-fde:robotUser"]),
-  };
+  const { host, robotUrl, robotUser } = labHost(stack, HOST);
+  return { stack, stateDir: path.join(dir, "state"), serverNumber: host.target.robot.serverNumber, drives: host.drives, robotUrl, robotUser };
 }
 
 export async function runDrill(opts: DrillOptions = {}): Promise<number> {

@@ -48,6 +48,21 @@ export function prepareLabStack(dir: string, hosts: readonly string[] = ["lab-1"
   return { projectDir, labConfig, hosts };
 }
 
+/** One host's entry and the stack-wide settings, as the prepared project's Pulumi.lab.yaml has them. */
+export interface LabHostEntry {
+  readonly name: string;
+  readonly target: { readonly robot: { readonly serverNumber: number } };
+  readonly endpoints: { readonly sshPort: number; readonly dropbearPort: number };
+  readonly drives: readonly { readonly path: string; readonly serial?: string }[];
+}
+
+export function labHost(stack: LabStack, name: string): { host: LabHostEntry; robotUrl: string; robotUser: string } {
+  const doc = parse(fs.readFileSync(path.join(stack.projectDir, `Pulumi.${LAB_STACK}.yaml`), "utf8")) as { config: Record<string, unknown> };
+  const host = (doc.config["hetzner-fde:hosts"] as LabHostEntry[]).find((h) => h.name === name);
+  if (!host) throw new Error(`the lab stack in ${stack.projectDir} has no host ${name}`);
+  return { host, robotUrl: String(doc.config["hetzner-fde:robotUrl"]), robotUser: String(doc.config["hetzner-fde:robotUser"]) };
+}
+
 /** `npm run lab -- <command> [args…] --config <labConfig>`, output inherited or captured. */
 export function labCommand(stack: LabStack, command: "up" | "down" | "destroy" | "status" | readonly string[], env: NodeJS.ProcessEnv = process.env, inherit = true): { status: number | null; out: string } {
   const words = typeof command === "string" ? [command] : command;
