@@ -6,6 +6,7 @@
 //
 // The operator's SSH private key is not a resource input: it comes from the stack config through the
 // provider's `configure` (`hetzner-fde:sshPrivateKey`), which keeps it out of every resource's state.
+import { keepErrorMessage } from "../plumbing/errors";
 import { parsePublicKey } from "../plumbing/keys";
 import { CheckFailure, isUnknown } from "./resource";
 import { checkEndpointAddress, checkPort, checkSha256Fingerprint } from "../rules/network";
@@ -122,10 +123,33 @@ export interface ReachedHost {
   readonly profile: ConnectionProfile;
 }
 
+/**
+ * No profile answered with its pinned key: nothing listening, a timeout, or another environment's
+ * key on the port. The host is off, booting or locked in an initramfs the resource has no profile
+ * for. `read` keeps the record on it (the host still holds what was recorded); every other purpose fails.
+ */
+export class HostUnreachableError extends Error {
+  /** Where it was looked for, "system 203.0.113.5:22" each. */
+  readonly tried: readonly string[];
+  constructor(message: string, tried: readonly string[]) {
+    super(message);
+    this.tried = tried;
+    // Matched by name: serialized provider code may hold its own copy of the class.
+    this.name = "HostUnreachableError";
+    keepErrorMessage(this, message);
+  }
+}
+
+export function isHostUnreachable(error: unknown): boolean {
+  return error instanceof Error && error.name === "HostUnreachableError";
+}
+
 /** Why each profile could not be used, for the error when none could. */
 interface ProfileOutcome {
   readonly profile: ConnectionProfile;
   readonly reason: string;
+  /** The environment answered with its pinned key and refused the operator's key. */
+  readonly refusedUs: boolean;
 }
 
 /**
@@ -151,14 +175,17 @@ export async function openFirstReachable(
         const known = profiles.some((p) => p.hostKeyFingerprints.includes(observed));
         if (!known) throw error;
       }
-      outcomes.push({ profile, reason: error instanceof Error ? error.message : String(error) });
+      const refusedUs = error instanceof Error && error.name === "SshAuthError";
+      outcomes.push({ profile, reason: error instanceof Error ? error.message : String(error), refusedUs });
     }
   }
-  throw new Error(
+  const message =
     "no environment of the host answered with its pinned host key:\n" +
-      outcomes.map((o) => `  - ${o.profile.environment} ${o.profile.host}:${o.profile.port}: ${o.reason}`).join("\n") +
-      "\nCheck that the server is powered on and booted into one of these environments.",
-  );
+    outcomes.map((o) => `  - ${o.profile.environment} ${o.profile.host}:${o.profile.port}: ${o.reason}`).join("\n") +
+    "\nCheck that the server is powered on and booted into one of these environments.";
+  // A host that answered with its pinned key and refused our key is up, not unreachable: that is news.
+  if (outcomes.some((o) => o.refusedUs)) throw new Error(message);
+  throw new HostUnreachableError(message, outcomes.map((o) => `${o.profile.environment} ${o.profile.host}:${o.profile.port}`));
 }
 
 export function orderProfiles(profiles: readonly ConnectionProfile[], preferred: readonly Environment[]): ConnectionProfile[] {

@@ -17,7 +17,7 @@ import { createLogger, Logger } from "../plumbing/log";
 import type { Secret } from "../plumbing/secret";
 import type { SshSession } from "../plumbing/ssh";
 import { ProviderConfig, readProviderConfig, requirePrivateKey } from "./config";
-import { ConnectionProfile, Environment, openFirstReachable } from "./host-access";
+import { ConnectionProfile, Environment, HostUnreachableError, isHostUnreachable, openFirstReachable } from "./host-access";
 import {
   CheckFailure,
   PlanStep,
@@ -303,18 +303,31 @@ export class KernelProvider<Inputs extends KernelInputs, Outputs extends Inputs,
     const def = this.def;
     if (!stored || Object.keys(stored).length === 0) throw new Error(`${def.type} ${id}: read needs the stored outputs; import is not supported`);
     const olds = this.migrated(stored);
-    return this.withHost(olds, null, "read", async (ctx, reached) => {
-      const started = Date.now();
-      const observed = await def.probe(ctx, olds);
-      // The cost of a refresh, per resource, in the unit that matters over a WAN: commands (round trips) on the session.
-      const commands = (ctx.session as { commandsRun?: number } | undefined)?.commandsRun;
-      if (commands !== undefined) ctx.log.info(`read in ${reached.environment} (${reached.host}): ${commands} SSH command(s), ${Date.now() - started} ms`);
-      if (!def.exists(observed, olds)) return {};
-      const inputs = def.inputsOf(olds);
-      const recorded: Record<string, unknown> = { ...(inputs as unknown as Record<string, unknown>) };
-      for (const key of def.secretInputs ?? []) delete recorded[key];
-      return { id, props: def.outputs(inputs, observed, reached, olds), inputs: jsonSafe(recorded, "inputs") as unknown as Outputs };
-    });
+    const inputs = def.inputsOf(olds);
+    const recorded: Record<string, unknown> = { ...(inputs as unknown as Record<string, unknown>) };
+    for (const key of def.secretInputs ?? []) delete recorded[key];
+    const readInputs = jsonSafe(recorded, "inputs") as unknown as Outputs;
+    try {
+      return await this.withHost(olds, null, "read", async (ctx, reached) => {
+        const started = Date.now();
+        const observed = await def.probe(ctx, olds);
+        // The cost of a refresh, per resource, in the unit that matters over a WAN: commands (round trips) on the session.
+        const commands = (ctx.session as { commandsRun?: number } | undefined)?.commandsRun;
+        if (commands !== undefined) ctx.log.info(`read in ${reached.environment} (${reached.host}): ${commands} SSH command(s), ${Date.now() - started} ms`);
+        if (!def.exists(observed, olds)) return {};
+        return { id, props: def.outputs(inputs, observed, reached, olds), inputs: readInputs };
+      });
+    } catch (error) {
+      // A host that is off, booting or locked has not lost what was recorded: a refresh that failed
+      // here would fail the whole stack's refresh (and `up --refresh`, which unlocks it) on it.
+      if (!isHostUnreachable(error)) throw error;
+      const log = createLogger({ context: `${def.type} ${id}`, secrets: this.knownSecrets() });
+      log.warn(
+        `read kept the recorded state: the host did not answer in any environment this resource can be read in (${(error as HostUnreachableError).tried.join(", ")}); ` +
+          "it may be off, booting or locked in its initramfs. Refresh again once it runs its system",
+      );
+      return { id, props: olds, inputs: readInputs };
+    }
   }
 
   async delete(id: string, stored: Outputs): Promise<void> {
