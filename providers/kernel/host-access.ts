@@ -48,13 +48,26 @@ export { SSH_PRIVATE_KEY_CONFIG } from "./config";
 // ---------------------------------------------------------------------------------------------
 // Validation (pure; used by every resource's check)
 
-export function validateProfiles(profiles: unknown, property = "connection"): CheckFailure[] {
+/**
+ * The environments a resource that runs commands on its host can be reached in: not the initramfs.
+ * Dropbear there runs only `cryptroot-unlock` for the operator's key, so a probe sent to it would
+ * be read as a passphrase (the lab saw "cryptsetup failed, bad password"). Only DropbearInitramfs,
+ * which runs nothing there, takes an initramfs profile.
+ */
+export const SHELL_ENVIRONMENTS: readonly Environment[] = ["rescue", "system"];
+
+/** The profiles of `SHELL_ENVIRONMENTS`: for outputs recorded before their inputs were held to them. */
+export function shellProfiles(profiles: readonly ConnectionProfile[]): ConnectionProfile[] {
+  return profiles.filter((profile) => SHELL_ENVIRONMENTS.includes(profile.environment));
+}
+
+export function validateProfiles(profiles: unknown, property = "connection", environments: readonly Environment[] = ENVIRONMENTS): CheckFailure[] {
   if (!Array.isArray(profiles) || profiles.length === 0) {
     return [{ property, reason: "expected at least one connection profile {environment, host, port, user, hostKeyFingerprints}, found none" }];
   }
   // At preview a profile may be another resource's output not yet known (the whole entry or some of
   // its fields): it is checked when it is known, at up; refusing it would fail every fresh preview.
-  const failures = profiles.flatMap((profile, i) => (isUnknown(profile) ? [] : validateProfile(profile, `${property}[${i}]`)));
+  const failures = profiles.flatMap((profile, i) => (isUnknown(profile) ? [] : validateProfile(profile, `${property}[${i}]`, environments)));
   const seen = new Set<string>();
   profiles.forEach((profile: ConnectionProfile, i) => {
     if (isUnknown(profile) || isUnknown(profile?.environment)) return;
@@ -66,10 +79,10 @@ export function validateProfiles(profiles: unknown, property = "connection"): Ch
   return failures;
 }
 
-function validateProfile(profile: Partial<ConnectionProfile>, at: string): CheckFailure[] {
+function validateProfile(profile: Partial<ConnectionProfile>, at: string, environments: readonly Environment[]): CheckFailure[] {
   const failures: CheckFailure[] = [];
   const fail = (field: keyof ConnectionProfile, reason: string | undefined) => !isUnknown(profile[field]) && reason && failures.push({ property: `${at}.${field}`, reason });
-  fail("environment", ENVIRONMENTS.includes(profile.environment as Environment) ? undefined : `expected one of ${ENVIRONMENTS.join(", ")}, found ${JSON.stringify(profile.environment)}`);
+  fail("environment", environmentProblem(profile.environment, environments));
   fail("host", typeof profile.host === "string" ? checkEndpointAddress(profile.host) : `expected an address, found ${JSON.stringify(profile.host)}`);
   fail("port", typeof profile.port === "number" ? checkPort(profile.port) : `expected a port number, found ${JSON.stringify(profile.port)}`);
   fail("user", typeof profile.user === "string" && profile.user !== "" ? undefined : `expected a login name, found ${JSON.stringify(profile.user)}`);
@@ -84,6 +97,14 @@ function validateProfile(profile: Partial<ConnectionProfile>, at: string): Check
   }
   if (profile.robot !== undefined && profile.robot !== null) failures.push(...validateRecipe(profile.robot, `${at}.robot`));
   return failures;
+}
+
+function environmentProblem(environment: unknown, allowed: readonly Environment[]): string | undefined {
+  if (allowed.includes(environment as Environment)) return undefined;
+  if (environment === "initramfs") {
+    return "expected rescue or system, found \"initramfs\": dropbear's unlock shell runs only cryptroot-unlock, which would read this resource's commands as a passphrase. Leave the initramfs profile out; DropbearInitramfs unlocks the host";
+  }
+  return `expected one of ${allowed.join(", ")}, found ${JSON.stringify(environment)}`;
 }
 
 function validateRecipe(recipe: Partial<RescueRecipe>, at: string): CheckFailure[] {

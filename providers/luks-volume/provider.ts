@@ -1,5 +1,5 @@
 // LuksVolume on the kernel: the definition the KernelProvider runs. Nothing here but wiring.
-import { KernelProvider, ResourceDefinition } from "../kernel";
+import { KernelProvider, ResourceDefinition, shellProfiles } from "../kernel";
 import { Secret } from "../plumbing/secret";
 import { inputsFromOutputs, outputsFrom } from "./outputs";
 import { plan, planDelete, recordedFacts, retiredPassphrases } from "./plan";
@@ -25,7 +25,7 @@ export const definition: ResourceDefinition<LuksVolumeInputs, LuksVolumeOutputs,
   deleteBeforeReplace: true,
   replaceIfUnknown: ["device", "cipher", "keySize", "sectorSize"],
   validate: (news, olds) => [...validate(news), ...validateReplacement(olds ?? {}, news)],
-  connection: (subject) => subject.connection,
+  connection: (subject) => shellProfiles(subject.connection),
   probe,
   plan,
   recordedFacts,

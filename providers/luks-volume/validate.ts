@@ -1,6 +1,6 @@
 // LuksVolume's check: every rule the inputs alone can break, each failure naming its field (pure),
 // and `resolveInputs`, which fills in the defaults for plan and outputs.
-import { CheckFailure, isUnknown, validateProfiles } from "../kernel";
+import { CheckFailure, SHELL_ENVIRONMENTS, isUnknown, validateProfiles } from "../kernel";
 import { checkCipher, checkPbkdf, checkSerial, checkWwn, PbkdfSettings, PBKDF_TYPES, passphraseWeaknesses, RuleIssue } from "../rules";
 import { checkBlockDevicePath } from "../rules/device";
 import { CrypttabSettings, DEFAULT_CIPHER, DEFAULT_KEY_SIZE, DEFAULT_SECTOR_SIZE, DiskPin, LuksDesired, LuksVolumeInputs, SECTOR_SIZES, WIPE_METHODS } from "./types";
@@ -38,7 +38,7 @@ export function validate(inputs: LuksVolumeInputs): CheckFailure[] {
     for (const issue of issues) fail([prefix, ...issue.path].filter((p) => p !== "").join("."), issue.message);
   };
 
-  if (!isUnknown(inputs.connection)) failures.push(...validateProfiles(inputs.connection, "connection"));
+  if (!isUnknown(inputs.connection)) failures.push(...validateProfiles(inputs.connection, "connection", SHELL_ENVIRONMENTS));
   if (!isUnknown(inputs.device)) fail("device", checkDevicePath(inputs.device));
   if (known(inputs.disks)) {
     if (!Array.isArray(inputs.disks)) fail("disks", `expected a list of {serial} or {wwn} pins, found ${JSON.stringify(inputs.disks)}`);

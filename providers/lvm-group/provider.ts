@@ -1,5 +1,5 @@
 // LvmGroup on the kernel: the definition the KernelProvider runs. Nothing here but wiring.
-import { KernelProvider, ResourceDefinition } from "../kernel";
+import { KernelProvider, ResourceDefinition, shellProfiles } from "../kernel";
 import { inputsFromOutputs, migrateOutputs, outputsFrom } from "./outputs";
 import { observedFromOutputs, plan, planDelete } from "./plan";
 import { probe } from "./probe";
@@ -15,7 +15,7 @@ export const definition: ResourceDefinition<LvmGroupInputs, LvmGroupOutputs, Lvm
   deleteBeforeReplace: true,
   replaceIfUnknown: ["vgName", "pvs"],
   validate: (news, olds) => [...validate(news), ...(olds ? validateDestructiveChanges(migrateOutputs(olds as Record<string, unknown>), news) : [])],
-  connection: (subject) => subject.connection,
+  connection: (subject) => shellProfiles(subject.connection),
   probe,
   plan,
   recordedFacts: observedFromOutputs,

@@ -1,5 +1,5 @@
 // LvmGroup's check: every rule the inputs alone can break, each failure naming the field (pure).
-import { CheckFailure, isUnknown, validateProfiles } from "../kernel";
+import { CheckFailure, SHELL_ENVIRONMENTS, isUnknown, validateProfiles } from "../kernel";
 import { checkBlockDevicePath } from "../rules/device";
 import { checkLvmName, EXTENT_SIZE_BYTES, estimateExtents, isShrink, parseLvSize, targetExtents } from "../storage/lvm";
 import { MIB } from "../rules/size";
@@ -9,7 +9,7 @@ export { checkBlockDevicePath, checkLvmName };
 
 export function validate(inputs: LvmGroupInputs): CheckFailure[] {
   return [
-    ...(isUnknown(inputs.connection) ? [] : validateProfiles(inputs.connection, "connection")),
+    ...(isUnknown(inputs.connection) ? [] : validateProfiles(inputs.connection, "connection", SHELL_ENVIRONMENTS)),
     ...validatePvs(inputs.pvs),
     ...validateVgName(inputs.vgName),
     ...validateVolumes(inputs.volumes),

@@ -73,6 +73,20 @@ it("keeps the record of a host that answers nowhere, warns naming where it looke
   expect(h.logs.slice(logged)).toMatch(new RegExp(`read kept the recorded state: the host did not answer in any environment this resource can be read in \\(system 127\\.0\\.0\\.1:${port}\\)`));
 });
 
+it("never logs in to an initramfs profile recorded by an older program (dropbear would take the probe for a passphrase)", async () => {
+  const port = await freeLoopbackPort();
+  const entry = recorded(port, sshd.hostKeyFingerprint);
+  const initramfs = { environment: "initramfs", host: "127.0.0.1", port: sshd.port, user: sshd.user, hostKeyFingerprints: [sshd.hostKeyFingerprint] };
+  const withInitramfs = { inputs: { ...entry.inputs, connection: [...(entry.inputs.connection as object[]), initramfs] }, outputs: { ...entry.outputs, connection: [...(entry.inputs.connection as object[]), initramfs] } };
+  const urn = seed("old-initramfs", withInitramfs);
+  const logins = (sshd.log().match(/Accepted publickey/g) ?? []).length;
+
+  const read = await h.refresh(urn);
+
+  expect(read?.props).toEqual(withInitramfs.outputs);
+  expect((sshd.log().match(/Accepted publickey/g) ?? []).length).toBe(logins);
+});
+
 it("an up that must reach the same host still fails, naming every environment it tried", async () => {
   const port = await freeLoopbackPort();
   const entry = recorded(port, sshd.hostKeyFingerprint);

@@ -20,7 +20,8 @@ import { LAB_SECRETS, labOperatorKey } from "../../lab/secrets";
 import { generateEd25519KeyPair } from "../../providers/plumbing/keys";
 import { Secret } from "../../providers/plumbing/secret";
 import { sh } from "../../providers/plumbing/shell";
-import { connect } from "../../providers/plumbing/ssh";
+import { classifyHost } from "../../providers/kernel/host-access";
+import { connect, observeEndpoint } from "../../providers/plumbing/ssh";
 import { phaseTimer } from "../support/lab";
 import { CLI, REPO_ROOT } from "../engine/support";
 
@@ -59,13 +60,14 @@ if (!ENABLED) {
     const stateDir = path.join(work, "state");
     const log = path.join(work, "engine.log");
 
-    function run(verb: "preview" | "up" | "refresh" | "destroy", extraEnv: NodeJS.ProcessEnv = {}): Run {
-      const r = spawnSync(process.execPath, [CLI, verb, "--stack", LAB_STACK, "--dir", stack.projectDir, "--state-dir", stateDir], { cwd: REPO_ROOT, env: { ...env, ...extraEnv }, encoding: "utf8" });
+    function run(verb: "preview" | "up" | "refresh" | "destroy", extraEnv: NodeJS.ProcessEnv = {}, flags: readonly string[] = []): Run {
+      const r = spawnSync(process.execPath, [CLI, verb, ...flags, "--stack", LAB_STACK, "--dir", stack.projectDir, "--state-dir", stateDir], { cwd: REPO_ROOT, env: { ...env, ...extraEnv }, encoding: "utf8" });
       const out = `${r.stdout}${r.stderr}`;
-      fs.appendFileSync(log, `\n===== ${verb}\n${out}`);
+      fs.appendFileSync(log, `\n===== ${verb} ${flags.join(" ")}\n${out}`);
       return { status: r.status, out };
     }
-    const timedRun = (name: string, verb: Parameters<typeof run>[0], extraEnv?: NodeJS.ProcessEnv): Promise<Run> => phases.timed(name, async () => run(verb, extraEnv));
+    const timedRun = (name: string, verb: Parameters<typeof run>[0], extraEnv?: NodeJS.ProcessEnv, flags?: readonly string[]): Promise<Run> =>
+      phases.timed(name, async () => run(verb, extraEnv, flags));
     const counts = (out: string): Record<string, number> =>
       Object.fromEntries([...out.matchAll(/^ {4}(?:\+|~|-|\+-)\s*(\d+) (to create|created|to update|updated|to delete|deleted|to replace|replaced)$/gm)].map((m) => [m[2].replace(/^to /, ""), Number(m[1])]));
     const stackOutputs = (): Record<string, unknown> => {
@@ -85,6 +87,17 @@ if (!ENABLED) {
         return await session.exec(command, { stdin, okExitCodes: [0, 1, 2] });
       } finally {
         await session.close();
+      }
+    }
+
+    /** Until dropbear answers on the initramfs port with its pinned key (the host rebooted and sits locked). */
+    async function waitUntilLocked(): Promise<void> {
+      const initramfs = hostOut().environments.initramfs;
+      const profile = { environment: "initramfs" as const, hostKeyFingerprints: initramfs.fingerprints };
+      const deadline = Date.now() + 10 * 60_000;
+      while (classifyHost(await observeEndpoint(initramfs.address, initramfs.port), [profile]).kind !== "initramfs") {
+        if (Date.now() > deadline) throw new Error(`dropbear did not answer on ${initramfs.address}:${initramfs.port} with ${initramfs.fingerprints.join(", ")} within 10 min of the reboot`);
+        await new Promise((resolve) => setTimeout(resolve, 3000));
       }
     }
 
@@ -158,8 +171,12 @@ if (!ENABLED) {
       expect((await onSystem(sh`cryptsetup open --test-passphrase --key-file=- ${device}`, new Secret(OLD_PASSPHRASE))).exitCode).toBe(2);
       expect((await onSystem(sh`cryptsetup open --test-passphrase --key-file=- ${device}`, new Secret(NEW_PASSPHRASE))).exitCode).toBe(0);
       await onSystem(sh`systemctl reboot`).catch(() => undefined); // the connection may drop first
-      const again = await timedRun("up: host found locked after reboot, unlocked with the new passphrase", "up", passphraseEnv);
+      await phases.timed("reboot → locked in the initramfs", () => waitUntilLocked());
+      // A plain up plans against the recorded state (the system, unlocked); --refresh reads the host first.
+      const again = await timedRun("up --refresh: host found locked, unlocked with the new passphrase", "up", passphraseEnv, ["--refresh"]);
       expect(again.status).toBe(0);
+      expect(again.out).toMatch(/DropbearInitramfs lab-1-dropbear updated/);
+      expect(again.out).toMatch(/read kept the recorded state/); // LuksVolume cannot read a locked host
       expect(hostOut().dropbear.environment).toBe("system");
     });
 

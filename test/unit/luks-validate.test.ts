@@ -18,6 +18,12 @@ type Mutate = (i: Record<string, unknown>) => void;
 
 const CASES: [string, Mutate, string, RegExp][] = [
   ["device not under /dev", (i) => (i.device = "md1"), "device", /under \/dev.*found "md1"/],
+  [
+    "an initramfs profile (dropbear's unlock-only shell)",
+    (i) => (i.connection = [...(i.connection as object[]), { environment: "initramfs", host: "203.0.113.7", port: 2222, user: "root", hostKeyFingerprints: [FP] }]),
+    "connection[1].environment",
+    /expected rescue or system, found "initramfs": dropbear's unlock shell runs only cryptroot-unlock/,
+  ],
   ["device is a mapping", (i) => (i.device = "/dev/mapper/cryptroot"), "device", /name the device beneath it/],
   ["device with shell characters", (i) => (i.device = "/dev/md1;reboot"), "device", /letters, digits/],
   ["mapper name with a slash", (i) => (i.mapperName = "crypt/root"), "mapperName", /1-127 of A-Z/],

@@ -91,6 +91,7 @@ describe("validate", () => {
     ["fstabRoot relative", { fstabRoot: "mnt" }, "fstabRoot", /absolute path/],
     ["allowWipe not boolean", { allowWipe: "yes" as never }, "allowWipe", /true or false/],
     ["no connection", { connection: [] }, "connection", /at least one connection profile/],
+    ["an initramfs profile", { connection: [...CONNECTION, { ...CONNECTION[0], environment: "initramfs" as const, port: 2222 }] }, "connection[1].environment", /found "initramfs": dropbear's unlock shell runs only cryptroot-unlock/],
   ])("%s → %s", (_name, overrides, property, reason) => {
     const failures = validate(inputs(overrides));
     expect(failures).toContainEqual({ property, reason: expect.stringMatching(reason) });
