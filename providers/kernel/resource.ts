@@ -85,7 +85,7 @@ export function checkResult<T>(inputs: T, failures: readonly CheckFailure[]): pu
  * makes `diff` report a change everywhere, so the next `up` stores the new code (the update itself
  * re-probes and finds nothing to do).
  */
-export const PROVIDER_VERSION = "3";
+export const PROVIDER_VERSION = "4";
 
 /** Whether the stored resource was written by another provider version (and so needs an update). */
 export function providerVersionChanged(olds: { providerVersion?: string }, news: { providerVersion?: string }): boolean {
