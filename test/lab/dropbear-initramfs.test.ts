@@ -14,10 +14,12 @@
 //   4. the gate refuses an image without the NIC's driver before the reboot;
 //   2. the dropbear host key swapped behind the stack's back: the unlock refuses, names both
 //      fingerprints and sends no passphrase;
-//   8. the passphrase and the private keys appear in no log, no state, not in the initrd, root's shell history or the disk images.
+//   8. the passphrase and the private keys appear in no log, no state, no argv in the rescue during
+//      create (sampled twice a second), not in the initrd, root's shell history or the disk images.
 // The phase timings and the loop's figures are printed for bench/RESULTS.md.
 import { spawnSync } from "child_process";
 import * as fs from "fs";
+import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 import { ProviderHarness, Props } from "../harness/harness";
@@ -138,6 +140,7 @@ describe("lab: DropbearInitramfs", () => {
     // The loop's errors carry the console tail in the lab (the provider host inherits this).
     process.env.HFDE_LAB_CONSOLE_DIR = path.join(lab.stateDir, "servers", String(server));
     h = await startDropbearHarness();
+    argvSampler = await sampleArgv(rescue);
     const bootsBefore = lab.supervisor.bootHistory(server).length;
     const result = await timed("create (rescue → chroot config → one build → gate → reboot → unlock → verify)", () => h!.up());
     expect(result.op).toBe("create");
@@ -165,6 +168,23 @@ describe("lab: DropbearInitramfs", () => {
     expect(again.op).toBe("same");
     expect(again.diff).toMatchObject({ changes: "none" });
   });
+
+  /**
+   * Every process's argv in the rescue, twice a second until the reboot ends it, streamed to this
+   * process over the lab's user network (10.0.2.2 is the host): nothing is written to a disk, and
+   * it survives the reboot that erases the rescue.
+   */
+  async function sampleArgv(profile: ConnectionProfile): Promise<{ text: () => string; close: () => void }> {
+    const chunks: Buffer[] = [];
+    const server = net.createServer((socket) => socket.on("data", (chunk: Buffer) => chunks.push(chunk)));
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const port = (server.address() as net.AddressInfo).port;
+    const loop = `exec 3<>/dev/tcp/10.0.2.2/${port} || exit 1; while :; do cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\000' ' '; echo; sleep 0.5; done >&3`;
+    await onProfile(profile, sh`setsid bash -c ${loop} </dev/null >/dev/null 2>&1 & echo started`);
+    await waitFor(() => chunks.length > 0, { what: "the first argv sample", timeoutMs: 60_000, intervalMs: 500 });
+    return { text: () => Buffer.concat(chunks).toString("latin1"), close: () => server.close() };
+  }
+  let argvSampler: { text: () => string; close: () => void } | undefined;
 
   /** Reboots the installed system by hand and waits until the new boot shows the cryptroot prompt. */
   async function rebootByHand(what: string): Promise<void> {
@@ -386,10 +406,19 @@ describe("lab: DropbearInitramfs", () => {
     expect(outputs().drift).toEqual([]);
   });
 
-  it("8: the passphrase and the private keys are in no log, no state, no initrd", async () => {
+  it("8: the passphrase and the private keys are in no log, no state, no argv, no initrd", async () => {
     await h!.stop();
     const passphrase = new Secret(PASSPHRASE);
     const hostKey = new Secret(String(outputs().hostKeyPrivate));
+    // argv in the rescue during create (test 1): the sampler saw the chroot's build and the mapping
+    // being opened, and none of them carried a secret.
+    argvSampler?.close();
+    const argv = argvSampler?.text() ?? "";
+    expect(argv).toMatch(/update-initramfs/);
+    expect(argv).toMatch(/cryptsetup/);
+    for (const secret of [PASSPHRASE, String(outputs().hostKeyPrivate), ...operatorKeyLines(operator.private)]) {
+      expect(argv.includes(secret)).toBe(false);
+    }
     assertNoSecrets("state", h!.state.text(), [passphrase, hostKey, new Secret(operator.private)]);
     for (const logs of [h!.logs, ...killedLogs]) assertNoSecrets("logs", logs, [passphrase, hostKey, new Secret(operator.private), new Secret(shellKey.private)]);
     const inInitrd = await onProfile(
