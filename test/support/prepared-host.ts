@@ -256,48 +256,58 @@ export interface InstalledInRescueFacts {
  * the save, as a freshly booted rescue finds it; a restore boots that same rescue (its password,
  * host key and authorized keys, from the emulator's record) on the saved disks.
  */
-export const CRYPT_RAID1_IN_RESCUE: PreparedRecipe<InstalledInRescueFacts> = {
-  name: "crypt-raid1-rescue",
-  independentOf: TESTED_FROM_INSTALLED,
-  inputs: { layout: LAB_CRYPT_RAID1_LVM, passphrase: "LAB_LUKS_PASSPHRASE" },
-  fixture: { server: SMALL_DISKS },
-  build: async (lab, serverNumber) => {
-    const operator = generateEd25519KeyPair("operator@prepared-host");
-    const rescueBoot = await startRescueBootHarness(lab, serverNumber, operator);
-    let rescueProfile: ConnectionProfile;
-    try {
-      await rescueBoot.up();
-      rescueProfile = (rescueBoot.state.resources.get(rescueBoot.urn)!.plainOutputs as { profile: ConnectionProfile }).profile;
-    } finally {
-      await rescueBoot.stop();
-    }
-    const installImageInputs: Props = { ...LAB_CRYPT_RAID1_LVM, rescue: rescueProfile, drives: pinnedNvmeDrives(serverNumber), cryptPassphrase: LAB_LUKS_PASSPHRASE };
-    const install = await ProviderHarness.start({
-      module: "providers/install-image",
-      exportName: "InstallImage",
-      args: installImageInputs,
-      secretPaths: ["cryptPassphrase"],
-      ...labStackConfig(lab, operator.private),
-      callTimeoutMs: 50 * 60_000,
-    });
-    let installImageOutputs: Props;
-    try {
-      const result = await install.up();
-      if (result.op !== "create") throw new Error(`InstallImage did ${result.op}, expected a create`);
-      installImageOutputs = install.state.resources.get(install.urn)!.plainOutputs;
-    } finally {
-      await install.stop();
-    }
-    const storage = await withProfile(rescueProfile, operator.private, async (session) => {
-      await storageStack(session, "open", new Secret(LAB_LUKS_PASSPHRASE));
-      const facts = await storageStack(session, "facts");
-      await storageStack(session, "close");
-      return facts;
-    });
-    const { cryptPassphrase: _secret, ...plainInputs } = installImageInputs;
-    return { operator: { public: operator.public, private: operator.private }, rescueProfile, installImageInputs: plainInputs, installImageOutputs, storage };
-  },
-};
+export const CRYPT_RAID1_IN_RESCUE: PreparedRecipe<InstalledInRescueFacts> = cryptRaid1InRescue("crypt-raid1-rescue", LAB_CRYPT_RAID1_LVM);
+
+/** The same on Debian 13 (trixie), for DropbearInitramfs's Debian 13 lab test (opt-in). */
+export const CRYPT_RAID1_IN_RESCUE_TRIXIE: PreparedRecipe<InstalledInRescueFacts> = cryptRaid1InRescue("crypt-raid1-rescue-trixie", {
+  ...LAB_CRYPT_RAID1_LVM,
+  image: "Debian-trixie-latest-amd64-base",
+});
+
+function cryptRaid1InRescue(name: string, layout: typeof LAB_CRYPT_RAID1_LVM): PreparedRecipe<InstalledInRescueFacts> {
+  return {
+    name,
+    independentOf: TESTED_FROM_INSTALLED,
+    inputs: { layout, passphrase: "LAB_LUKS_PASSPHRASE" },
+    fixture: { server: SMALL_DISKS },
+    build: async (lab, serverNumber) => {
+      const operator = generateEd25519KeyPair("operator@prepared-host");
+      const rescueBoot = await startRescueBootHarness(lab, serverNumber, operator);
+      let rescueProfile: ConnectionProfile;
+      try {
+        await rescueBoot.up();
+        rescueProfile = (rescueBoot.state.resources.get(rescueBoot.urn)!.plainOutputs as { profile: ConnectionProfile }).profile;
+      } finally {
+        await rescueBoot.stop();
+      }
+      const installImageInputs: Props = { ...layout, rescue: rescueProfile, drives: pinnedNvmeDrives(serverNumber), cryptPassphrase: LAB_LUKS_PASSPHRASE };
+      const install = await ProviderHarness.start({
+        module: "providers/install-image",
+        exportName: "InstallImage",
+        args: installImageInputs,
+        secretPaths: ["cryptPassphrase"],
+        ...labStackConfig(lab, operator.private),
+        callTimeoutMs: 50 * 60_000,
+      });
+      let installImageOutputs: Props;
+      try {
+        const result = await install.up();
+        if (result.op !== "create") throw new Error(`InstallImage did ${result.op}, expected a create`);
+        installImageOutputs = install.state.resources.get(install.urn)!.plainOutputs;
+      } finally {
+        await install.stop();
+      }
+      const storage = await withProfile(rescueProfile, operator.private, async (session) => {
+        await storageStack(session, "open", new Secret(LAB_LUKS_PASSPHRASE));
+        const facts = await storageStack(session, "facts");
+        await storageStack(session, "close");
+        return facts;
+      });
+      const { cryptPassphrase: _secret, ...plainInputs } = installImageInputs;
+      return { operator: { public: operator.public, private: operator.private }, rescueProfile, installImageInputs: plainInputs, installImageOutputs, storage };
+    },
+  };
+}
 
 /** A session through a ConnectionProfile, its host key pinned. */
 export async function withProfile<T>(profile: ConnectionProfile, privateKey: string, fn: (session: SshSession) => Promise<T>): Promise<T> {
