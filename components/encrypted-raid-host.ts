@@ -204,7 +204,10 @@ export class EncryptedRaidHost extends pulumi.ComponentResource {
         adopt: true,
         allowWipe: host.allowWipe,
       },
-      { ...child, dependsOn: [this.dropbear] },
+      // Destroy leaves the root's container to InstallImage, whose delete wipes the drives (allowWipe)
+      // or keeps them: the LuksVolume cannot close the mapping the running system's root is on (the
+      // lab's e2e destroy failed there, "Device … is still in use").
+      { ...child, dependsOn: [this.dropbear], retainOnDelete: true },
     );
 
     this.registerOutputs({});

@@ -141,10 +141,17 @@ if (!ENABLED) {
       expect(counts(r.out)).toMatchObject({ created: 0, updated: 0, deleted: 0 });
     });
 
-    it("4: refresh finds no drift, and the preview after it plans nothing", async () => {
+    it("4: refresh finds no drift, only where the host now is; a second refresh changes nothing, and the preview after it plans nothing", async () => {
+      // RescueBoot and InstallImage last saw the host in its rescue (DropbearInitramfs rebooted it
+      // after them): the first refresh records that it runs its system, and nothing else.
       const refresh = await timedRun("refresh", "refresh");
       expect(refresh.status).toBe(0);
-      expect(counts(refresh.out)).toMatchObject({ updated: 0, deleted: 0 });
+      expect(counts(refresh.out)).toMatchObject({ deleted: 0 });
+      const changes = [...refresh.out.matchAll(/^ ~ +\S+ (\S+) updated \([^)]*\): (.*) \[[\d.]+m?s\]$/gm)].map((m) => `${m[1]}: ${m[2]}`);
+      for (const change of changes) expect(change).toMatch(/^lab-1-(rescue|install): environment: "rescue" => "(system|unknown-key)"$/);
+      const second = await timedRun("second refresh", "refresh");
+      expect(second.status).toBe(0);
+      expect(counts(second.out)).toMatchObject({ updated: 0, deleted: 0 });
       const preview = await timedRun("preview after refresh", "preview");
       expect(preview.status).toBe(0);
       expect(counts(preview.out)).toMatchObject({ create: 0, update: 0, delete: 0 });
