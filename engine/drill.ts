@@ -6,6 +6,7 @@
 // `up` unlocks and re-adds the members (raid.reassemble: scan); the drill waits for the resync.
 // Every line carries the elapsed time. A drill that fails says at which drive and which stage.
 import * as path from "path";
+import { childNames } from "../components/encrypted-raid-host";
 import { labStateDir } from "../lab/config";
 import { LAB_SECRETS } from "../lab/secrets";
 import { RobotClient } from "../providers/plumbing/robot/client";
@@ -55,9 +56,19 @@ export async function runDrill(opts: DrillOptions = {}): Promise<number> {
   const say = opts.print ?? ((line: string) => console.log(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)}s] ${line}`));
   const target = drillTarget(opts.dir);
   const project = readProject(target.stack.projectDir);
+  // The resources' own outputs, not the stack's: refresh updates those, and never re-runs the
+  // program that computes the stack outputs (the first e2e drill waited on them for 20 min).
   const hostView = (): HostView | undefined => {
-    const entry = new StateStore(target.stateDir, LAB_STACK).load(project.name).resources.find((r) => r.type === "pulumi:pulumi:Stack");
-    return (plainValues(entry?.outputs ?? {}).hosts as Record<string, HostView> | undefined)?.[HOST];
+    const resources = new StateStore(target.stateDir, LAB_STACK).load(project.name).resources;
+    const outputsOf = (name: string): Record<string, unknown> | undefined => {
+      const entry = resources.find((r) => r.custom && r.urn.endsWith(`::${name}`));
+      return entry ? (plainValues(entry.outputs) as Record<string, unknown>) : undefined;
+    };
+    const names = childNames(HOST);
+    const dropbear = outputsOf(names.dropbear);
+    const install = outputsOf(names.install);
+    if (!dropbear || !install) return undefined;
+    return { dropbear: { environment: String(dropbear.environment) }, layout: { arrays: (install.layout as HostView["layout"]).arrays } };
   };
   if (!hostView()) {
     say(`no ${HOST} in the demo's stack (${target.stateDir}): run npm run demo first, then the drill`);
@@ -119,6 +130,8 @@ export async function runDrill(opts: DrillOptions = {}): Promise<number> {
     }
     say(`${which} back: ${arraysLine()}`);
   }
+  // The stack's outputs (what monitoring reads) are computed by up, not by refresh: bring them up to date.
+  await verb("up");
   say(`drill done: ${drives.length} drive(s), each pulled and put back; the host is clean and unlocked`);
   return 0;
 }
