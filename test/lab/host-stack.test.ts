@@ -75,12 +75,23 @@ if (!ENABLED) {
       return entry?.outputs ?? {};
     };
     const hostOut = (): HostOut => (plainValues(stackOutputs()).hosts as Record<string, HostOut>)[HOST];
+    /** The operator key of this test's lab (its own HFDE_LAB_DIR), which the stack authorizes on the host. */
+    const operatorKey = (): ReturnType<typeof labOperatorKey> => {
+      const saved = process.env.HFDE_LAB_DIR;
+      process.env.HFDE_LAB_DIR = labDir;
+      try {
+        return labOperatorKey();
+      } finally {
+        if (saved === undefined) delete process.env.HFDE_LAB_DIR;
+        else process.env.HFDE_LAB_DIR = saved;
+      }
+    };
     const passphraseEnv = { [secretEnvName(`luksPassphrases.${HOST}`)]: NEW_PASSPHRASE };
 
     async function onSystem(command: ReturnType<typeof sh>, stdin?: Secret): Promise<{ exitCode: number | null; stdout: string }> {
       const system = hostOut().environments.system;
       const session = await connect(
-        { host: system.address, port: system.port, user: "root", privateKey: new Secret(labOperatorKey().privateKey), hostKey: { expect: system.fingerprints }, label: "system" },
+        { host: system.address, port: system.port, user: "root", privateKey: new Secret(operatorKey().privateKey), hostKey: { expect: system.fingerprints }, label: "system" },
         { budgetMs: 300_000 },
       );
       try {
@@ -129,7 +140,7 @@ if (!ENABLED) {
       expect(out.layout.luks?.keyslots).toBe(1);
       // Plain in state only inside the engine's encrypted secret form: the whole file has none of them.
       const state = fs.readFileSync(new StateStore(stateDir, LAB_STACK).file, "utf8");
-      for (const secret of [OLD_PASSPHRASE, LAB_SECRETS.robotPassword, labOperatorKey().privateKey.split("\n")[1]]) {
+      for (const secret of [OLD_PASSPHRASE, LAB_SECRETS.robotPassword, operatorKey().privateKey.split("\n")[1]]) {
         expect(state).not.toContain(secret);
         expect(r.out).not.toContain(secret);
       }
