@@ -179,7 +179,10 @@ export class EncryptedRaidHost extends pulumi.ComponentResource {
         unlock: true,
         allowWipe: host.allowWipe,
       },
-      { ...child, dependsOn: [this.install] },
+      // Its delete (remove dropbear, rebuild the initrd: 167 s in the lab's e2e destroy) only ever
+      // comes with the host's: InstallImage's delete then wipes the drives (allowWipe) or keeps the
+      // whole install, remote unlock included. On a replace, the new one owns the same files.
+      { ...child, dependsOn: [this.install], retainOnDelete: true },
     );
 
     const device = rootLuksDevice(host);
