@@ -455,12 +455,19 @@ function diskImageChain(serverDir: string): string[] {
 
 /** Each disk as the guest sees it, as a sparse raw file in the temp directory (the caller removes them). */
 function rawCopies(serverDir: string): string[] {
-  return fs.readdirSync(serverDir).filter((f) => /^disk\d+\.qcow2$/.test(f)).map((f) => {
-    const raw = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "hfde-raw-")), f.replace(/qcow2$/, "raw"));
-    const r = spawnSync("qemu-img", ["convert", "-U", "-O", "raw", path.join(serverDir, f), raw], { encoding: "utf8" });
-    if (r.status !== 0) throw new Error(`qemu-img convert ${f}: ${r.stderr}`);
-    return raw;
-  });
+  const copies: string[] = [];
+  try {
+    for (const f of fs.readdirSync(serverDir).filter((name) => /^disk\d+\.qcow2$/.test(name))) {
+      const raw = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "hfde-raw-")), f.replace(/qcow2$/, "raw"));
+      copies.push(raw);
+      const r = spawnSync("qemu-img", ["convert", "-U", "-O", "raw", path.join(serverDir, f), raw], { encoding: "utf8" });
+      if (r.status !== 0) throw new Error(`qemu-img convert ${f} into ${os.tmpdir()}: ${r.stderr}(each disk needs up to its full size there)`);
+    }
+    return copies;
+  } catch (error) {
+    for (const f of copies) fs.rmSync(path.dirname(f), { recursive: true, force: true });
+    throw error;
+  }
 }
 
 /** Images whose raw bytes contain any of the strings; the strings reach grep on stdin, never argv. */
