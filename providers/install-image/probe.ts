@@ -120,6 +120,9 @@ export function parseInstallProbe(json: unknown): InstallObserved {
   const inactiveArrays: string[] = [];
   for (const a of raw.arrays) {
     const text = b64(a.export);
+    // `mdadm --stop` leaves the md node in sysfs for a moment, "clear" and memberless: that is a stopped
+    // array, which the superblocks report as fallen apart, not a second, partly assembled one.
+    if (a.arrayState === "clear" && b64(a.devs).trim() === "") continue;
     if (!/MD_UUID=/.test(text) || a.arrayState === "inactive" || a.arrayState === "clear") {
       inactiveArrays.push(a.device);
       continue;

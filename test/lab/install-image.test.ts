@@ -236,7 +236,7 @@ describe("lab: InstallImage", () => {
   });
 
   it("drift: a stopped array is read back as fallen apart; an up with reassemble: scan assembles it", async () => {
-    await onSystem(sh`umount /boot && mdadm --stop /dev/md0`);
+    await onSystem(sh`umount /boot && mdadm --stop /dev/md0 && udevadm settle`);
     await h!.refresh();
     expect(drift()).toEqual([expect.objectContaining({ kind: "notAssembled", message: expect.stringMatching(/fell apart/) })]);
     const update = await timed("update: reassemble a stopped array", () => h!.up(h!.inputs({ reassemble: "scan" })));

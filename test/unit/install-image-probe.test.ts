@@ -104,6 +104,16 @@ describe("driftOf", () => {
     expect(driftOf(observed, desired, []).map((d) => d.kind)).toEqual(["notAssembled"]);
   });
 
+  it("a just-stopped array whose md node lingers (clear, no members) is only fallen apart, not also partly assembled", () => {
+    const raw = rawProbe({ rescue: false, md0Stopped: true });
+    const lingering = { device: "/dev/md0", export: "", devs: "", arrayState: "clear", degraded: "", syncAction: "", syncCompleted: "", syncSpeed: "", raidDisks: "" };
+    const observed = parseInstallProbe({ ...raw, arrays: [lingering, ...raw.arrays] });
+    expect(observed.inactiveArrays).toEqual([]);
+    expect(driftOf(observed, desired, [MD0_UUID, MD1_UUID]).map((d) => d.kind)).toEqual(["notAssembled"]);
+    const partly = { ...lingering, arrayState: "inactive", devs: Buffer.from("nvme0n1p1 spare none\n").toString("base64") };
+    expect(parseInstallProbe({ ...raw, arrays: [partly, ...raw.arrays] }).inactiveArrays).toEqual(["/dev/md0"]);
+  });
+
   it("a recorded array that vanished without a superblock trace is still reported", () => {
     const observed = { ...parseInstallProbe(rawProbe({ rescue: false, md0Stopped: true })), superblocks: [] };
     expect(driftOf(observed, desired, [MD0_UUID]).map((d) => d.kind)).toEqual(["notAssembled"]);
