@@ -36,6 +36,9 @@ export interface DeploymentResult {
   readonly outputs: Props;
 }
 
+/** Program runs in this process: Node caches the program module, so there may be only one. */
+let programRuns = 0;
+
 /** One run of one verb. Create a new Deployment for every verb. */
 export class Deployment {
   private readonly counts = emptyCounts();
@@ -119,6 +122,15 @@ export class Deployment {
 
   private async runProgram(dryRun: boolean): Promise<void> {
     const { project, stack, config } = this.opts;
+    // Node runs a required module once: a second program run in this process would register
+    // nothing, and an update would then delete every resource of the stack (the drill's second `up`
+    // wiped its host that way). Refused before anything is planned.
+    if (programRuns++ > 0) {
+      throw new Error(
+        `the program (${project.program}) already ran in this process, and Node would not run it again: the update would register nothing and delete every resource. ` +
+          "The local engine runs one program per process: start the engine CLI (dist/engine/cli.js) once per preview or up",
+      );
+    }
     const monitor = new EngineMonitor(loadWire(), { register: (r) => this.register(r, dryRun), registerOutputs: (u, o) => this.registerOutputs(u, o, dryRun) }, stack, project.name);
     settings.setMockOptions(monitor, project.name, stack, dryRun);
     pulumi.runtime.setAllConfig(config.values, config.secretKeys);

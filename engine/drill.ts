@@ -5,13 +5,14 @@
 // up degraded and refresh reports the arrays degraded. Then the drive goes back, another reset, and
 // `up` unlocks and re-adds the members (raid.reassemble: scan); the drill waits for the resync.
 // Every line carries the elapsed time. A drill that fails says at which drive and which stage.
+import { spawn } from "child_process";
 import * as path from "path";
+import * as readline from "readline";
 import { childNames } from "../components/encrypted-raid-host";
 import { labStateDir } from "../lab/config";
 import { LAB_SECRETS } from "../lab/secrets";
 import { RobotClient } from "../providers/plumbing/robot/client";
 import { Secret } from "../providers/plumbing/secret";
-import { runVerb } from "./cli";
 import { LAB_STACK, LabStack, labCommand, labHost, prepareLabStack } from "./lab-stack";
 import { readProject } from "./stack-config";
 import { StateStore } from "./state";
@@ -79,7 +80,7 @@ export async function runDrill(opts: DrillOptions = {}): Promise<number> {
   if (outOfRange.length > 0) throw new Error(`--drive ${outOfRange.join(", ")}: ${HOST} has ${target.drives.length} drives, numbered from 0`);
   const robot = new RobotClient({ user: target.robotUser, password: new Secret(LAB_SECRETS.robotPassword), baseUrl: target.robotUrl });
   const verb = async (name: "up" | "refresh"): Promise<void> => {
-    const code = await runVerb({ verb: name, stack: LAB_STACK, dir: target.stack.projectDir, stateDir: target.stateDir, print: (line) => say(`  ${line}`) });
+    const code = await engineVerb(name, target, (line) => say(`  ${line}`));
     if (code !== 0) throw new Error(`${name} failed (exit ${code}); its output is above`);
   };
   const drive = (action: "pull" | "insert", index: number): void => {
@@ -134,4 +135,18 @@ export async function runDrill(opts: DrillOptions = {}): Promise<number> {
   await verb("up");
   say(`drill done: ${drives.length} drive(s), each pulled and put back; the host is clean and unlocked`);
   return 0;
+}
+
+/**
+ * One verb of the engine CLI in its own process, its output line by line. Never in this process:
+ * Node runs the program module once, so a second `up` here would register nothing and delete the
+ * whole stack (the engine now refuses that; the drill's first version wiped its host so).
+ */
+async function engineVerb(name: "up" | "refresh", target: DrillTarget, print: (line: string) => void): Promise<number> {
+  const cli = path.join(__dirname, "cli.js");
+  const child = spawn(process.execPath, [cli, name, "--stack", LAB_STACK, "--dir", target.stack.projectDir, "--state-dir", target.stateDir], { env: process.env, stdio: ["ignore", "pipe", "pipe"] });
+  const lines = [child.stdout, child.stderr].map((stream) => new Promise<void>((resolve) => readline.createInterface({ input: stream }).on("line", print).on("close", resolve)));
+  const code = await new Promise<number>((resolve) => child.on("close", (status) => resolve(status ?? 1)));
+  await Promise.all(lines);
+  return code;
 }

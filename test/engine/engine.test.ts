@@ -1,10 +1,11 @@
 // The local engine over a stack of fixture resources (test/engine/fixtures/chain-stack.ts): a
 // dependency chain through a component, driven through the real dynamic-provider host. The ORDER of
 // provider effects is read from the resources' own journal, not from what the engine printed.
+import { spawnSync } from "child_process";
 import { readFileSync, statSync, writeFileSync } from "fs";
 import { join } from "path";
 import { findSecrets } from "../harness/leaks";
-import { chainFixture, TOKEN, upAndKill } from "./support";
+import { chainFixture, REPO_ROOT, TOKEN, upAndKill } from "./support";
 
 jest.setTimeout(120_000);
 
@@ -67,6 +68,21 @@ describe("engine up/destroy on a chain with a component", () => {
     expect(f.journalSince()).toEqual(["delete e"]);
     expect(r.out).toContain("- 1 deleted");
     expect(f.state().resources.map((s) => s.urn).filter((u) => u.endsWith("::e"))).toEqual([]);
+  });
+
+  it("a second update in one process is refused: the cached program would register nothing and delete everything", () => {
+    const before = f.state().resources.map((s) => s.urn);
+    const r = spawnSync(process.execPath, [join(REPO_ROOT, "dist/test/engine/fixtures/two-ups.js"), f.dir, f.stateDir], {
+      env: { ...process.env, HFDE_SECRET_TOKEN: TOKEN },
+      encoding: "utf8",
+      timeout: 120_000,
+    });
+    const out = r.stdout + r.stderr;
+    expect(out).toMatch(/up 1 exit 0/);
+    expect(out).toMatch(/up 2 exit 1/);
+    expect(out).toMatch(/already ran in this process[\s\S]*start the engine CLI/);
+    expect(f.journalSince()).toEqual([]);
+    expect(f.state().resources.map((s) => s.urn)).toEqual(before);
   });
 
   it("a component renamed with an alias keeps its children: no create, no delete", () => {
