@@ -13,7 +13,7 @@ import { labStateDir } from "../lab/config";
 import { LAB_SECRETS } from "../lab/secrets";
 import { RobotClient } from "../providers/plumbing/robot/client";
 import { Secret } from "../providers/plumbing/secret";
-import { LAB_STACK, LabStack, labCommand, labHost, prepareLabStack } from "./lab-stack";
+import { LAB_STACK, LabStack, labCommand, labHost, openLabStack } from "./lab-stack";
 import { readProject } from "./stack-config";
 import { StateStore } from "./state";
 import { plainValues } from "./wire";
@@ -47,7 +47,7 @@ interface DrillTarget {
 }
 
 export function drillTarget(dir: string = path.join(labStateDir(), "demo")): DrillTarget {
-  const stack = prepareLabStack(dir, [HOST]);
+  const stack = openLabStack(dir, [HOST]);
   const { host, robotUrl, robotUser } = labHost(stack, HOST);
   return { stack, stateDir: path.join(dir, "state"), serverNumber: host.target.robot.serverNumber, drives: host.drives, robotUrl, robotUser };
 }

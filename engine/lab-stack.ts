@@ -48,6 +48,17 @@ export function prepareLabStack(dir: string, hosts: readonly string[] = ["lab-1"
   return { projectDir, labConfig, hosts };
 }
 
+/**
+ * The lab stack prepared in `dir` as it stands: its config may have changed since (the e2e adds an
+ * unlock key), and the drill must run against what was deployed, not the repository's file.
+ * Prepared afresh only when missing.
+ */
+export function openLabStack(dir: string, hosts: readonly string[] = ["lab-1"]): LabStack {
+  const stack = { projectDir: path.join(dir, "project"), labConfig: path.join(dir, "lab.config.json"), hosts };
+  const prepared = fs.existsSync(path.join(stack.projectDir, `Pulumi.${LAB_STACK}.yaml`)) && fs.existsSync(stack.labConfig);
+  return prepared ? stack : prepareLabStack(dir, hosts);
+}
+
 /** One host's entry and the stack-wide settings, as the prepared project's Pulumi.lab.yaml has them. */
 export interface LabHostEntry {
   readonly name: string;

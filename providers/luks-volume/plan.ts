@@ -66,7 +66,7 @@ export function plan(observed: LuksObserved, inputs: LuksVolumeInputs, recorded:
   if (!observed.exists) {
     throw new RefusalError("device", `${desired.device} does not exist on the host; assemble the array (mdadm --assemble --scan) or create the partition, or correct device`);
   }
-  refuseUnpinnedDisks(observed, desired);
+  const missingDisks = refuseUnpinnedDisks(observed, desired);
   if (observed.crypttab === null) {
     throw new RefusalError("crypttab.root", `crypttab root ${desired.crypttab.root} has no etc/ directory; mount the target root there first, or set crypttab.root to "/"`);
   }
@@ -74,6 +74,9 @@ export function plan(observed: LuksObserved, inputs: LuksVolumeInputs, recorded:
   const device = desired.device;
   const steps: LuksStep[] = [];
   const reformat = needsFormat(observed, desired, run);
+  if (reformat && missingDisks.length > 0) {
+    throw notBeneath(observed, desired, missingDisks[0], "a device is formatted only with every pinned disk beneath it. Nothing was written. Put the disk back and re-add it to the array, or correct device or disks");
+  }
   if (reformat) {
     steps.push(...formatSteps(observed, desired));
   } else {
@@ -111,19 +114,30 @@ function withDiscard(desired: LuksDesired): string[] {
   return [...desired.crypttab.options, ...(desired.discard ? ["discard"] : [])];
 }
 
-function refuseUnpinnedDisks(observed: LuksObserved, desired: LuksDesired): void {
-  desired.disks.forEach((pin, i) => {
-    const match = observed.disks.some(
-      (disk) => (pin.serial === undefined || disk.serial === pin.serial) && (pin.wwn === undefined || (disk.wwn ?? "").toLowerCase() === pin.wwn.toLowerCase()),
-    );
-    if (!match) {
-      const found = observed.disks.map((d) => `${d.path} (serial ${d.serial ?? "none"}, wwn ${d.wwn ?? "none"})`).join(", ") || "no disks";
-      throw new RefusalError(
-        `disks[${i}]`,
-        `disks[${i}] ${JSON.stringify(pin)} is not beneath ${desired.device}, which sits on ${found}; the device may have been renumbered or a disk swapped. Nothing was written. Correct device or disks`,
-      );
-    }
-  });
+/**
+ * The disks beneath the device are the pinned ones. A pinned disk missing while the others are there
+ * and nothing unpinned is beneath is a degraded array (a drive failed or pulled, or its members not
+ * yet re-added): what keeps the data may run on it, formatting may not. Anything else means the
+ * device was renumbered or a disk swapped. Returns the pins that are missing.
+ */
+function refuseUnpinnedDisks(observed: LuksObserved, desired: LuksDesired): number[] {
+  const matches = (pin: LuksDesired["disks"][number], disk: LuksObserved["disks"][number]): boolean =>
+    (pin.serial === undefined || disk.serial === pin.serial) && (pin.wwn === undefined || (disk.wwn ?? "").toLowerCase() === pin.wwn.toLowerCase());
+  const missing = desired.disks.flatMap((pin, i) => (observed.disks.some((disk) => matches(pin, disk)) ? [] : [i]));
+  const unpinned = observed.disks.filter((disk) => !desired.disks.some((pin) => matches(pin, disk)));
+  const degraded = missing.length < desired.disks.length && unpinned.length === 0;
+  if (missing.length > 0 && !degraded) throw notBeneath(observed, desired, missing[0]);
+  return missing;
+}
+
+function notBeneath(
+  observed: LuksObserved,
+  desired: LuksDesired,
+  i: number,
+  why = "the device may have been renumbered or a disk swapped. Nothing was written. Correct device or disks",
+): RefusalError {
+  const found = observed.disks.map((d) => `${d.path} (serial ${d.serial ?? "none"}, wwn ${d.wwn ?? "none"})`).join(", ") || "no disks";
+  return new RefusalError(`disks[${i}]`, `disks[${i}] ${JSON.stringify(desired.disks[i])} is not beneath ${desired.device}, which sits on ${found}; ${why}`);
 }
 
 /** Whether the device must be (re)formatted, refusing when that would destroy data not ours to destroy. */

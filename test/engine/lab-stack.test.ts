@@ -1,7 +1,7 @@
 // The real program (infra/index.ts) on the real lab stack file, through the engine's CLI: the lab's
 // fixed secrets stand in for `pulumi config set --secret`, and none of them reaches the output.
 import { spawnSync } from "child_process";
-import { mkdtempSync, readFileSync } from "fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
 import { drillTarget } from "../../engine/drill";
@@ -50,6 +50,17 @@ describe("npm run stack -- preview --stack lab", () => {
     expect([empty.status, empty.stdout]).toEqual([2, expect.stringMatching(/no lab-1 in the demo's stack \(.*\): run npm run demo first/)]);
     expect(drill("--drive", "first").stderr).toMatch(/--drive expects a disk index like 0, found "first"/);
     expect(drill("--now").stderr).toMatch(/drill takes \[--drive <index>\] \[--dir <dir>\], found --now/);
+  });
+
+  it("the drill runs against the stack as deployed: a config edited after the demo (a key added) is kept, not rewritten from the repository", () => {
+    const dir = mkdtempSync(join(tmpdir(), "hfde-drill-kept-"));
+    const stack = prepareLabStack(dir, ["lab-1"]);
+    const file = join(stack.projectDir, "Pulumi.lab.yaml");
+    writeFileSync(file, readFileSync(file, "utf8").replace("lab-operator", "lab-operator\n          - ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGclfHjGSW7TPWzLPDYFNrSOaNCKRWn4PQeTNyvzr8lG added-later"));
+    const edited = readFileSync(file, "utf8");
+    expect(edited).toContain("added-later");
+    expect(drillTarget(dir).stack.projectDir).toBe(stack.projectDir);
+    expect(readFileSync(file, "utf8")).toBe(edited);
   });
 
   it("fails with the variable to set when a secret has no value", () => {

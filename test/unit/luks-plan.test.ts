@@ -98,6 +98,32 @@ describe("LuksVolume plan: create", () => {
   });
 });
 
+describe("LuksVolume plan: pinned disks", () => {
+  const N0 = { path: "/dev/nvme0n1", serial: "LAB100001N0", wwn: null };
+  const N1 = { path: "/dev/nvme1n1", serial: "LAB100001N1", wwn: null };
+  const pins = { disks: [{ serial: "LAB100001N0" }, { serial: "LAB100001N1" }] };
+
+  it("a degraded array (one pinned disk missing, nothing unpinned beneath) still takes steps that keep the data", () => {
+    const degraded = withSlots(openLuks({ passphrase: 0, extras: [], retired: [] }, { disks: [N1] }), [0]);
+    expect(plan(degraded, desired(pins), recordedWith(0))).toEqual([]);
+    const rotation = withSlots(openLuks({ passphrase: null, extras: [], retired: [0] }, { disks: [N1] }), [0]);
+    expect(kinds(plan(rotation, desired(pins), recordedWith(1)))).toEqual(["addKey", "killSlot"]);
+  });
+
+  it("but is never formatted", () => {
+    expect(() => plan(blank({ disks: [N1] }), desired({ ...pins, allowWipe: true }))).toThrow(/disks\[0\].*not beneath.*formatted only with every pinned disk beneath it/);
+    expect(kinds(plan(blank({ disks: [N0, N1] }), desired({ ...pins, allowWipe: true })))).toContain("format");
+  });
+
+  it.each([
+    ["no pinned disk beneath", [{ path: "/dev/sda", serial: "OTHER", wwn: null }]],
+    ["a pinned disk missing and an unpinned one beneath", [N1, { path: "/dev/sda", serial: "OTHER", wwn: null }]],
+  ])("refuses %s: renumbered or swapped", (_name, disks) => {
+    const observed = withSlots(openLuks({ passphrase: 0, extras: [], retired: [] }, { disks }), [0]);
+    expect(() => plan(observed, desired(pins), recordedWith(0))).toThrow(/disks\[0\].*not beneath.*renumbered or a disk swapped/);
+  });
+});
+
 describe("LuksVolume plan: key rotation and keyslot drift (update)", () => {
   type UpdateCase = PlanCase & { retiredCount?: number };
   const update = (observed: LuksObserved, { retiredCount = 0, ...over }: UpdateCase = {}) => plan(observed, desired(over), recordedWith(retiredCount));
