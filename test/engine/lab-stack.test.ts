@@ -56,7 +56,7 @@ describe("npm run stack -- preview --stack lab", () => {
     const dir = mkdtempSync(join(tmpdir(), "hfde-drill-kept-"));
     const stack = prepareLabStack(dir, ["lab-1"]);
     const file = join(stack.projectDir, "Pulumi.lab.yaml");
-    writeFileSync(file, readFileSync(file, "utf8").replace("lab-operator", "lab-operator\n          - ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGclfHjGSW7TPWzLPDYFNrSOaNCKRWn4PQeTNyvzr8lG added-later"));
+    writeFileSync(file, readFileSync(file, "utf8").replace("8lF lab-operator", "8lF lab-operator\n          - ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGclfHjGSW7TPWzLPDYFNrSOaNCKRWn4PQeTNyvzr8lG added-later"));
     const edited = readFileSync(file, "utf8");
     expect(edited).toContain("added-later");
     expect(drillTarget(dir).stack.projectDir).toBe(stack.projectDir);
