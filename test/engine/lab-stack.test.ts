@@ -4,6 +4,7 @@ import { spawnSync } from "child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
+import { parse, stringify } from "yaml";
 import { drillTarget } from "../../engine/drill";
 import { prepareLabStack } from "../../engine/lab-stack";
 import { LAB_SECRETS } from "../../lab/secrets";
@@ -56,7 +57,9 @@ describe("npm run stack -- preview --stack lab", () => {
     const dir = mkdtempSync(join(tmpdir(), "hfde-drill-kept-"));
     const stack = prepareLabStack(dir, ["lab-1"]);
     const file = join(stack.projectDir, "Pulumi.lab.yaml");
-    writeFileSync(file, readFileSync(file, "utf8").replace("8lF lab-operator", "8lF lab-operator\n          - ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGclfHjGSW7TPWzLPDYFNrSOaNCKRWn4PQeTNyvzr8lG added-later"));
+    const doc = parse(readFileSync(file, "utf8")) as { config: Record<string, { dropbear: { authorizedKeys: string[] } }[]> };
+    doc.config["hetzner-fde:hosts"][0].dropbear.authorizedKeys.push("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGclfHjGSW7TPWzLPDYFNrSOaNCKRWn4PQeTNyvzr8lG added-later");
+    writeFileSync(file, stringify(doc));
     const edited = readFileSync(file, "utf8");
     expect(edited).toContain("added-later");
     expect(drillTarget(dir).stack.projectDir).toBe(stack.projectDir);
