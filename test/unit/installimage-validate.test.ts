@@ -192,3 +192,14 @@ describe("installimage validation accepts good configs and prints the plan", () 
 it("installimage is executable", () => {
   expect(statSync(INSTALLIMAGE).mode & 0o111).toBe(0o111);
 });
+
+// Automation sees only the ERROR: line, so a failed command's last output must be on it.
+it("a failed command's error line names the step, the command, its exit code and its last output", () => {
+  const debugFile = join(dir, "debug-run.txt");
+  const log = resolve(__dirname, "../../../lab/installimage/lib/log.sh");
+  const script = `source "$1"; debug_reset; RUN_STEP="6/16 create_lvm"; debug "earlier line"; run sh -c 'echo one; echo two; echo "  Can not open /dev/md1 exclusively." >&2; exit 5'`;
+  const result = spawnSync("bash", ["-c", script, "bash", log], { encoding: "utf8", env: { ...process.env, INSTALLIMAGE_DEBUG_FILE: debugFile } });
+  expect(result.status).toBe(1);
+  expect(result.stderr).toBe(`ERROR: step 6/16 create_lvm: 'sh -c echo\\ one\\;\\ echo\\ two\\;\\ echo\\ \\"\\ \\ Can\\ not\\ open\\ /dev/md1\\ exclusively.\\"\\ \\>\\&2\\;\\ exit\\ 5' exited with 5: one two   Can not open /dev/md1 exclusively. (all output in ${debugFile})\n`);
+  expect(readFileSync(debugFile, "utf8")).toMatch(/earlier line[\s\S]*\nERROR: step 6\/16 create_lvm/);
+});

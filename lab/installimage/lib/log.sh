@@ -39,13 +39,23 @@ die() {
 }
 
 # Runs a command with its output in the debug file. A failure names the step and the command.
+# The error line carries the command's last output lines too: automation reads only ERROR: lines,
+# and "exited with 5" alone does not say why.
 run() {
   debug "+ $(quote_args "$@")"
-  local rc=0
+  local rc=0 start
+  start="$(stat -c %s "$DEBUG_FILE")"
   "$@" >>"$DEBUG_FILE" 2>&1 || rc=$?
   if ((rc != 0)); then
-    die "step ${RUN_STEP}: '$(quote_args "$@")' exited with ${rc} (output above in ${DEBUG_FILE})"
+    die "step ${RUN_STEP}: '$(quote_args "$@")' exited with ${rc}: $(output_tail "$start")"
   fi
+}
+
+# The last lines a command wrote to the debug file after byte offset $1, on one line.
+output_tail() {
+  local lines
+  lines="$(tail -c "+$(($1 + 1))" "$DEBUG_FILE" | tail -n 3 | tr '\n' ' ')"
+  printf '%s(all output in %s)' "${lines:+${lines% } }" "$DEBUG_FILE"
 }
 
 # Like run, but a failure is only logged (Hetzner treats a few things, such as the post-install

@@ -23,9 +23,28 @@ step_create_raid() {
       ${PLAN_PART_MEMBERS[$i]}
     wait_for_block_device "${PLAN_PART_MD[$i]}"
     freeze_resync "${PLAN_PART_MD[$i]}"
+    clear_new_array "${PLAN_PART_MD[$i]}"
   done
   echo "$saved_max" >"$SPEED_LIMIT_MAX"
   debug "$(cat /proc/mdstat)"
+}
+
+# A new array laid over the old partitions' extents shows what the old array held: an LVM label,
+# a LUKS header, a filesystem (step 2 wipes only the partitions' own md superblocks). Without
+# systemd, udev's lvm rules run `vgchange -aay` on such a stale VG at once, and its LVs then hold
+# the array, so pvcreate cannot open it (a re-run after a killed install met this). So: let udev
+# finish, release whatever it stacked on the array, and wipe the array's signatures.
+clear_new_array() {
+  local array="$1" entry
+  local -a tree
+  settle_devices
+  capture_lines tree holders_first "$array"
+  for entry in "${tree[@]}"; do
+    [[ "${entry% *}" == "$array" ]] && continue
+    debug "stale ${entry##* } ${entry% *} on the new ${array}: released"
+    release_device "${entry% *}" "${entry##* }"
+  done
+  run wipefs --all "$array"
 }
 
 freeze_resync() {
