@@ -1,16 +1,18 @@
-// The lab installimage on a real QEMU server.
+// The lab installimage on a real QEMU server. The whole file is opt-in (HFDE_LAB_INSTALLIMAGE=1): the
+// lab installimage is test equipment, and the product path covers what CI needs of it.
+// test/lab/install-image.test.ts installs through it (plain and crypt), reboots and pins the key,
+// and InstallImage's own boot check reads GRUB on both drives, mdadm.conf and fstab before any
+// reboot; the e2e (test/lab/host-stack.test.ts) boots the crypt install, again with drive 0 pulled
+// (from drive 1 alone), and unlocks it; test/unit/installimage-validate.test.ts runs every config rule.
 //
-// In every run, on the installed crypt RAID1 host of the CRYPT_RAID1_IN_RESCUE checkpoint (RescueBoot
-// and InstallImage put it there through the harness; restored in seconds, built once when missing):
-// what the install left on the drives that no other lab file reads (GRUB's boot code and core.img
-// on both drives, fstab, mdadm.conf and crypttab naming the real filesystems and arrays, root login
-// by key only), and bad configs that must leave those installed drives untouched.
-//
-// Opt-in (HFDE_LAB_INSTALLIMAGE=1, 9–10 min): installimage run directly (not through InstallImage)
-// on a blank server — a RAID1 + LVM install with a post-install hook, a reboot from disk with the
-// host key pinned, apt from the local mirror. The product path covers these in CI:
-// test/lab/install-image.test.ts installs through the same installimage, reboots and pins the key;
-// test/lab/dropbear-initramfs.test.ts runs apt-get against the installed root's sources.
+// 1. On the installed crypt RAID1 host of the CRYPT_RAID1_IN_RESCUE checkpoint (RescueBoot and
+//    InstallImage put it there through the harness; restored in seconds, built once when missing,
+//    about 9 min): what the install left on the drives (GRUB's boot code and core.img on both
+//    drives, fstab, mdadm.conf and crypttab naming the real filesystems and arrays, root login by
+//    key only), and bad configs that must leave those installed drives untouched.
+// 2. installimage run directly (not through InstallImage) on a blank server, 9–10 min: a RAID1 + LVM
+//    install with a post-install hook, a reboot from disk with the host key pinned, apt from the
+//    local mirror.
 //   HFDE_LAB_INSTALLIMAGE=1 npx jest --selectProjects lab --testPathPattern 'dist/test/lab/installimage'
 // The crypt variant of the direct install runs when HFDE_LAB_CRYPT=1.
 
@@ -70,7 +72,14 @@ const BAD_CONFIGS: [string, string, RegExp][] = [
   ["a missing IMAGE", raid1LvmConfig().replace(`IMAGE ${IMAGE}\n`, ""), /ERROR: IMAGE: expected the image to install/],
 ];
 
-describe("lab installimage: what it left on an installed crypt RAID1 host (checkpoint, in rescue)", () => {
+const FULL = process.env.HFDE_LAB_INSTALLIMAGE === "1";
+if (!FULL) {
+  // Jest lists no names of a suite whose tests are all skipped: say it on the console.
+  console.warn("test/lab/installimage.test.ts: the lab installimage's own file is opt-in, set HFDE_LAB_INSTALLIMAGE=1 (the checkpoint checks, about 2 min, 9 more to build the checkpoint; the direct install, reboot and apt, 9–10 min; one VM, under flock /tmp/hfde-vm.lock)");
+}
+const describeFull = FULL ? describe : describe.skip;
+
+describeFull("lab installimage: what it left on an installed crypt RAID1 host (checkpoint, in rescue; HFDE_LAB_INSTALLIMAGE=1)", () => {
   let lab: LabFixture;
   let session: SshSession;
   let operatorPublic: string;
@@ -172,13 +181,6 @@ describe("lab installimage: what it left on an installed crypt RAID1 host (check
     expect(before.stdout).toMatch(/label: dos/);
   });
 });
-
-const FULL = process.env.HFDE_LAB_INSTALLIMAGE === "1";
-if (!FULL) {
-  // Jest lists no names of a suite whose tests are all skipped: say it on the console.
-  console.warn("test/lab/installimage.test.ts: the direct install, reboot and apt cases are opt-in, set HFDE_LAB_INSTALLIMAGE=1 (9–10 min, one VM, under flock /tmp/hfde-vm.lock)");
-}
-const describeFull = FULL ? describe : describe.skip;
 
 describeFull("lab installimage run directly: RAID1 + LVM on a blank QEMU server, reboot, apt (HFDE_LAB_INSTALLIMAGE=1)", () => {
   let lab: LabFixture;
