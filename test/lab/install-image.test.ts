@@ -9,8 +9,11 @@
 //   3. a hostname update; leak greps;
 //   4. delete with allowWipe, on the installed system: it boots rescue through Robot itself (killed
 //      after the reset, the re-run adopts that boot) and wipes the drives;
-//   5. crypt on the wiped drives: passphrase handling; the kernel's contract on that install
-//      (without allowWipe, delete retains); then the console's cryptroot prompt.
+//   5. opt-in (HFDE_LAB_CRYPT=1, about 12 min): crypt on the wiped drives: passphrase handling; the
+//      kernel's contract on that install (without allowWipe, delete retains); then the console's
+//      cryptroot prompt. CI's time does not hold it beside the e2e (test/lab/host-stack.test.ts),
+//      which makes the same crypt install through the stack, unlocks it, checks one keyslot left,
+//      and searches the state, the engine's output and the raw disks for the passphrase.
 // The phase timings are printed for bench/RESULTS.md.
 import { ProviderHarness, Props } from "../harness/harness";
 import { assertNoSecrets } from "../harness/leaks";
@@ -25,6 +28,14 @@ import { LAB_CRYPT_RAID1_LVM, LAB_RAID1_LVM } from "../support/lab-layouts";
 import { waitFor } from "../support/wait";
 
 jest.setTimeout(60 * 60_000);
+
+const CRYPT = process.env.HFDE_LAB_CRYPT === "1";
+const cryptIt = CRYPT ? it : it.skip;
+const describeCrypt = CRYPT ? describe : describe.skip;
+if (!CRYPT) {
+  // Jest lists no names of skipped tests: say it on the console.
+  console.warn("test/lab/install-image.test.ts: the crypt case (passphrase handling, the contract, the cryptroot prompt) is opt-in, set HFDE_LAB_CRYPT=1 (about 12 min more)");
+}
 
 const SMALL_DISKS = { server: { disks: { count: 2, sizeGiB: 6, type: "nvme" as const } } };
 const PASSPHRASE = "Lab-Crypt-Horse-Battery-7-staple";
@@ -306,7 +317,7 @@ describe("lab: InstallImage", () => {
     h = undefined;
   });
 
-  it("crypt: installimage's one-time passphrase is replaced and gone everywhere, the real one never touches a file, argv or log; the reboot stops at the cryptroot prompt", async () => {
+  cryptIt("crypt: installimage's one-time passphrase is replaced and gone everywhere, the real one never touches a file, argv or log; the reboot stops at the cryptroot prompt", async () => {
     const passphrase = new Secret(PASSPHRASE);
     const args = cryptArgs();
     // Watch argv of every process, and keep what /autosetup said (to learn the one-time passphrase).
@@ -364,7 +375,7 @@ describe("lab: InstallImage", () => {
   // The kernel's contract (test/support/contract.ts), on the crypt install this file just made (still
   // in rescue, reboot: false): its create finds that install by its marker and does no host work,
   // so it adds neither an install nor a boot.
-  describe("resource contract", () => {
+  describeCrypt("resource contract", () => {
     describeResourceContract("InstallImage", {
       start: (overrides = {}) => startHarness({ ...cryptArgs(), ...overrides }, login, ["cryptPassphrase"]),
       connectionTo: (port) => ({ rescue: { ...rescueProfile(login), host: "127.0.0.1", port } }),
@@ -375,7 +386,7 @@ describe("lab: InstallImage", () => {
     });
   });
 
-  it("crypt: the reboot stops at the cryptroot prompt", async () => {
+  cryptIt("crypt: the reboot stops at the cryptroot prompt", async () => {
     // Reboot: the installed system must stop in its initramfs, asking for the passphrase.
     await lab.withRescue(server, (session) => run(session, sh`sync; setsid sh -c 'sleep 1; reboot' </dev/null >/dev/null 2>&1 &`), login);
     const prompt = await timed("crypt: reboot to the cryptroot prompt", () => lab.supervisor.waitForConsole(server, /Please unlock disk luks-[0-9a-f-]+/, 10 * 60_000));
