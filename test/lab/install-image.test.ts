@@ -203,6 +203,9 @@ describe("lab: InstallImage", () => {
     expect(facts).toMatch(/^\/dev\/mapper\/vg0-root$/m);
     expect(facts.match(/^ssh_host_\S+$/gm)).toEqual(["ssh_host_ed25519_key", "ssh_host_ed25519_key.pub"]);
     expect(facts).toContain(`"installId":"${outs.installId}"`);
+    // The killed run's VG came back on the new md1 (udev activates a stale LVM label at once): the
+    // lab installimage released it and wiped md1 before pvcreate (stop 17's CI failed on this race).
+    expect(await onSystem(sh`grep -h 'on the new /dev/md1: released' /installimage.debug || echo "no stale VG released"`)).toMatch(/^\[[\d:]+\] stale lvm \/dev\/mapper\/vg0-\w+ on the new \/dev\/md1: released$/m);
   });
 
   it("read matches the inputs, and a second identical up proposes no change", async () => {
