@@ -1,8 +1,8 @@
 // The lab installimage on a real QEMU server. The whole file is opt-in (HFDE_LAB_INSTALLIMAGE=1): the
 // lab installimage is test equipment, and the product path covers what CI needs of it.
-// test/lab/install-image.test.ts installs through it (plain and crypt), reboots and pins the key,
+// test/lab/install-image.test.ts installs through it (plain; crypt with HFDE_LAB_CRYPT=1), reboots and pins the key,
 // and InstallImage's own boot check reads GRUB on both drives, mdadm.conf and fstab before any
-// reboot; the e2e (test/lab/host-stack.test.ts) boots the crypt install, again with drive 0 pulled
+// reboot; the e2e (test/lab/host-stack.test.ts) makes a crypt install through the stack, boots it, again with drive 0 pulled
 // (from drive 1 alone), and unlocks it; test/unit/installimage-validate.test.ts runs every config rule.
 //
 // 1. On the installed crypt RAID1 host of the CRYPT_RAID1_IN_RESCUE checkpoint (RescueBoot and
