@@ -15,7 +15,7 @@ const LEVELS = [9, 1] as const;
 const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
 async function main(rounds: number): Promise<void> {
-  const lab = await startLabFixture({ images: "rescue" });
+  const lab = await startLabFixture(); // with the OS images, which rescue sees under IMAGES_DIR
   const server = lab.server().number;
   try {
     const login = await lab.bootIntoRescue(server);

@@ -121,8 +121,12 @@ function planUnseen(observed: UnseenHost, desired: InstallImageInputs, recorded:
   if (recorded === null) return [];
   const pending = planSeen(recordedFacts(recorded), desired, recorded);
   if (pending.length === 0) return [];
-  const where = observed.environment === "initramfs" ? "waits in its initramfs for the LUKS passphrase" : "does not answer SSH";
-  throw new RefusalError("host", `${pending.map((s) => s.kind).join(", ")} needs the host, which ${where}; unlock it (DropbearInitramfs) or power it on, then run up again. Nothing was written`);
+  const needs = `${pending.map((s) => s.kind).join(", ")} needs the host, which`;
+  // up cannot unlock first: DropbearInitramfs, which unlocks, depends on InstallImage and runs after it.
+  if (observed.environment === "initramfs") {
+    throw new RefusalError("host", `${needs} waits in its initramfs for the LUKS passphrase, and up unlocks only after InstallImage. Unlock it with the stack's unlockCommand output (or run up once without this change), then run up again. Nothing was written`);
+  }
+  throw new RefusalError("host", `${needs} does not answer SSH; power it on, then run up again. Nothing was written`);
 }
 
 function planInstall(observed: InstallObserved, desired: InstallImageInputs, sha: string): InstallImageStep[] {

@@ -421,7 +421,9 @@ describe("a host that cannot be logged into (a crypt system waiting for its pass
   it("after this create's own reboot it plans nothing; on update, work the record calls for is refused by name", () => {
     expect(plan({ environment: "initramfs" }, desired, null)).toEqual([]);
     expect(plan({ environment: "initramfs" }, desired, outputs(desired))).toEqual([]);
-    expect(() => plan({ environment: "unreachable" }, { ...desired, hostname: "lab-2" }, outputs(desired))).toThrow(/setHostname needs the host, which does not answer SSH/);
+    expect(() => plan({ environment: "unreachable" }, { ...desired, hostname: "lab-2" }, outputs(desired))).toThrow(/setHostname needs the host, which does not answer SSH; power it on/);
+    // up cannot unlock before InstallImage: the refusal points at the unlock command instead.
+    expect(() => plan({ environment: "initramfs" }, { ...desired, hostname: "lab-2" }, outputs(desired))).toThrow(/setHostname needs the host, which waits in its initramfs .* up unlocks only after InstallImage\. Unlock it with the stack's unlockCommand output/);
   });
 
   // Decisions (#9): the outputs are the rescue's observation just before the reboot, carried to the end of the
