@@ -11,7 +11,7 @@
 import { randomiseStartCommand } from "../providers/luks-volume";
 import { sh } from "../providers/plumbing/shell";
 import { SshSession } from "../providers/plumbing/ssh";
-import { startLabFixture } from "../test/support/lab";
+import { inLabRescue } from "./lab-rescue";
 
 const DEVICE = "/dev/nvme0n1p1";
 const JOB = "/run/hetzner-fde/randomise-bench";
@@ -51,32 +51,21 @@ function bytesWritten(ddOutput: string): number {
 const mbps = (run: Run): number => run.bytes / run.seconds / 1e6;
 
 async function main(gib: number): Promise<void> {
-  const lab = await startLabFixture({ images: "rescue" });
-  const server = lab.server().number;
-  try {
-    const login = await lab.bootIntoRescue(server);
-    await lab.withRescue(
-      server,
-      async (session) => {
-        await session.exec(sh`printf 'label: gpt\nsize=${gib}GiB\n' | sfdisk -q /dev/nvme0n1 && udevadm settle`);
-        const size = Number((await session.exec(sh`blockdev --getsize64 ${DEVICE}`)).stdout.trim());
-        const cpu = (await session.exec(sh`grep -m1 -o -w aes /proc/cpuinfo || echo no-aes; nproc`)).stdout.trim().replace(/\n/g, ", cpus ");
-        console.log(`partition ${DEVICE}: ${size} bytes; guest CPU flags: ${cpu}; accel ${process.env.HFDE_LAB_ACCEL ?? "tcg"}`);
-        const runs: Run[] = [];
-        runs.push(await ddRun(session, "raw zeros (dd, the ceiling)", "/dev/zero"));
-        runs.push(await randomFastRun(session, size));
-        runs.push(await ddRun(session, "dd if=/dev/urandom (the source's method)", "/dev/urandom"));
-        runs.push(await ddRun(session, "raw zeros again (drift check)", "/dev/zero"));
-        runs.push(await randomFastRun(session, size, "xchacha12,aes-adiantum-plain64", 32));
-        for (const run of runs) console.log(`${run.method}: ${run.bytes} bytes in ${run.seconds.toFixed(1)} s = ${mbps(run).toFixed(1)} MB/s`);
-        const raw = (mbps(runs[0]) + mbps(runs[3])) / 2;
-        console.log(`random-fast / raw = ${((mbps(runs[1]) / raw) * 100).toFixed(0)}% (adiantum: ${((mbps(runs[4]) / raw) * 100).toFixed(0)}%); urandom / raw = ${((mbps(runs[2]) / raw) * 100).toFixed(0)}%; random-fast / urandom = ${(mbps(runs[1]) / mbps(runs[2])).toFixed(1)}x`);
-      },
-      login,
-    );
-  } finally {
-    await lab.close();
-  }
+  await inLabRescue({ images: "rescue" }, async (session) => {
+    await session.exec(sh`printf 'label: gpt\nsize=${gib}GiB\n' | sfdisk -q /dev/nvme0n1 && udevadm settle`);
+    const size = Number((await session.exec(sh`blockdev --getsize64 ${DEVICE}`)).stdout.trim());
+    const cpu = (await session.exec(sh`grep -m1 -o -w aes /proc/cpuinfo || echo no-aes; nproc`)).stdout.trim().replace(/\n/g, ", cpus ");
+    console.log(`partition ${DEVICE}: ${size} bytes; guest CPU flags: ${cpu}; accel ${process.env.HFDE_LAB_ACCEL ?? "tcg"}`);
+    const runs: Run[] = [];
+    runs.push(await ddRun(session, "raw zeros (dd, the ceiling)", "/dev/zero"));
+    runs.push(await randomFastRun(session, size));
+    runs.push(await ddRun(session, "dd if=/dev/urandom (the source's method)", "/dev/urandom"));
+    runs.push(await ddRun(session, "raw zeros again (drift check)", "/dev/zero"));
+    runs.push(await randomFastRun(session, size, "xchacha12,aes-adiantum-plain64", 32));
+    for (const run of runs) console.log(`${run.method}: ${run.bytes} bytes in ${run.seconds.toFixed(1)} s = ${mbps(run).toFixed(1)} MB/s`);
+    const raw = (mbps(runs[0]) + mbps(runs[3])) / 2;
+    console.log(`random-fast / raw = ${((mbps(runs[1]) / raw) * 100).toFixed(0)}% (adiantum: ${((mbps(runs[4]) / raw) * 100).toFixed(0)}%); urandom / raw = ${((mbps(runs[2]) / raw) * 100).toFixed(0)}%; random-fast / urandom = ${(mbps(runs[1]) / mbps(runs[2])).toFixed(1)}x`);
+  });
 }
 
 main(Number(process.argv[2] ?? 2)).catch((err) => {
