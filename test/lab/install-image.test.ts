@@ -15,6 +15,8 @@
 //      which makes the same crypt install through the stack, unlocks it, checks one keyslot left,
 //      and searches the state, the engine's output and the raw disks for the passphrase.
 // The phase timings are printed for bench/RESULTS.md.
+// The whole file is opt-in (HFDE_LAB_INSTALL=1) since stop 19: the whole-host e2e creates and deletes
+// InstallImage in CI, and CI's 90 minutes did not hold both on a slow machine.
 import { ProviderHarness, Props } from "../harness/harness";
 import { assertNoSecrets } from "../harness/leaks";
 import type { ConnectionProfile } from "../../providers/kernel/host-access";
@@ -24,15 +26,17 @@ import { sh, ShellCommand } from "../../providers/plumbing/shell";
 import { connect, SshSession } from "../../providers/plumbing/ssh";
 import { describeResourceContract } from "../support/contract";
 import { LabFixture, labStackConfig, RescueLogin, phaseTimer, pinnedNvmeDrives, startLabFixture, startRescueBootHarness } from "../support/lab";
+import { optedIn } from "../support/opt-in";
 import { LAB_CRYPT_RAID1_LVM, LAB_RAID1_LVM } from "../support/lab-layouts";
 import { waitFor } from "../support/wait";
 
 jest.setTimeout(60 * 60_000);
 
-const CRYPT = process.env.HFDE_LAB_CRYPT === "1";
+const ENABLED = optedIn("HFDE_LAB_INSTALL", "test/lab/install-image.test.ts, InstallImage alone, case by case (killed create, drift, hostname, killed delete; about 13 min on a slow machine): CI runs its create and delete through the whole-host e2e");
+const CRYPT = ENABLED && process.env.HFDE_LAB_CRYPT === "1";
 const cryptIt = CRYPT ? it : it.skip;
 const describeCrypt = CRYPT ? describe : describe.skip;
-if (!CRYPT) {
+if (ENABLED && !CRYPT) {
   // Jest lists no names of skipped tests: say it on the console.
   console.warn("test/lab/install-image.test.ts: the crypt case (passphrase handling, the contract, the cryptroot prompt) is opt-in, set HFDE_LAB_CRYPT=1 (about 12 min more)");
 }
@@ -51,7 +55,7 @@ function printStepTimings(label: string, logs: string): void {
   process.stdout.write(`${label} steps:\n${steps.join("\n")}\n  installimage timings:\n${installimage.join("\n")}\n`);
 }
 
-describe("lab: InstallImage", () => {
+(ENABLED ? describe : describe.skip)("lab: InstallImage", () => {
   let lab: LabFixture;
   let server: number;
   let login: RescueLogin;

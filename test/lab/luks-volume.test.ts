@@ -8,6 +8,8 @@
 // The second NVMe disk is split into two 1 GiB partitions: p1 holds the main volume, p2 the
 // kill-and-rerun volumes. pbkdf is kept cheap (argon2id 32 MiB, 4 iterations): this is not a test
 // of the defaults.
+// Opt-in (HFDE_LAB_LUKS=1) since stop 19: the whole-host e2e adopts, reads and rotates the root's
+// container in CI, and CI's 90 minutes did not hold both on a slow machine.
 
 import * as net from "net";
 import { addKeyCommand, openCommand, twoKeys, unlockedSlot } from "../../providers/storage/cryptsetup";
@@ -16,6 +18,7 @@ import { sh, ShellCommand } from "../../providers/plumbing/shell";
 import { ProviderHarness, Props } from "../harness/harness";
 import { assertNoSecrets } from "../harness/leaks";
 import { LabFixture, RescueLogin, startLabFixture } from "../support/lab";
+import { optedIn } from "../support/opt-in";
 import { waitFor } from "../support/wait";
 import { describeResourceContract } from "../support/contract";
 
@@ -28,7 +31,9 @@ const PBKDF = { type: "argon2id", memoryKiB: 32768, iterations: 4, parallelism: 
 const MAIN = "/dev/nvme1n1p1";
 const SPARE = "/dev/nvme1n1p2";
 
-describe("lab: LuksVolume", () => {
+const ENABLED = optedIn("HFDE_LAB_LUKS", "test/lab/luks-volume.test.ts, LuksVolume alone, case by case (drift, kill points, wipe; about 7 min on a slow machine): CI adopts, reads and rotates the root's container through the whole-host e2e");
+
+(ENABLED ? describe : describe.skip)("lab: LuksVolume", () => {
   let lab: LabFixture;
   let server: number;
   let login: RescueLogin;
