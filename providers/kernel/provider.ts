@@ -192,10 +192,11 @@ export interface ResourceDefinition<Inputs extends KernelInputs, Outputs extends
 }
 
 /** The error when the loop gives up: names the steps that kept coming back. */
-/** A read's cost in round trips. None when the environment answered but cannot be logged into
- *  (a locked initramfs): its host key alone said where the host is. */
-function readCost(commands: number): string {
-  return commands === 0 ? "no SSH command (known by its host key alone)" : `${commands} SSH command(s)`;
+/** A read's cost in round trips. None when the probe could not log in (a host locked in its
+ *  initramfs, or off) and only looked at the SSH port: then no environment was read in. */
+function readCost(reached: Reached, commands: number): string {
+  if (commands === 0) return `read without a login (${reached.host} let none in): no SSH command`;
+  return `read in ${reached.environment} (${reached.host}): ${commands} SSH command(s)`;
 }
 
 export function notConvergedMessage(type: string, subject: string, rounds: number, lastPlan: readonly PlanStep[]): string {
@@ -319,7 +320,7 @@ export class KernelProvider<Inputs extends KernelInputs, Outputs extends Inputs,
         const observed = await def.probe(ctx, olds);
         // The cost of a refresh, per resource, in the unit that matters over a WAN: commands (round trips) on the session.
         const commands = (ctx.session as { commandsRun?: number } | undefined)?.commandsRun;
-        if (commands !== undefined) ctx.log.info(`read in ${reached.environment} (${reached.host}): ${readCost(commands)}, ${Date.now() - started} ms`);
+        if (commands !== undefined) ctx.log.info(`${readCost(reached, commands)}, ${Date.now() - started} ms`);
         if (!def.exists(observed, olds)) return {};
         return { id, props: def.outputs(inputs, observed, reached, olds), inputs: readInputs };
       });
