@@ -2,12 +2,15 @@
 // the second (and later the first) NVMe disk, no LUKS needed. One rescue boot is shared by the
 // lifecycle steps, which build on each other the way an operator's successive `up`s do; the
 // kill-and-rerun tests follow, each starting from blank disks.
+// Opt-in (HFDE_LAB_LVM=1) since stop 19: no stack uses LvmGroup yet (the installed root's LVM is
+// installimage's), and CI's 90 minutes did not hold it beside the whole-host e2e on a slow machine.
 import * as net from "net";
 import { ProviderHarness, Props } from "../harness/harness";
 import { assertNoSecrets } from "../harness/leaks";
 import { sh } from "../../providers/plumbing/shell";
 import type { ConnectionProfile } from "../../providers/kernel/host-access";
 import { LabFixture, RescueLogin, startLabFixture } from "../support/lab";
+import { optedIn } from "../support/opt-in";
 import { waitFor } from "../support/wait";
 import { describeResourceContract } from "../support/contract";
 
@@ -20,7 +23,9 @@ const DATA_LVS = [
 ];
 const TARGET_ROOT = "/tmp/target";
 
-describe("lab: LvmGroup", () => {
+const ENABLED = optedIn("HFDE_LAB_LVM", "test/lab/lvm-group.test.ts, LvmGroup on a lab server (lifecycle, drift, kill points; about 7 min on a slow machine): no stack uses it yet");
+
+(ENABLED ? describe : describe.skip)("lab: LvmGroup", () => {
   let lab: LabFixture;
   let server: number;
   let login: RescueLogin;
