@@ -5,6 +5,6 @@
 /** Whether `variable` is "1"; when it is not, warns that `what` was skipped and how to run it. */
 export function optedIn(variable: string, what: string): boolean {
   if (process.env[variable] === "1") return true;
-  console.warn(`${what}: opt-in, set ${variable}=1`);
+  console.warn(`skipped: ${what}. Opt-in: set ${variable}=1`);
   return false;
 }
