@@ -30,10 +30,11 @@ import { assertNoSecrets } from "../harness/leaks";
 import { phaseTimer } from "../support/lab";
 import { ArgvSampler, diskImagesHolding, privateKeyLines, sampleArgv, SEARCH_INITRD_AND_HISTORY } from "../support/leak-search";
 import { CLI, REPO_ROOT } from "../engine/support";
+import { optedIn } from "../support/opt-in";
 
 jest.setTimeout(3 * 60 * 60_000);
 
-const FULL = process.env.HFDE_LAB_E2E === "1";
+const FULL = optedIn("HFDE_LAB_E2E", "test/lab/host-stack.test.ts, the rebuild after the destroy and the drill's second drive (20–30 min more)");
 const itFull = FULL ? it : it.skip;
 const HOST = "lab-1";
 const SERVER = 100001;
@@ -53,10 +54,6 @@ interface HostOut {
   readonly unlockCommand: string;
 }
 
-if (!FULL) {
-  // Jest lists no names of skipped tests: say it on the console.
-  console.warn("test/lab/host-stack.test.ts: the rebuild after the destroy and the drill's second drive are opt-in, set HFDE_LAB_E2E=1 (about 20 min more)");
-}
 describe("lab: the whole host as a stack (e2e)", () => {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), "hfde-host-stack-"));
   const labDir = path.join(work, "lab");

@@ -24,6 +24,7 @@ import { raid1LvmAutosetup } from "../support/autosetup-fixtures";
 import { LabFixture, RescueLogin, startLabFixture } from "../support/lab";
 import { CRYPT_RAID1_IN_RESCUE, LAB_LUKS_PASSPHRASE, preparedHost, storageStack } from "../support/prepared-host";
 import { waitFor } from "../support/wait";
+import { optedIn } from "../support/opt-in";
 
 jest.setTimeout(45 * 60_000);
 
@@ -72,11 +73,7 @@ const BAD_CONFIGS: [string, string, RegExp][] = [
   ["a missing IMAGE", raid1LvmConfig().replace(`IMAGE ${IMAGE}\n`, ""), /ERROR: IMAGE: expected the image to install/],
 ];
 
-const FULL = process.env.HFDE_LAB_INSTALLIMAGE === "1";
-if (!FULL) {
-  // Jest lists no names of a suite whose tests are all skipped: say it on the console.
-  console.warn("test/lab/installimage.test.ts: the lab installimage's own file is opt-in, set HFDE_LAB_INSTALLIMAGE=1 (the checkpoint checks, about 2 min, 9 more to build the checkpoint; the direct install, reboot and apt, 9–10 min; one VM, under flock /tmp/hfde-vm.lock)");
-}
+const FULL = optedIn("HFDE_LAB_INSTALLIMAGE", "test/lab/installimage.test.ts, the lab installimage's own file (the checkpoint checks, about 2 min, 9 more to build the checkpoint; the direct install, reboot and apt, 9–10 min; one VM, under flock /tmp/hfde-vm.lock)");
 const describeFull = FULL ? describe : describe.skip;
 
 describeFull("lab installimage: what it left on an installed crypt RAID1 host (checkpoint, in rescue; HFDE_LAB_INSTALLIMAGE=1)", () => {
