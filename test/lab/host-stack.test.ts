@@ -6,9 +6,9 @@
 //   new one, the old one opens nothing) → the degraded-boot drill (`npm run lab -- drill`) → no
 //   secret in argv, state, logs, the initrd or the disks → destroy (allowWipe: disks wiped) → up
 //   again (rebuilt).
-// CI runs it up to the destroy, one drive in the drill and the secrets search: about 35 minutes
-// under software emulation (2 × 10 GiB drives). HFDE_LAB_E2E=1 adds the rebuild and the drill's
-// second drive (about 20 minutes more). Run it
+// CI runs it up to the destroy, one drive in the drill and the secrets search: 35–47 minutes under
+// software emulation (2 × 10 GiB drives), depending on the machine. HFDE_LAB_E2E=1 adds the rebuild
+// and the drill's second drive (20–30 minutes more). Run it
 // through the VM lock (helper rules): flock /tmp/hfde-vm.lock … jest test/lab/host-stack.test.js
 import { spawnSync } from "child_process";
 import * as fs from "fs";
