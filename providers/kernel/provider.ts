@@ -191,7 +191,6 @@ export interface ResourceDefinition<Inputs extends KernelInputs, Outputs extends
   readonly settings?: readonly string[];
 }
 
-/** The error when the loop gives up: names the steps that kept coming back. */
 /** A read's cost in round trips. None when the probe could not log in (a host locked in its
  *  initramfs, or off) and only looked at the SSH port: then no environment was read in. */
 function readCost(reached: Reached, commands: number): string {
@@ -199,6 +198,7 @@ function readCost(reached: Reached, commands: number): string {
   return `read in ${reached.environment} (${reached.host}): ${commands} SSH command(s)`;
 }
 
+/** The error when the loop gives up: names the steps that kept coming back. */
 export function notConvergedMessage(type: string, subject: string, rounds: number, lastPlan: readonly PlanStep[]): string {
   const kinds = [...new Set(lastPlan.map((s) => s.kind))].join(", ");
   return `${type} ${subject}: still not converged after ${rounds} rounds of probe and apply: the plan kept returning ${kinds}. ` +
