@@ -33,13 +33,9 @@ import { waitFor } from "../support/wait";
 jest.setTimeout(60 * 60_000);
 
 const ENABLED = optedIn("HFDE_LAB_INSTALL", "test/lab/install-image.test.ts, InstallImage alone, case by case (killed create, drift, hostname, killed delete; about 13 min on a slow machine): CI runs its create and delete through the whole-host e2e");
-const CRYPT = ENABLED && process.env.HFDE_LAB_CRYPT === "1";
+const CRYPT = ENABLED && optedIn("HFDE_LAB_CRYPT", "test/lab/install-image.test.ts, the crypt case (passphrase handling, the contract, the cryptroot prompt; about 12 min more)");
 const cryptIt = CRYPT ? it : it.skip;
 const describeCrypt = CRYPT ? describe : describe.skip;
-if (ENABLED && !CRYPT) {
-  // Jest lists no names of skipped tests: say it on the console.
-  console.warn("test/lab/install-image.test.ts: the crypt case (passphrase handling, the contract, the cryptroot prompt) is opt-in, set HFDE_LAB_CRYPT=1 (about 12 min more)");
-}
 
 const SMALL_DISKS = { server: { disks: { count: 2, sizeGiB: 6, type: "nvme" as const } } };
 const PASSPHRASE = "Lab-Crypt-Horse-Battery-7-staple";
