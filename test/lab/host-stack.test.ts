@@ -149,6 +149,10 @@ describe("lab: the whole host as a stack (e2e)", () => {
     expect(out.dropbear.environment).toBe("system");
     expect(out.layout.arrays.every((a) => !a.degraded)).toBe(true);
     expect(out.layout.luks?.keyslots).toBe(1);
+    // The lab installimage gives each array an internal write-intent bitmap, as mdadm does by itself
+    // on real-size drives: the drill's re-added drive then recovers only what was written meanwhile.
+    const bitmaps = await onSystem(sh`mdadm --detail /dev/md0 /dev/md1 | grep -c 'Intent Bitmap : Internal'`);
+    expect(bitmaps.stdout.trim()).toBe("2");
     // Plain in state only inside the engine's encrypted secret form: the whole file has none of them.
     const state = fs.readFileSync(new StateStore(stateDir, LAB_STACK).file, "utf8");
     for (const secret of [OLD_PASSPHRASE, LAB_SECRETS.robotPassword, operatorKey().privateKey.split("\n")[1]]) {
