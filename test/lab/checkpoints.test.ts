@@ -10,7 +10,7 @@ import { Secret } from "../../providers/plumbing/secret";
 import { sh } from "../../providers/plumbing/shell";
 import { connect } from "../../providers/plumbing/ssh";
 import { LabFixture, phaseTimer } from "../support/lab";
-import { optedIn } from "../support/opt-in";
+import { describeOptIn } from "../support/opt-in";
 import { checkpointName, PreparedHost, PreparedRecipe, preparedHost, preparedKey, robotView } from "../support/prepared-host";
 
 jest.setTimeout(40 * 60_000);
@@ -40,9 +40,9 @@ const markerRecipe = (marker: string): PreparedRecipe<MarkerFacts> => ({
 });
 
 // No lab file CI runs starts from a checkpoint any more; the opt-in files that do use this store.
-const ENABLED = optedIn("HFDE_LAB_CHECKPOINTS", "test/lab/checkpoints.test.ts, the lab's checkpoint store (about 4 min on a slow machine)");
+const describeCheckpoints = describeOptIn("HFDE_LAB_CHECKPOINTS", "test/lab/checkpoints.test.ts, the lab's checkpoint store (about 4 min on a slow machine)");
 
-(ENABLED ? describe : describe.skip)("lab: checkpoints through preparedHost", () => {
+describeCheckpoints("lab: checkpoints through preparedHost", () => {
   let cacheDir: string;
   let host: PreparedHost<MarkerFacts> | undefined;
 

@@ -29,7 +29,7 @@ import { LabFixture, labStackConfig, phaseTimer, pinnedNvmeDrives } from "../sup
 import { CRYPT_RAID1_IN_RESCUE, InstalledInRescueFacts, LAB_LUKS_PASSPHRASE, PreparedHost, preparedHost } from "../support/prepared-host";
 import { waitFor } from "../support/wait";
 import { ArgvSampler, diskImagesHolding, privateKeyLines, sampleArgv, SEARCH_INITRD_AND_HISTORY } from "../support/leak-search";
-import { optedIn } from "../support/opt-in";
+import { describeOptIn } from "../support/opt-in";
 
 jest.setTimeout(90 * 60_000);
 
@@ -49,9 +49,9 @@ function figures(logs: string): string[] {
 // resource alone, case by case, each reboot and unlock 2–5 minutes: it is opt-in, to keep CI near
 // its 45-minute aim:
 //   HFDE_LAB_DROPBEAR=1 npx jest --selectProjects lab --testPathPattern 'dist/test/lab/dropbear-initramfs'
-const ENABLED = optedIn("HFDE_LAB_DROPBEAR", "test/lab/dropbear-initramfs.test.ts, DropbearInitramfs alone, case by case (about 40 min, one VM): CI runs its loop through the whole-host e2e");
+const describeDropbear = describeOptIn("HFDE_LAB_DROPBEAR", "test/lab/dropbear-initramfs.test.ts, DropbearInitramfs alone, case by case (about 40 min, one VM): CI runs its loop through the whole-host e2e");
 
-(ENABLED ? describe : describe.skip)("lab: DropbearInitramfs", () => {
+describeDropbear("lab: DropbearInitramfs", () => {
   let lab: LabFixture;
   let server: number;
   let operator: { public: string; private: string };

@@ -14,11 +14,11 @@ import { Secret } from "../../providers/plumbing/secret";
 import { sh } from "../../providers/plumbing/shell";
 import { connect } from "../../providers/plumbing/ssh";
 import { LabFixture, labStackConfig, phaseTimer, pinnedNvmeDrives, startLabFixture, startRescueBootHarness } from "../support/lab";
-import { optedIn } from "../support/opt-in";
+import { describeOptIn } from "../support/opt-in";
 
 jest.setTimeout(40 * 60_000);
 
-const describeUefi = optedIn("HFDE_LAB_UEFI", "test/lab/install-image-uefi.test.ts, InstallImage on a UEFI server") ? describe : describe.skip;
+const describeUefi = describeOptIn("HFDE_LAB_UEFI", "test/lab/install-image-uefi.test.ts, InstallImage on a UEFI server");
 
 describeUefi("lab: InstallImage on UEFI", () => {
   let lab: LabFixture;

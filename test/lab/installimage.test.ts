@@ -24,7 +24,7 @@ import { raid1LvmAutosetup } from "../support/autosetup-fixtures";
 import { LabFixture, RescueLogin, startLabFixture } from "../support/lab";
 import { CRYPT_RAID1_IN_RESCUE, LAB_LUKS_PASSPHRASE, preparedHost, storageStack } from "../support/prepared-host";
 import { waitFor } from "../support/wait";
-import { optedIn } from "../support/opt-in";
+import { describeOptIn, itOptIn } from "../support/opt-in";
 
 jest.setTimeout(45 * 60_000);
 
@@ -73,8 +73,7 @@ const BAD_CONFIGS: [string, string, RegExp][] = [
   ["a missing IMAGE", raid1LvmConfig().replace(`IMAGE ${IMAGE}\n`, ""), /ERROR: IMAGE: expected the image to install/],
 ];
 
-const FULL = optedIn("HFDE_LAB_INSTALLIMAGE", "test/lab/installimage.test.ts, the lab installimage's own file (the checkpoint checks, about 2 min, 9 more to build the checkpoint; the direct install, reboot and apt, 9–10 min; one VM, under flock /tmp/hfde-vm.lock)");
-const describeFull = FULL ? describe : describe.skip;
+const describeFull = describeOptIn("HFDE_LAB_INSTALLIMAGE", "test/lab/installimage.test.ts, the lab installimage's own file (the checkpoint checks, about 2 min, 9 more to build the checkpoint; the direct install, reboot and apt, 9–10 min; one VM, under flock /tmp/hfde-vm.lock)");
 
 describeFull("lab installimage: what it left on an installed crypt RAID1 host (checkpoint, in rescue; HFDE_LAB_INSTALLIMAGE=1)", () => {
   let lab: LabFixture;
@@ -292,7 +291,7 @@ describeFull("lab installimage run directly: RAID1 + LVM on a blank QEMU server,
 });
 
 // Manual: HFDE_LAB_CRYPT=1 npx jest --selectProjects lab dist/test/lab/installimage.test.js -t crypt
-const cryptIt = process.env.HFDE_LAB_CRYPT === "1" ? it : it.skip;
+const cryptIt = itOptIn("HFDE_LAB_CRYPT", "test/lab/installimage.test.ts, the lab installimage's crypt install (passphrase never in argv or the log)");
 describe("lab installimage with crypt (LVM inside LUKS on md1)", () => {
   cryptIt("installs, writes crypttab in Hetzner's format and never shows the password in argv or the log", async () => {
     const lab = await startLabFixture(SMALL_DISKS);

@@ -18,7 +18,7 @@ import { sh, ShellCommand } from "../../providers/plumbing/shell";
 import { ProviderHarness, Props } from "../harness/harness";
 import { assertNoSecrets } from "../harness/leaks";
 import { LabFixture, RescueLogin, startLabFixture } from "../support/lab";
-import { optedIn } from "../support/opt-in";
+import { describeOptIn } from "../support/opt-in";
 import { waitFor } from "../support/wait";
 import { describeResourceContract } from "../support/contract";
 
@@ -31,9 +31,9 @@ const PBKDF = { type: "argon2id", memoryKiB: 32768, iterations: 4, parallelism: 
 const MAIN = "/dev/nvme1n1p1";
 const SPARE = "/dev/nvme1n1p2";
 
-const ENABLED = optedIn("HFDE_LAB_LUKS", "test/lab/luks-volume.test.ts, LuksVolume alone, case by case (drift, kill points, wipe; about 7 min on a slow machine): CI adopts, reads and rotates the root's container through the whole-host e2e");
+const describeLuks = describeOptIn("HFDE_LAB_LUKS", "test/lab/luks-volume.test.ts, LuksVolume alone, case by case (drift, kill points, wipe; about 7 min on a slow machine): CI adopts, reads and rotates the root's container through the whole-host e2e");
 
-(ENABLED ? describe : describe.skip)("lab: LuksVolume", () => {
+describeLuks("lab: LuksVolume", () => {
   let lab: LabFixture;
   let server: number;
   let login: RescueLogin;

@@ -10,7 +10,7 @@ import { assertNoSecrets } from "../harness/leaks";
 import { sh } from "../../providers/plumbing/shell";
 import type { ConnectionProfile } from "../../providers/kernel/host-access";
 import { LabFixture, RescueLogin, startLabFixture } from "../support/lab";
-import { optedIn } from "../support/opt-in";
+import { describeOptIn } from "../support/opt-in";
 import { waitFor } from "../support/wait";
 import { describeResourceContract } from "../support/contract";
 
@@ -23,9 +23,9 @@ const DATA_LVS = [
 ];
 const TARGET_ROOT = "/tmp/target";
 
-const ENABLED = optedIn("HFDE_LAB_LVM", "test/lab/lvm-group.test.ts, LvmGroup on a lab server (lifecycle, drift, kill points; about 7 min on a slow machine): no stack uses it yet");
+const describeLvm = describeOptIn("HFDE_LAB_LVM", "test/lab/lvm-group.test.ts, LvmGroup on a lab server (lifecycle, drift, kill points; about 7 min on a slow machine): no stack uses it yet");
 
-(ENABLED ? describe : describe.skip)("lab: LvmGroup", () => {
+describeLvm("lab: LvmGroup", () => {
   let lab: LabFixture;
   let server: number;
   let login: RescueLogin;

@@ -14,17 +14,16 @@ import { sh } from "../../providers/plumbing/shell";
 import { connect } from "../../providers/plumbing/ssh";
 import { phaseTimer } from "../support/lab";
 import { CRYPT_RAID1_IN_RESCUE, InstalledInRescueFacts, InstalledSystemFacts, LAB_LUKS_PASSPHRASE, PLAIN_RAID1_BOOTED, PreparedHost, preparedHost, robotView, storageStack, withProfile } from "../support/prepared-host";
+import { describeOptIn } from "../support/opt-in";
 
 jest.setTimeout(60 * 60_000);
 
 const phases = phaseTimer("Prepared host lab phases");
 afterAll(() => phases.print());
 
-// Opt-in (HFDE_LAB_PREPARED=1) until it has a green jest run: in a fresh cache (every CI run) it
-// builds the crypt host first (~9-10 min), and no CI test consumes that state yet (the
-// DropbearInitramfs lab file, its first user, is opt-in too). test/lab/checkpoints.test.ts covers
-// save/restore, staleness and corruption in CI with a cheap recipe.
-const describeCrypt = process.env.HFDE_LAB_PREPARED === "1" ? describe : describe.skip;
+// Opt-in: in a fresh cache (every CI run) it builds the crypt host first (~9-10 min), and no CI
+// test consumes that state (the DropbearInitramfs lab file, its first user, is opt-in too).
+const describeCrypt = describeOptIn("HFDE_LAB_PREPARED", "test/lab/prepared-host.test.ts, the installed crypt RAID1 host in rescue (about 10 min with its first build)");
 
 describeCrypt("lab: prepared host — installed crypt RAID1, still in rescue", () => {
   let host: PreparedHost<InstalledInRescueFacts>;
@@ -107,9 +106,9 @@ describeCrypt("lab: prepared host — installed crypt RAID1, still in rescue", (
   });
 });
 
-// Opt-in (HFDE_LAB_PREPARED_PLAIN=1): no test needs this state yet, and in a fresh cache (every CI
-// run, whose sources differ from any earlier build) it costs another install, about 7 minutes.
-const describePlain = process.env.HFDE_LAB_PREPARED_PLAIN === "1" ? describe : describe.skip;
+// Opt-in: no test needs this state yet, and in a fresh cache (every CI run, whose sources differ
+// from any earlier build) it costs another install.
+const describePlain = describeOptIn("HFDE_LAB_PREPARED_PLAIN", "test/lab/prepared-host.test.ts, the installed plain RAID1 host booted into its system (about 7 min more)");
 
 describePlain("lab: prepared host — installed plain RAID1, booted into its system", () => {
   let host: PreparedHost<InstalledSystemFacts>;

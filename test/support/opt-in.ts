@@ -9,3 +9,13 @@ export function optedIn(variable: string, what: string): boolean {
   process.stderr.write(`skipped: ${what}. Opt-in: set ${variable}=1\n`);
   return false;
 }
+
+/** `describe` when `variable` is "1"; otherwise `describe.skip`, with optedIn's warning. */
+export function describeOptIn(variable: string, what: string): jest.Describe {
+  return optedIn(variable, what) ? describe : describe.skip;
+}
+
+/** `it` when `variable` is "1"; otherwise `it.skip`, with optedIn's warning. */
+export function itOptIn(variable: string, what: string): jest.It {
+  return optedIn(variable, what) ? it : it.skip;
+}
