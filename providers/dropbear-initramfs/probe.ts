@@ -6,6 +6,7 @@
 //   (when another one runs) the running kernel's image.
 import type { ConnectionProfile } from "../kernel/host-access";
 import { quote, sh } from "../plumbing/shell";
+import type { Logger } from "../plumbing/log";
 import type { SshSession } from "../plumbing/ssh";
 import { GateFacts, parseGateFacts } from "./gate";
 import { DEFAULT_DROPBEAR_PORT, DropbearInitramfsInputs, DropbearInitramfsOutputs, DropbearObserved } from "./types";
@@ -81,9 +82,17 @@ export function allProfiles(subject: DropbearInitramfsInputs | DropbearInitramfs
   return [...subject.connection, ...initramfs].sort((a, b) => order(a) - order(b));
 }
 
-export async function probeHost(session: SshSession, environment: DropbearObserved["environment"], mac: string): Promise<DropbearObserved> {
+/** How the images' records were read (gate-facts.sh's `initrdcache` records), for the log; null when no image was. */
+export function initrdCacheNote(text: string): string | null {
+  const uses = [...text.matchAll(/^initrdcache (hit|miss)$/gm)].map((m) => (m[1] === "hit" ? "from the host's cache (the file is unchanged since it was unpacked)" : "unpacked"));
+  return uses.length === 0 ? null : `initrd records: ${uses.join("; ")}`;
+}
+
+export async function probeHost(ctx: { session: SshSession; log: Logger }, environment: DropbearObserved["environment"], mac: string): Promise<DropbearObserved> {
   if (environment === "initramfs") return lockedObservation();
   const script = `GATE_FACTS=${quote(GATE_FACTS_SH)}\n${PROBE_SH}`;
-  const result = await session.exec(sh`bash -s -- ${environment} ${mac.toLowerCase()} ${probedPaths()}`, { stdin: script, timeoutMs: 15 * 60_000 });
+  const result = await ctx.session.exec(sh`bash -s -- ${environment} ${mac.toLowerCase()} ${probedPaths()}`, { stdin: script, timeoutMs: 15 * 60_000 });
+  const note = initrdCacheNote(result.stdout);
+  if (note) ctx.log.info(note);
   return parseProbe(environment, result.stdout);
 }

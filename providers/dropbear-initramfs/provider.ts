@@ -19,7 +19,7 @@ export const definition: ResourceDefinition<DropbearInitramfsInputs, DropbearIni
   maxRounds: 4,
   validate: (news) => validateInputs(news),
   connection: (subject) => allProfiles(subject, fingerprintOf(subject)),
-  probe: (ctx, subject) => probeHost(ctx.session, environmentOf(ctx.session.observedHostKey.fingerprint, allProfiles(subject, fingerprintOf(subject))), subject.network.mac),
+  probe: (ctx, subject) => probeHost(ctx, environmentOf(ctx.session.observedHostKey.fingerprint, allProfiles(subject, fingerprintOf(subject))), subject.network.mac),
   plan: planSteps,
   recordedFacts: observedFromOutputs,
   steps,

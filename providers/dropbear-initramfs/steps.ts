@@ -64,7 +64,7 @@ async function buildInitramfs(ctx: DropbearContext, step: StepOf<"buildInitramfs
 }
 
 async function gate(ctx: DropbearContext, step: StepOf<"gate">): Promise<void> {
-  const result = await ctx.session.exec(sh`bash -c ${GATE_FACTS_SH} gate-facts ${step.root} ${step.mac.toLowerCase()} ${""}`, { timeoutMs: 15 * 60_000 });
+  const result = await ctx.session.exec(sh`bash -c ${GATE_FACTS_SH} gate-facts ${step.root} ${step.mac.toLowerCase()} ${""} renew`, { timeoutMs: 15 * 60_000 });
   const problems = gateProblems(parseGateFacts(result.stdout), step.expectation);
   if (problems.length > 0) {
     throw new RefusalError(

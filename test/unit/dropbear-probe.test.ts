@@ -1,6 +1,6 @@
 // DropbearInitramfs's probe parsing and the loop's verification verdict (pure parts).
 import { verifyProblems } from "../../providers/dropbear-initramfs/loop";
-import { allProfiles, environmentOf, parseProbe, probedPaths } from "../../providers/dropbear-initramfs/probe";
+import { allProfiles, environmentOf, initrdCacheNote, parseProbe, probedPaths } from "../../providers/dropbear-initramfs/probe";
 import { FP, INPUTS, KEY, KERNEL, gateFactsText } from "./dropbear-fixtures";
 
 describe("parseProbe", () => {
@@ -33,6 +33,20 @@ describe("parseProbe", () => {
     });
     expect(observed.image && "facts" in observed.image && observed.image.facts.initrd.listing.length).toBeGreaterThan(500);
     expect(observed.runningImage?.facts.initrd.kernelVersion).toBe(KERNEL);
+  });
+
+  it("a cache record is no fact: the images read the same from the cache as unpacked", () => {
+    const cached = parseProbe("system", `${head}\ninitrdcache hit\n${gateFactsText()}`);
+    expect(cached).toEqual(parseProbe("system", `${head}\ninitrdcache miss\n${gateFactsText()}`));
+    expect(cached.image && "facts" in cached.image && cached.image.facts.initrd.listing.length).toBeGreaterThan(500);
+  });
+
+  it("says in the log how each image's records were read", () => {
+    expect(initrdCacheNote(`${head}\ninitrdcache hit\n${gateFactsText()}@running\ninitrdcache miss\n`)).toBe(
+      "initrd records: from the host's cache (the file is unchanged since it was unpacked); unpacked",
+    );
+    expect(initrdCacheNote(`${head}\ninitrdcache miss\n`)).toBe("initrd records: unpacked");
+    expect(initrdCacheNote("rootopen 0\n")).toBeNull();
   });
 
   it("reads a rescue whose root is not open yet, and an empty modules block", () => {
