@@ -49,7 +49,7 @@ function figures(logs: string): string[] {
 // resource alone, case by case, each reboot and unlock 2–5 minutes: it is opt-in, to keep CI near
 // its 45-minute aim:
 //   HFDE_LAB_DROPBEAR=1 npx jest --selectProjects lab --testPathPattern 'dist/test/lab/dropbear-initramfs'
-const describeDropbear = describeOptIn("HFDE_LAB_DROPBEAR", "test/lab/dropbear-initramfs.test.ts, DropbearInitramfs alone, case by case (about 40 min, one VM): CI runs its loop through the whole-host e2e");
+const describeDropbear = describeOptIn("HFDE_LAB_DROPBEAR", "test/lab/dropbear-initramfs.test.ts, DropbearInitramfs alone, case by case (about 66 min, 80 with the crypt checkpoint's first build; one VM): CI runs its loop through the whole-host e2e");
 
 describeDropbear("lab: DropbearInitramfs", () => {
   let lab: LabFixture;
