@@ -7,7 +7,7 @@ k=$(uname -r); i=/boot/initrd.img-$k
 now() { date +%s.%N; }
 t() { local s e; s=$(now); "$@" >/dev/null 2>&1; e=$(now); awk -v s="$s" -v e="$e" -v w="$*" 'BEGIN { printf "%7.2f s  %s\n", e - s, w }'; }
 ls -la "$i"
-mount | grep -E ' on /(tmp|run|dev/shm) ' 
+mount | grep -E ' on /(tmp|run|dev/shm) '
 t true
 t dpkg-query -W -f='${db:Status-Status}' dropbear-initramfs
 t zstd -q -c -t "$i"
@@ -17,6 +17,5 @@ t find /tmp/hfde-m1 -mindepth 1
 t rm -rf /tmp/hfde-m1
 t unmkinitramfs "$i" /dev/shm/hfde-m2
 t rm -rf /dev/shm/hfde-m2
-find / -xdev -maxdepth 0 >/dev/null
 t mdadm --detail --scan
 t base64 -w0 /boot/grub/grub.cfg
